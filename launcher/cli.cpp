@@ -1,0 +1,197 @@
+// See cli.h. The INI file is parsed by hand rather than with po::parse_config_file so
+// that every error can name the file and line, which Boost's parser does not report.
+#include "launcher/cli.h"
+
+#include <fstream>
+#include <sstream>
+
+namespace kmoe {
+
+namespace {
+
+void add_global_options(po::options_description& desc) {
+  desc.add_options()("help,h", "show this help and exit")("config", po::value<std::string>()->value_name("FILE"),
+                                                          "INI file with options; command-line flags override it")(
+      "log-all-ranks", po::bool_switch(), "log from every rank, not only rank 0")(
+      "log-level", po::value<std::string>()->default_value("info")->value_name("LEVEL"), "debug, info, warn or error");
+}
+
+std::string trim(const std::string& s) {
+  const auto b = s.find_first_not_of(" \t\r");
+  if (b == std::string::npos) return "";
+  const auto e = s.find_last_not_of(" \t\r");
+  return s.substr(b, e - b + 1);
+}
+
+std::string valid_option_list(const po::options_description& desc) {
+  std::string out;
+  for (const auto& opt : desc.options()) {
+    if (opt->long_name().empty()) continue;
+    if (!out.empty()) out += ", ";
+    out += "--" + opt->long_name();
+  }
+  return out;
+}
+
+std::string subcommand_list(const std::vector<Subcommand>& table) {
+  std::string out;
+  for (const auto& s : table) out += (out.empty() ? "" : ", ") + s.name;
+  return out;
+}
+
+struct CommandDesc {
+  po::options_description desc;
+  po::positional_options_description positional;
+};
+
+void build_desc(const Subcommand& sub, CommandDesc& cd) {
+  po::options_description own(sub.name + " options");
+  if (sub.add_options) sub.add_options(own, cd.positional);
+  po::options_description global("common options");
+  add_global_options(global);
+  cd.desc.add(own).add(global);
+}
+
+std::string command_help(const Subcommand& sub, const CommandDesc& cd) {
+  std::ostringstream s;
+  s << "Usage: kmoe " << sub.name << " [options]";
+  for (unsigned i = 0; i < cd.positional.max_total_count() && i < 8; ++i)
+    s << " " << cd.positional.name_for_position(i);
+  s << "\n\n" << sub.summary << "\n\n" << cd.desc;
+  return s.str();
+}
+
+// Stores config entries into vm; entries already set on the command line keep their value
+// (po::store never overwrites a value that was not defaulted), and the [subcommand]
+// section is stored before the top level so that it wins.
+void store_config(const std::vector<Subcommand>& table, const Subcommand& sub, const po::options_description& desc,
+                  const std::string& path, po::variables_map& vm) {
+  const auto entries = ini_parse(path);
+  const auto where = [&](const IniEntry& e) { return path + ":" + std::to_string(e.line) + ": "; };
+  const auto known_by_some_subcommand = [&](const std::string& key) {
+    for (const auto& other : table) {
+      CommandDesc ocd;
+      build_desc(other, ocd);
+      if (ocd.desc.find_nothrow(key, false)) return true;
+    }
+    return false;
+  };
+  for (const auto& e : entries) {
+    bool known = e.section.empty();
+    for (const auto& s : table) known = known || s.name == e.section;
+    if (!known)
+      throw UsageError(where(e) + "unknown section [" + e.section + "] (valid: " + subcommand_list(table) + ")");
+  }
+  const auto apply = [&](const IniEntry& e) {
+    if (e.key == "config" || e.key == "help")
+      throw UsageError(where(e) + "'" + e.key + "' cannot be set in a config file");
+    if (!desc.find_nothrow(e.key, false)) {
+      if (e.section.empty() && known_by_some_subcommand(e.key)) return;  // meant for another stage
+      throw UsageError(where(e) + "unknown option '" + e.key + "' for 'kmoe " + sub.name +
+                       "' (valid: " + valid_option_list(desc) + ")");
+    }
+    po::parsed_options parsed(&desc);
+    parsed.options.emplace_back(e.key, std::vector<std::string>{e.value});
+    try {
+      po::store(parsed, vm);
+    } catch (const po::error& err) {
+      throw UsageError(where(e) + err.what());
+    }
+  };
+  for (const auto& e : entries)
+    if (e.section == sub.name) apply(e);
+  for (const auto& e : entries)
+    if (e.section.empty()) apply(e);
+}
+
+}  // namespace
+
+std::vector<IniEntry> ini_parse(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw UsageError("cannot open config file '" + path + "'");
+  std::vector<IniEntry> out;
+  std::string raw, section;
+  int line_no = 0;
+  while (std::getline(in, raw)) {
+    ++line_no;
+    const std::string line = trim(raw);
+    if (line.empty() || line[0] == '#' || line[0] == ';') continue;
+    if (line.front() == '[') {
+      if (line.back() != ']' || line.size() < 3) {
+        throw UsageError(path + ":" + std::to_string(line_no) + ": malformed section header '" + line + "'");
+      }
+      section = trim(line.substr(1, line.size() - 2));
+      continue;
+    }
+    const auto eq = line.find('=');
+    if (eq == std::string::npos || trim(line.substr(0, eq)).empty()) {
+      throw UsageError(path + ":" + std::to_string(line_no) + ": expected 'key = value', got '" + line + "'");
+    }
+    out.push_back({section, trim(line.substr(0, eq)), trim(line.substr(eq + 1)), line_no});
+  }
+  return out;
+}
+
+std::string cli_program_help(const std::vector<Subcommand>& table) {
+  std::ostringstream s;
+  s << "Usage: kmoe <subcommand> [options]\n"
+       "       kmoe --version | --help\n\n"
+       "kmoe: K-shot expert building for open LLMs, distributed over MPI ranks and GPUs.\n\n"
+       "Subcommands:\n";
+  for (const auto& sub : table) {
+    s << "  " << sub.name << std::string(sub.name.size() < 16 ? 16 - sub.name.size() : 1, ' ') << sub.summary << "\n";
+  }
+  s << "\nRun 'kmoe <subcommand> --help' for the options of one subcommand.\n";
+  return s.str();
+}
+
+ParsedCommand cli_parse(const std::vector<Subcommand>& table, const std::vector<std::string>& args) {
+  ParsedCommand out;
+  if (args.empty()) throw UsageError("no subcommand given (valid: " + subcommand_list(table) + ")");
+  const std::string& first = args[0];
+  if (first == "--help" || first == "-h" || first == "help") {
+    out.help = true;
+    out.help_text = cli_program_help(table);
+    return out;
+  }
+  if (first == "--version") {
+    out.version = true;
+    return out;
+  }
+  for (const auto& s : table) {
+    if (s.name == first) out.command = &s;
+  }
+  if (!out.command) {
+    throw UsageError("unknown subcommand '" + first + "' (valid: " + subcommand_list(table) + ")");
+  }
+  const Subcommand& sub = *out.command;
+  CommandDesc cd;
+  build_desc(sub, cd);
+
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  try {
+    auto parsed = po::command_line_parser(rest).options(cd.desc).positional(cd.positional).run();
+    po::store(parsed, out.vm);
+  } catch (const po::unknown_option& e) {
+    throw UsageError("kmoe " + sub.name + ": unknown option '" + e.get_option_name() +
+                     "' (valid: " + valid_option_list(cd.desc) + ")");
+  } catch (const po::too_many_positional_options_error&) {
+    throw UsageError("kmoe " + sub.name + ": unexpected argument (valid options: " + valid_option_list(cd.desc) + ")");
+  } catch (const po::error& e) {
+    throw UsageError("kmoe " + sub.name + ": " + e.what());
+  }
+  if (out.vm.count("help")) {
+    out.help = true;
+    out.help_text = command_help(sub, cd);
+    return out;
+  }
+  if (out.vm.count("config")) store_config(table, sub, cd.desc, out.vm["config"].as<std::string>(), out.vm);
+  try {
+    po::notify(out.vm);  // required options, notifiers
+  } catch (const po::error& e) {
+    throw UsageError("kmoe " + sub.name + ": " + e.what());
+  }
+  return out;
+}
+
+}  // namespace kmoe

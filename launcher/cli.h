@@ -1,0 +1,56 @@
+// The subcommand table and option parsing. Options come from three places, highest
+// precedence first: the command line, the `[subcommand]` section of the --config INI file,
+// the INI file's top-level keys. Top-level keys that belong to other subcommands are
+// ignored so that one file can configure a whole pipeline; keys no subcommand knows are
+// errors. Any usage error is a UsageError, which main() turns into exit code 2.
+#pragma once
+
+#include <boost/program_options.hpp>
+
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace kmoe {
+
+namespace po = boost::program_options;
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Subcommand {
+  std::string name;
+  std::string summary;
+  // Adds the subcommand's own options; the global ones (--help, --config, logging) are
+  // added by the parser.
+  std::function<void(po::options_description&, po::positional_options_description&)> add_options;
+  std::function<int(const po::variables_map&)> run;
+};
+
+struct ParsedCommand {
+  const Subcommand* command = nullptr;  // null for `kmoe --help` / `kmoe --version`
+  po::variables_map vm;
+  bool help = false;     // print `help_text` and exit 0
+  bool version = false;  // print the version and exit 0
+  std::string help_text;
+};
+
+// args excludes the program name. Throws UsageError for unknown subcommands or options,
+// malformed values, and bad config files (naming file and line).
+ParsedCommand cli_parse(const std::vector<Subcommand>& table, const std::vector<std::string>& args);
+
+std::string cli_program_help(const std::vector<Subcommand>& table);
+
+// One INI entry: `key = value` under an optional `[section]`.
+struct IniEntry {
+  std::string section;  // "" at top level
+  std::string key, value;
+  int line = 0;
+};
+// Parses FILE; throws UsageError "FILE:LINE: ..." for lines that are neither a section,
+// a key = value pair, a comment (# or ;) nor blank.
+std::vector<IniEntry> ini_parse(const std::string& path);
+
+}  // namespace kmoe

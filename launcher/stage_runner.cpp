@@ -1,0 +1,67 @@
+// See stage_runner.h. Only rank 0 reads inputs for hashing and checks the old artifact;
+// the verdict is broadcast so that every rank takes the same branch.
+#include "launcher/stage_runner.h"
+
+#include "data/content_hash.h"
+#include "launcher/log.h"
+#include "launcher/version.h"
+
+namespace kmoe {
+
+namespace {
+
+std::string bcast_string(const MpiWorld& world, std::string s) {
+  uint64_t n = s.size();
+  MPI_Bcast(&n, 1, MPI_UINT64_T, 0, world.comm);
+  s.resize(n);
+  MPI_Bcast(s.data(), static_cast<int>(n), MPI_CHAR, 0, world.comm);
+  return s;
+}
+
+}  // namespace
+
+Provenance stage_provenance(const MpiWorld& world, const StageSpec& spec) {
+  Provenance p;
+  p.stage = spec.stage;
+  p.kmoe_version = kmoe_version();
+  p.git_revision = git_revision();
+  p.options_json = spec.options.dump();  // nlohmann::json objects keep keys sorted: canonical
+  p.world_size = world.size;
+  p.start_time = bcast_string(world, utc_now_iso8601());
+  // Hash on rank 0; an unreadable input becomes the same error on every rank.
+  nlohmann::json hashes = nlohmann::json::array();
+  std::string error;
+  if (world.is_root()) {
+    try {
+      for (const auto& [role, path] : spec.inputs) hashes.push_back({role, path, content_hash(path)});
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  }
+  error = bcast_string(world, error);
+  if (!error.empty()) throw std::runtime_error(spec.stage + ": " + error);
+  hashes = nlohmann::json::parse(bcast_string(world, hashes.dump()));
+  for (const auto& h : hashes) p.inputs.push_back({h[0], h[1], h[2]});
+  return p;
+}
+
+StageOutcome stage_run(const MpiWorld& world, const StageSpec& spec,
+                       const std::function<void(const Provenance&)>& body) {
+  const Provenance provenance = stage_provenance(world, spec);
+  std::string verdict;
+  if (world.is_root()) {
+    const ArtifactStatus status = artifact_check(spec.output, provenance);
+    verdict = status.complete ? "complete" : status.reason;
+  }
+  verdict = bcast_string(world, verdict);
+  if (verdict == "complete" && !spec.force) {
+    log_info(spec.stage, ": ", spec.output, " is complete for these inputs and options; skipping");
+    return {true, "complete"};
+  }
+  const std::string reason = verdict == "complete" ? "forced" : verdict;
+  log_info(spec.stage, ": writing ", spec.output, " (", reason, ")");
+  body(provenance);
+  return {false, reason};
+}
+
+}  // namespace kmoe

@@ -1,0 +1,7 @@
+#include "launcher/version.h"
+
+namespace kmoe {
+const char* kmoe_version() {
+  return KMOE_VERSION;
+}
+}  // namespace kmoe

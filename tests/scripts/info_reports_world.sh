@@ -1,0 +1,25 @@
+# `kmoe info` under mpirun -np 1, 2 and 3 reports the world it runs in.
+source "$(dirname "$0")/lib.sh"
+for np in 1 2 3; do
+  mpi -np "$np" "$KMOE" info --json > "$WORK/info$np.json"
+  "$PYTHON" - "$WORK/info$np.json" "$np" <<'PY'
+import json, socket, sys
+info = json.load(open(sys.argv[1])); np = int(sys.argv[2])
+mpi = info["mpi"]
+assert mpi["world_size"] == np, mpi
+assert mpi["node_count"] == 1 and mpi["ranks_per_node"] == [np], mpi
+assert mpi["nodes"][0]["ranks"] == list(range(np)), mpi
+assert mpi["nodes"][0]["host"] == socket.gethostname(), mpi
+assert info["hdf5"]["parallel"] is True, info["hdf5"]
+assert info["libtorch"]["version"].count(".") == 2, info["libtorch"]
+assert info["kmoe"]["version"] and info["kmoe"]["git_revision"], info["kmoe"]
+PY
+done
+# Text form, as a user reads it.
+mpi -np 3 "$KMOE" info > "$WORK/info.txt"
+grep -q "world size 3, 1 node(s), ranks per node: 3" "$WORK/info.txt" || fail "text: $(cat "$WORK/info.txt")"
+[ "$(grep -c '^kmoe ' "$WORK/info.txt")" -eq 1 ] || fail "printed by more than rank 0"
+# Inside a SLURM job it reports the job (values from the environment srun sets).
+SLURM_JOB_ID=4242 SLURM_JOB_NUM_NODES=1 SLURM_NTASKS=2 SLURM_JOB_NODELIST=n1 SLURM_JOB_PARTITION=debug \
+  "$KMOE" info | grep -q "SLURM: job 4242, 1 node(s) (n1), 2 task(s)" || fail "SLURM job not reported"
+cat "$WORK/info.txt"
