@@ -25,9 +25,9 @@ bool log_enabled(LogLevel level) {
 void log_write(LogLevel level, const std::string& message) {
   static const char* names[] = {"debug", "info", "warning", "error"};
   std::string line = "kmoe";
-  if (g_options.all_ranks || g_rank != 0) line += "[" + std::to_string(g_rank) + "]";
-  if (level != LogLevel::info) line += std::string(" ") + names[static_cast<int>(level)];
-  line += ": " + message + "\n";
+  if (g_options.all_ranks || g_rank != 0) line.append("[").append(std::to_string(g_rank)).append("]");
+  if (level != LogLevel::info) line.append(" ").append(names[static_cast<int>(level)]);
+  line.append(": ").append(message).append("\n");
   std::fwrite(line.data(), 1, line.size(), stderr);
   std::fflush(stderr);
 }

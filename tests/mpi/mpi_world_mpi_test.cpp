@@ -21,7 +21,9 @@ TEST(MpiWorldMpi, RanksAndNodeLayoutAgreeWithMpi) {
   ASSERT_EQ(w.ranks_per_node.size(), 1u);
   EXPECT_EQ(w.ranks_per_node[0], size);
   // Open MPI's own idea of the node-local rank must match ours.
-  if (const char* lr = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK")) EXPECT_EQ(std::atoi(lr), w.local_rank);
+  if (const char* lr = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK")) {
+    EXPECT_EQ(std::atoi(lr), w.local_rank);
+  }
 }
 
 }  // namespace
