@@ -145,9 +145,10 @@ at::Tensor llama_hidden(const LlamaModel& model, const at::Tensor& input_ids, co
   const at::Tensor blocked = allowed.logical_not().view({batch, 1, 1, seq, total});
   // A finite fill, like HF's finfo.min: a query with no allowed key (a leading pad) gets a
   // uniform average instead of NaN, which would leak through 0-weight products into real rows.
-  const double lowest = dtype == torch::kFloat32   ? double(std::numeric_limits<float>::lowest())
-                        : dtype == torch::kFloat64 ? std::numeric_limits<double>::lowest()
-                                                   : -1e30;
+  const double lowest = dtype == torch::kFloat64    ? std::numeric_limits<double>::lowest()
+                        : dtype == torch::kHalf     ? double(std::numeric_limits<c10::Half>::lowest())
+                        : dtype == torch::kBFloat16 ? double(std::numeric_limits<c10::BFloat16>::lowest())
+                                                    : double(std::numeric_limits<float>::lowest());
 
   const int64_t heads = c.num_attention_heads, kv_heads = c.num_key_value_heads, head_dim = c.head_dim;
   const int64_t group = heads / kv_heads;

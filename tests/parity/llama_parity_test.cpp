@@ -165,8 +165,13 @@ TEST(SafetensorsInterop, FileWrittenByPythonReads) {
 }
 
 TEST(SafetensorsInterop, FileWrittenByKmoeLoadsInPython) {
-  const char* python = std::getenv("KMOE_REF_PYTHON");
-  ASSERT_NE(python, nullptr) << "KMOE_REF_PYTHON is not set (run through ctest)";
+  // KMOE_REF_PYTHON, else the reference venv beside the parity folder (build/refenv): CTest's
+  // gtest_discover_tests passes on only the first variable of the parity environment.
+  std::string python = std::getenv("KMOE_REF_PYTHON") ? std::getenv("KMOE_REF_PYTHON") : "";
+  if (python.empty() && std::getenv("KMOE_PARITY_DIR")) {
+    python = (std::filesystem::path(std::getenv("KMOE_PARITY_DIR")).parent_path() / "refenv/bin/python").string();
+  }
+  ASSERT_TRUE(!python.empty() && std::filesystem::exists(python)) << "no reference python (set KMOE_REF_PYTHON)";
   testing::TempDir dir;
   const at::Tensor a = torch::arange(12, torch::kFloat64).reshape({3, 4}) * 0.5 - 2;
   safetensors_write(dir / "kmoe.safetensors",
@@ -191,7 +196,7 @@ assert torch.equal(t["i64"], torch.arange(-6, 6)) and torch.equal(t["i8"], torch
 assert torch.equal(t["u8"], torch.arange(12, dtype=torch.uint8)) and torch.equal(t["bool"], torch.arange(12) % 3 == 0)
 print("ok")
 )";
-  const std::string cmd = std::string(python) + " " + (dir / "check.py") + " " + (dir / "kmoe.safetensors");
+  const std::string cmd = python + " " + (dir / "check.py") + " " + (dir / "kmoe.safetensors");
   EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
 }
 

@@ -143,6 +143,22 @@ TEST(Llama, KvCacheDecodingEqualsOneFullForward) {
   EXPECT_LT((full - stepped).abs().masked_select(real).max().item<double>(), 1e-5);
 }
 
+TEST(Llama, Bfloat16ModelTracksFloat32WithLeftPadding) {
+  torch::NoGradGuard no_grad;
+  const ModelConfig c = tiny_config(true);
+  const LlamaModel f32 = llama_from_weights(c, tiny_weights(c), torch::kCPU, torch::kFloat32);
+  const LlamaModel bf16 = llama_from_weights(c, tiny_weights(c), torch::kCPU, torch::kBFloat16);
+  EXPECT_EQ(bf16.layers[0].q_bias.scalar_type(), torch::kBFloat16);
+  const at::Tensor ids = torch::randint(0, 50, {2, 6}, torch::kInt64);
+  const at::Tensor mask = torch::tensor({0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1}, torch::kInt64).view({2, 6});
+  const at::Tensor a = llama_forward(f32, ids, mask), b = llama_forward(bf16, ids, mask);
+  EXPECT_EQ(b.scalar_type(), torch::kFloat32);
+  EXPECT_FALSE(torch::isnan(b).any().item<bool>());
+  const at::Tensor real = mask.to(torch::kBool).unsqueeze(-1).expand_as(a);
+  const double scale = a.abs().max().item<double>();
+  EXPECT_LT((a - b).abs().masked_select(real).max().item<double>(), 0.1 * scale);
+}
+
 // Adds x D^T to one projection: the same as running with W + D.
 struct AddWeightHook : LinearHook {
   int64_t layer;
