@@ -260,6 +260,17 @@ TEST(Gguf, RejectsTruncatedTensorData) {
   expect_open_error(path, {path, "tensor 'b' data (12 bytes at data offset 32) runs past the end of the file"});
 }
 
+TEST(Gguf, RejectsFileTruncatedInTensorInfos) {
+  testing::TempDir dir;
+  GgufBuilder b;
+  b.tensor_f32("weights", {2}, {1, 2});
+  std::string bytes = b.build();
+  bytes.resize(4 + 4 + 8 + 8 + 8 + 7 + 4 + 3);  // cut inside the first dimension of tensor 'weights'
+  const std::string path = dir / "cut.gguf";
+  std::ofstream(path, std::ios::binary) << bytes;
+  expect_open_error(path, {path, "dims of tensor 'weights' runs past the end of the file"});
+}
+
 TEST(Gguf, RejectsTensorOffsetPastEnd) {
   testing::TempDir dir;
   GgufBuilder b = good_builder();
