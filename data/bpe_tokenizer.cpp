@@ -472,11 +472,7 @@ void BpeTokenizer::vocab_finish(const std::vector<std::pair<std::string, std::st
     std::string name;
     utf8_append(name, table[b]);
     const auto it = token_ids_.find(name);
-    if (it == token_ids_.end()) {
-      throw std::runtime_error(source_ + ": vocabulary lacks the byte-level token '" + name + "' for byte " +
-                               std::to_string(b) + " (not a byte-level BPE vocabulary?)");
-    }
-    byte_ids_[b] = it->second;
+    byte_ids_[b] = it == token_ids_.end() ? -1 : it->second;  // SmolLM2 lacks a few control bytes
   }
   merges_.reserve(merges.size());
   for (size_t rank = 0; rank < merges.size(); ++rank) {
@@ -528,10 +524,22 @@ void BpeTokenizer::word_encode(const std::string& word, std::vector<int32_t>& id
       int32_t left_id, right_id, merged;
       bool operator<(const Pair& o) const { return rank != o.rank ? rank > o.rank : left > o.left; }
     };
-    std::vector<Symbol> symbols(word.size());
+    // A byte the vocabulary lacks becomes the unknown token, and runs of them one unknown
+    // (HF's fuse_unk); they never merge.
+    std::vector<Symbol> symbols;
     for (size_t i = 0; i < word.size(); ++i) {
-      symbols[i] = {byte_ids_[static_cast<unsigned char>(word[i])], static_cast<int>(i) - 1,
-                    i + 1 < word.size() ? static_cast<int>(i) + 1 : -1};
+      int32_t id = byte_ids_[static_cast<unsigned char>(word[i])];
+      if (id < 0) {
+        if (unk_id < 0) {
+          throw std::runtime_error(source_ + ": byte " + std::to_string(static_cast<unsigned char>(word[i])) +
+                                   " has no token and the vocabulary has no unknown token");
+        }
+        if (!symbols.empty() && symbols.back().id == unk_id) continue;
+        id = unk_id;
+      }
+      const int index = static_cast<int>(symbols.size());
+      symbols.push_back({id, index - 1, -1});
+      if (index > 0) symbols[index - 1].next = index;
     }
     std::priority_queue<Pair> heap;
     const auto push_pair = [&](int left) {
@@ -540,7 +548,7 @@ void BpeTokenizer::word_encode(const std::string& word, std::vector<int32_t>& id
       const auto it = merges_.find((static_cast<uint64_t>(a) << 32) | static_cast<uint32_t>(b));
       if (it != merges_.end()) heap.push({it->second.first, left, a, b, it->second.second});
     };
-    for (size_t i = 0; i + 1 < word.size(); ++i) push_pair(static_cast<int>(i));
+    for (size_t i = 0; i + 1 < symbols.size(); ++i) push_pair(static_cast<int>(i));
     while (!heap.empty()) {
       const Pair p = heap.top();
       heap.pop();
@@ -554,7 +562,7 @@ void BpeTokenizer::word_encode(const std::string& word, std::vector<int32_t>& id
       push_pair(left.prev);
       push_pair(p.left);
     }
-    for (int i = word.empty() ? -1 : 0; i >= 0; i = symbols[i].next) out.push_back(symbols[i].id);
+    for (int i = symbols.empty() ? -1 : 0; i >= 0; i = symbols[i].next) out.push_back(symbols[i].id);
   }
   ids.insert(ids.end(), out.begin(), out.end());
   std::lock_guard<std::mutex> lock(cache_mutex_);

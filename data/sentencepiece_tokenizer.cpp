@@ -426,7 +426,7 @@ std::vector<int32_t> SentencePieceTokenizer::encode(std::string_view text, bool 
 
 std::string SentencePieceTokenizer::decode(const std::vector<int32_t>& ids, bool skip_special) const {
   std::string text, bytes;
-  size_t visible = 0;  // bytes of text not from control pieces: the first visible piece loses its dummy prefix
+  bool first = true;  // the first non-control piece loses its dummy-prefix space (sentencepiece's is_bos_ws)
   const auto flush_bytes = [&] {
     // Valid UTF-8 runs are copied; each stray byte becomes U+FFFD, as sentencepiece does.
     for (size_t pos = 0; pos < bytes.size();) {
@@ -438,7 +438,7 @@ std::string SentencePieceTokenizer::decode(const std::vector<int32_t>& ids, bool
       }
       pos += len;
     }
-    visible += bytes.size();
+    if (!bytes.empty()) first = false;
     bytes.clear();
   };
   const bool strip_first = model_.add_dummy_prefix || model_.remove_extra_whitespaces;
@@ -459,12 +459,11 @@ std::string SentencePieceTokenizer::decode(const std::vector<int32_t>& ids, bool
     }
     if (p.type == SentencePieceType::unknown) {
       text += model_.unk_surface;
-      visible += model_.unk_surface.size();
+      first = false;
       continue;
     }
     std::string_view piece = p.piece;
-    if (visible == 0 && strip_first && piece.substr(0, 3) == kSpaceSymbol) piece.remove_prefix(3);
-    const size_t before = text.size();
+    if (first && strip_first && piece.substr(0, 3) == kSpaceSymbol) piece.remove_prefix(3);
     for (size_t pos = 0; pos < piece.size();) {
       if (piece.substr(pos, 3) == kSpaceSymbol) {
         text += ' ';
@@ -473,7 +472,7 @@ std::string SentencePieceTokenizer::decode(const std::vector<int32_t>& ids, bool
         text += piece[pos++];
       }
     }
-    visible += text.size() - before;
+    first = false;
   }
   flush_bytes();
   return text;
