@@ -3,6 +3,7 @@
 // decodes, and identical chat-template renders.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
