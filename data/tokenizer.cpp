@@ -1,0 +1,47 @@
+// tokenizer_load picks the implementation from the file name; utf8_char_length is the one
+// UTF-8 helper both implementations share.
+#include "data/tokenizer.h"
+
+#include <filesystem>
+#include <stdexcept>
+
+#include "data/bpe_tokenizer.h"
+#include "data/sentencepiece_tokenizer.h"
+
+namespace kmoe {
+
+size_t utf8_char_length(std::string_view text, size_t pos) {
+  const auto lead = static_cast<unsigned char>(text[pos]);
+  size_t n = 1;
+  if (lead >= 0xF0 && lead < 0xF8) {
+    n = 4;
+  } else if (lead >= 0xE0) {
+    n = lead < 0xF0 ? 3 : 1;
+  } else if (lead >= 0xC0) {
+    n = 2;
+  }
+  if (pos + n > text.size()) return 1;
+  for (size_t i = 1; i < n; ++i) {
+    if ((static_cast<unsigned char>(text[pos + i]) & 0xC0) != 0x80) return 1;
+  }
+  return n;
+}
+
+std::unique_ptr<Tokenizer> tokenizer_load(const std::string& path) {
+  namespace fs = std::filesystem;
+  fs::path file = path;
+  if (fs::is_directory(file)) {
+    if (fs::exists(file / "tokenizer.json")) {
+      file /= "tokenizer.json";
+    } else if (fs::exists(file / "tokenizer.model")) {
+      file /= "tokenizer.model";
+    } else {
+      throw std::runtime_error(path + ": no tokenizer.json or tokenizer.model in this folder");
+    }
+  }
+  if (!fs::exists(file)) throw std::runtime_error(file.string() + ": tokenizer file not found");
+  if (file.extension() == ".json") return BpeTokenizer::from_json_file(file.string());
+  return std::make_unique<SentencePieceTokenizer>(file.string());
+}
+
+}  // namespace kmoe

@@ -1,0 +1,42 @@
+#include "data/tokenizer.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "temp_dir.h"
+
+namespace kmoe {
+namespace {
+
+TEST(Tokenizer, Utf8CharLengthHandlesEveryWidthAndBadBytes) {
+  const std::string s = "a\xC3\xA9\xE4\xB8\xAD\xF0\x9F\x98\x80";  // a é 中 😀
+  EXPECT_EQ(utf8_char_length(s, 0), 1u);
+  EXPECT_EQ(utf8_char_length(s, 1), 2u);
+  EXPECT_EQ(utf8_char_length(s, 3), 3u);
+  EXPECT_EQ(utf8_char_length(s, 6), 4u);
+  EXPECT_EQ(utf8_char_length("\xE4\xB8", 0), 1u);  // truncated
+  EXPECT_EQ(utf8_char_length("\x80x", 0), 1u);     // stray continuation byte
+  EXPECT_EQ(utf8_char_length("\xC3x", 0), 1u);     // lead without continuation
+}
+
+TEST(Tokenizer, LoadNamesTheMissingFileOrFolder) {
+  testing::TempDir dir;
+  try {
+    tokenizer_load(dir.path.string());
+    FAIL() << "empty folder accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("no tokenizer.json or tokenizer.model"), std::string::npos);
+  }
+  EXPECT_THROW(tokenizer_load(dir / "absent.json"), std::runtime_error);
+  std::ofstream(dir / "tokenizer.json") << "{not json";
+  try {
+    tokenizer_load(dir.path.string());
+    FAIL() << "malformed json accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("tokenizer.json"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace kmoe
