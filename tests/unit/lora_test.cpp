@@ -60,11 +60,11 @@ TEST(Lora, ScaleIsAlphaOverROrOverSqrtRWithRslora) {
 
 TEST(Lora, LinearFeaturesFollowGroupedQueryShapes) {
   const ModelConfig b = tiny_base();
-  EXPECT_EQ(linear_features(b, LinearModule::q_proj), std::make_pair<int64_t, int64_t>(16, 16));
-  EXPECT_EQ(linear_features(b, LinearModule::k_proj), std::make_pair<int64_t, int64_t>(16, 8));
-  EXPECT_EQ(linear_features(b, LinearModule::o_proj), std::make_pair<int64_t, int64_t>(16, 16));
-  EXPECT_EQ(linear_features(b, LinearModule::up_proj), std::make_pair<int64_t, int64_t>(16, 24));
-  EXPECT_EQ(linear_features(b, LinearModule::down_proj), std::make_pair<int64_t, int64_t>(24, 16));
+  EXPECT_EQ(linear_features(b, LinearModule::q_proj), (std::pair<int64_t, int64_t>{16, 16}));
+  EXPECT_EQ(linear_features(b, LinearModule::k_proj), (std::pair<int64_t, int64_t>{16, 8}));
+  EXPECT_EQ(linear_features(b, LinearModule::o_proj), (std::pair<int64_t, int64_t>{16, 16}));
+  EXPECT_EQ(linear_features(b, LinearModule::up_proj), (std::pair<int64_t, int64_t>{16, 24}));
+  EXPECT_EQ(linear_features(b, LinearModule::down_proj), (std::pair<int64_t, int64_t>{24, 16}));
   EXPECT_EQ(lora_module_path(1, LinearModule::down_proj), "model.layers.1.mlp.down_proj");
   EXPECT_EQ(lora_module_path(0, LinearModule::k_proj), "model.layers.0.self_attn.k_proj");
 }
