@@ -4,6 +4,8 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -193,7 +195,10 @@ std::string peft_config_json(const LoraConfig& c) {
       {"inference_mode", true},
       {"r", c.r},
       {"target_modules", targets},
-      {"lora_alpha", c.lora_alpha},
+      // PEFT writes an integer alpha; keep that form when the value is one.
+      {"lora_alpha", c.lora_alpha == std::floor(c.lora_alpha) && std::abs(c.lora_alpha) < 1e15
+                         ? json(static_cast<int64_t>(c.lora_alpha))
+                         : json(c.lora_alpha)},
       {"lora_dropout", c.lora_dropout},
       {"fan_in_fan_out", c.fan_in_fan_out},
       {"bias", "none"},
