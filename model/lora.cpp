@@ -140,6 +140,13 @@ void lora_adapter_requires_grad(LoraAdapter& adapter, bool requires_grad) {
   }
 }
 
+void lora_adapter_to(LoraAdapter& adapter, c10::Device device, c10::ScalarType dtype) {
+  for (auto& [key, w] : adapter.weights) {
+    w.A = w.A.detach().to(device, dtype).requires_grad_(w.A.requires_grad());
+    w.B = w.B.detach().to(device, dtype).requires_grad_(w.B.requires_grad());
+  }
+}
+
 void LoraSet::add(LoraAdapter adapter) {
   if (adapter.name.empty()) throw std::invalid_argument("LoraSet: an adapter needs a name");
   if (has(adapter.name)) throw std::invalid_argument("adapter '" + adapter.name + "' is already loaded");

@@ -13,6 +13,8 @@
 #include <vector>
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
 
 #include "model/config.h"
 #include "model/linear_hook.h"
@@ -63,6 +65,9 @@ LoraAdapter lora_adapter_init(const std::string& name, const LoraConfig& config,
 void lora_adapter_validate(const LoraAdapter& adapter, const ModelConfig& base);
 // Makes every A and B a leaf that does (or does not) require grad.
 void lora_adapter_requires_grad(LoraAdapter& adapter, bool requires_grad);
+// Moves A and B to the base model's device and dtype (loaders give float32 on the CPU); they
+// stay leaves with the same requires_grad.
+void lora_adapter_to(LoraAdapter& adapter, c10::Device device, c10::ScalarType dtype);
 
 // The base model's weight of one linear layer, W [out_features, in_features], sharing the
 // model's storage so that in-place edits change the model.

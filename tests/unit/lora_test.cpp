@@ -228,6 +228,19 @@ TEST(Lora, WeightsAreTrainableLeaves) {
   EXPECT_GT(w.B.grad().abs().sum().item<float>(), 0.0f);
 }
 
+TEST(Lora, MovingToBaseDtypeKeepsTrainableLeaves) {
+  auto a = lora_adapter_init("a", qv_config(), tiny_base(), 0.5);
+  lora_adapter_requires_grad(a, true);
+  const auto a_before = a.weights.at({0, LinearModule::q_proj}).A.clone();
+  lora_adapter_to(a, torch::kCPU, torch::kDouble);
+  const auto& w = a.weights.at({0, LinearModule::q_proj});
+  EXPECT_EQ(w.A.scalar_type(), torch::kDouble);
+  EXPECT_EQ(w.B.scalar_type(), torch::kDouble);
+  EXPECT_TRUE(w.A.is_leaf());
+  EXPECT_TRUE(w.A.requires_grad());
+  EXPECT_TRUE(torch::equal(w.A.to(torch::kFloat), a_before));
+}
+
 TEST(Lora, ValidationNamesAdapterAndTensor) {
   const ModelConfig base = tiny_base();
   {
