@@ -1,0 +1,220 @@
+#include "model/llama.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+namespace kmoe {
+namespace {
+
+ModelConfig tiny_config(bool qwen2 = false) {
+  ModelConfig c;
+  c.architecture = qwen2 ? "qwen2" : "llama";
+  c.vocab_size = 50;
+  c.hidden_size = 32;
+  c.intermediate_size = 48;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  c.head_dim = 8;
+  c.attention_bias = qwen2;
+  c.rms_norm_eps = 1e-5;
+  return c;
+}
+
+std::map<std::string, at::Tensor> tiny_weights(const ModelConfig& c) {
+  torch::manual_seed(3);
+  std::map<std::string, at::Tensor> w;
+  const int64_t h = c.hidden_size, q = c.num_attention_heads * c.head_dim, kv = c.num_key_value_heads * c.head_dim,
+                i = c.intermediate_size;
+  const auto r = [](std::vector<int64_t> shape) { return 0.3 * torch::randn(shape); };
+  w["model.embed_tokens.weight"] = r({c.vocab_size, h});
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    w[p + "input_layernorm.weight"] = 1 + r({h});
+    w[p + "self_attn.q_proj.weight"] = r({q, h});
+    w[p + "self_attn.k_proj.weight"] = r({kv, h});
+    w[p + "self_attn.v_proj.weight"] = r({kv, h});
+    w[p + "self_attn.o_proj.weight"] = r({h, q});
+    if (c.attention_bias) {
+      w[p + "self_attn.q_proj.bias"] = r({q});
+      w[p + "self_attn.k_proj.bias"] = r({kv});
+      w[p + "self_attn.v_proj.bias"] = r({kv});
+    }
+    w[p + "post_attention_layernorm.weight"] = 1 + r({h});
+    w[p + "mlp.gate_proj.weight"] = r({i, h});
+    w[p + "mlp.up_proj.weight"] = r({i, h});
+    w[p + "mlp.down_proj.weight"] = r({h, i});
+  }
+  w["model.norm.weight"] = 1 + r({h});
+  w["lm_head.weight"] = r({c.vocab_size, h});
+  return w;
+}
+
+LlamaModel tiny_model(bool qwen2 = false) {
+  const ModelConfig c = tiny_config(qwen2);
+  return llama_from_weights(c, tiny_weights(c), torch::kCPU, torch::kFloat32);
+}
+
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no exception";
+  return "";
+}
+
+TEST(Llama, MissingTensorIsNamed) {
+  const ModelConfig c = tiny_config();
+  auto w = tiny_weights(c);
+  w.erase("model.layers.1.mlp.up_proj.weight");
+  EXPECT_EQ(error_of([&] { llama_from_weights(c, w, torch::kCPU, torch::kFloat32); }),
+            "missing tensor model.layers.1.mlp.up_proj.weight");
+}
+
+TEST(Llama, WrongShapeIsNamedWithBothShapes) {
+  const ModelConfig c = tiny_config();
+  auto w = tiny_weights(c);
+  w["model.layers.1.self_attn.k_proj.weight"] = torch::zeros({32, 32});
+  EXPECT_EQ(error_of([&] { llama_from_weights(c, w, torch::kCPU, torch::kFloat32); }),
+            "model.layers.1.self_attn.k_proj.weight: expected [16, 32], got [32, 32]");
+}
+
+TEST(Llama, UnexpectedTensorIsNamed) {
+  const ModelConfig c = tiny_config();
+  auto w = tiny_weights(c);
+  w["model.layers.2.self_attn.q_proj.weight"] = torch::zeros({32, 32});  // a third layer the config lacks
+  const std::string msg = error_of([&] { llama_from_weights(c, w, torch::kCPU, torch::kFloat32); });
+  EXPECT_NE(msg.find("unexpected tensor model.layers.2.self_attn.q_proj.weight"), std::string::npos) << msg;
+}
+
+TEST(Llama, Qwen2NeedsQkvBiases) {
+  const ModelConfig c = tiny_config(true);
+  auto w = tiny_weights(c);
+  w.erase("model.layers.0.self_attn.v_proj.bias");
+  EXPECT_EQ(error_of([&] { llama_from_weights(c, w, torch::kCPU, torch::kFloat32); }),
+            "missing tensor model.layers.0.self_attn.v_proj.bias");
+}
+
+TEST(Llama, TiedHeadSharesTheEmbedding) {
+  ModelConfig c = tiny_config();
+  c.tie_word_embeddings = true;
+  auto w = tiny_weights(c);
+  w.erase("lm_head.weight");
+  const LlamaModel m = llama_from_weights(c, w, torch::kCPU, torch::kFloat32);
+  EXPECT_TRUE(m.lm_head.is_same(m.embed_tokens));
+}
+
+TEST(Llama, Llama3RopeScalingOnlySlowsLowFrequencies) {
+  ModelConfig c = tiny_config();
+  c.rope_theta = 500000.0;
+  const LlamaModel plain = llama_from_weights(c, tiny_weights(c), torch::kCPU, torch::kFloat32);
+  c.rope_scaling.type = "llama3";
+  c.rope_scaling.factor = 8;
+  c.rope_scaling.original_max_position_embeddings = 256;
+  const LlamaModel scaled = llama_from_weights(c, tiny_weights(c), torch::kCPU, torch::kFloat32);
+  // head_dim 8: wavelengths 2π, ~167, ~4400, ~118000; kept below 256/4 = 64, divided by the
+  // factor above 256/1, smoothly interpolated between
+  const auto f = [](const LlamaModel& m, int64_t i) { return m.rope_inv_freq[i].item<float>(); };
+  EXPECT_FLOAT_EQ(f(scaled, 0), f(plain, 0));
+  EXPECT_GT(f(scaled, 1), f(plain, 1) / 8 * 1.01);
+  EXPECT_LT(f(scaled, 1), f(plain, 1) * 0.99);
+  EXPECT_FLOAT_EQ(f(scaled, 2), f(plain, 2) / 8);
+  EXPECT_FLOAT_EQ(f(scaled, 3), f(plain, 3) / 8);
+}
+
+TEST(Llama, KvCacheDecodingEqualsOneFullForward) {
+  torch::NoGradGuard no_grad;
+  const LlamaModel m = tiny_model(true);
+  const at::Tensor ids = torch::randint(0, 50, {2, 9}, torch::kInt64);
+  const at::Tensor mask =
+      torch::tensor({0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, torch::kInt64).view({2, 9});
+  const at::Tensor full = llama_forward(m, ids, mask);
+  KvCache cache;
+  const at::Tensor first = llama_forward(m, ids.narrow(1, 0, 6), mask.narrow(1, 0, 6), &cache);
+  EXPECT_EQ(cache.length(), 6);
+  std::vector<at::Tensor> parts = {first};
+  for (int64_t t = 6; t < 9; ++t) parts.push_back(llama_forward(m, ids.narrow(1, t, 1), at::Tensor(), &cache));
+  EXPECT_EQ(cache.length(), 9);
+  const at::Tensor stepped = torch::cat(parts, 1);
+  const at::Tensor real = mask.to(torch::kBool).unsqueeze(-1).expand_as(full);
+  EXPECT_LT((full - stepped).abs().masked_select(real).max().item<double>(), 1e-5);
+}
+
+// Adds x D^T to one projection: the same as running with W + D.
+struct AddWeightHook : LinearHook {
+  int64_t layer;
+  LinearModule module;
+  at::Tensor d;
+  at::Tensor delta(int64_t l, LinearModule m, const at::Tensor& x) const override {
+    return l == layer && m == module ? at::linear(x, d) : at::Tensor();
+  }
+};
+
+TEST(Llama, HookDeltaEqualsChangingTheWeight) {
+  torch::NoGradGuard no_grad;
+  LlamaModel m = tiny_model();
+  const at::Tensor ids = torch::randint(0, 50, {1, 7}, torch::kInt64);
+  for (LinearModule module : {LinearModule::v_proj, LinearModule::down_proj}) {
+    AddWeightHook hook;
+    hook.layer = 1;
+    hook.module = module;
+    hook.d = 0.2 * torch::randn_like(llama_linear_weight(m, 1, module));
+    const at::Tensor base = llama_forward(m, ids, at::Tensor());
+    const at::Tensor hooked = llama_forward(m, ids, at::Tensor(), nullptr, &hook);
+    EXPECT_GT((hooked - base).abs().max().item<double>(), 1e-3);
+    at::Tensor& w = llama_linear_weight(m, 1, module);
+    const at::Tensor saved = w.clone();
+    w.add_(hook.d);
+    const at::Tensor merged = llama_forward(m, ids, at::Tensor());
+    w.copy_(saved);
+    EXPECT_LT((hooked - merged).abs().max().item<double>(), 1e-4) << linear_module_name(module);
+  }
+}
+
+TEST(Llama, ForwardIsDifferentiableThroughTheHook) {
+  LlamaModel m = tiny_model();
+  AddWeightHook hook;
+  hook.layer = 0;
+  hook.module = LinearModule::q_proj;
+  hook.d = torch::zeros({32, 32}, torch::requires_grad());
+  const at::Tensor lp = llama_continuation_logprobs(m, {3, 4, 5}, {6, 7}, &hook);
+  lp.sum().backward();
+  ASSERT_TRUE(hook.d.grad().defined());
+  EXPECT_GT(hook.d.grad().abs().sum().item<double>(), 0);
+}
+
+TEST(Llama, BadInputIdsAreRejected) {
+  const LlamaModel m = tiny_model();
+  std::string msg = error_of([&] {
+    llama_forward(m, torch::tensor({1, 50}, torch::kInt64).view({1, 2}), at::Tensor());
+  });
+  EXPECT_NE(msg.find("token id 50"), std::string::npos) << msg;
+  msg = error_of([&] { llama_forward(m, torch::zeros({3}, torch::kInt64), at::Tensor()); });
+  EXPECT_NE(msg.find("[batch, seq]"), std::string::npos) << msg;
+  msg = error_of([&] { llama_forward(m, torch::zeros({1, 3}, torch::kInt64), torch::ones({1, 4})); });
+  EXPECT_NE(msg.find("attention_mask"), std::string::npos) << msg;
+  EXPECT_THROW(llama_linear_weight(const_cast<LlamaModel&>(m), 2, LinearModule::q_proj), std::out_of_range);
+}
+
+TEST(Llama, SamplingIsSeededAndTopKOneIsGreedy) {
+  const LlamaModel m = tiny_model();
+  const std::vector<std::vector<int64_t>> prompts = {{1, 2, 3}, {4, 5}};
+  GenerateOptions greedy;
+  greedy.max_new_tokens = 8;
+  GenerateOptions sample = greedy;
+  sample.temperature = 1.5;
+  sample.top_p = 0.9;
+  sample.seed = 7;
+  const auto a = llama_generate(m, prompts, sample);
+  EXPECT_EQ(llama_generate(m, prompts, sample), a);
+  sample.seed = 8;
+  EXPECT_NE(llama_generate(m, prompts, sample), a);
+  sample.top_k = 1;
+  EXPECT_EQ(llama_generate(m, prompts, sample), llama_generate(m, prompts, greedy));
+}
+
+}  // namespace
+}  // namespace kmoe
