@@ -27,7 +27,7 @@ int generate_run(const po::variables_map& vm) {
   std::string device_name = vm["device"].as<std::string>();
   if (device_name == "auto") device_name = torch::cuda::is_available() ? "cuda" : "cpu";
   if (device_name != "cpu" && device_name != "cuda") {
-    throw std::invalid_argument("--device must be auto, cpu or cuda, not '" + device_name + "'");
+    throw UsageError("kmoe generate: --device must be auto, cpu or cuda, not '" + device_name + "'");
   }
   if (device_name == "cuda" && !torch::cuda::is_available()) {
     throw std::runtime_error("--device cuda: libtorch sees no CUDA device");

@@ -38,9 +38,6 @@ int main(int argc, char** argv) {
   } catch (const UsageError& e) {
     if (world->is_root()) std::cerr << "kmoe: " << e.what() << "\nRun 'kmoe --help' for usage.\n";
     code = 2;
-  } catch (const std::invalid_argument& e) {  // option values rejected by a subcommand
-    if (world->is_root()) std::cerr << "kmoe: error: " << e.what() << "\n";
-    code = 2;
   } catch (const std::exception& e) {
     std::cerr << "kmoe: error on rank " << world->rank << " of " << world->size << " ("
               << world->host_names[world->node_index] << "): " << e.what() << std::endl;
