@@ -224,6 +224,12 @@ void safetensors_write(const std::string& path, const std::map<std::string, at::
       throw std::runtime_error(partial + ": write failed");
     }
   }
+  // On disk before it gets its final name, so a crash of the node cannot leave a named but
+  // empty file (journals of long stages rely on this).
+  if (const int fd = ::open(partial.c_str(), O_RDONLY); fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
   std::error_code ec;
   std::filesystem::rename(partial, path, ec);
   if (ec) throw std::runtime_error(path + ": cannot rename " + partial + " into place: " + ec.message());

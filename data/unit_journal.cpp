@@ -1,0 +1,85 @@
+// See unit_journal.h.
+#include "data/unit_journal.h"
+
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include "data/content_hash.h"
+#include "data/safetensors.h"
+
+namespace kmoe {
+
+namespace fs = std::filesystem;
+
+std::string provenance_fingerprint(const Provenance& p) {
+  nlohmann::json j = {{"stage", p.stage}, {"options", p.options_json}};
+  for (const auto& in : p.inputs) j["inputs"][in.name] = in.sha256;
+  const std::string text = j.dump();
+  return sha256_hex(text.data(), text.size());
+}
+
+UnitJournal::UnitJournal(MPI_Comm comm, const std::string& final_path, const std::string& fingerprint)
+    : comm_(comm), dir_(final_path + ".units") {
+  MPI_Comm_rank(comm_, &rank_);
+  std::vector<int64_t> units;
+  std::string error;
+  if (rank_ == 0) {
+    try {
+      const fs::path manifest = fs::path(dir_) / "fingerprint";
+      std::string have;
+      if (fs::exists(manifest)) std::getline(std::ifstream(manifest), have);
+      if (have != fingerprint) {
+        fs::remove_all(dir_);  // made from other inputs or options, or not a journal
+        fs::create_directories(dir_);
+        const fs::path tmp = manifest.string() + ".tmp";
+        std::ofstream(tmp) << fingerprint << "\n";
+        fs::rename(tmp, manifest);
+      }
+      for (const auto& e : fs::directory_iterator(dir_)) {
+        const std::string name = e.path().filename().string();
+        if (name.rfind("unit-", 0) == 0 && e.path().extension() == ".safetensors") {
+          units.push_back(std::stoll(name.substr(5)));
+        }
+      }
+    } catch (const std::exception& e) {
+      error = dir_ + ": " + e.what();
+    }
+  }
+  int64_t n = error.empty() ? static_cast<int64_t>(units.size()) : -1;
+  MPI_Bcast(&n, 1, MPI_INT64_T, 0, comm_);
+  if (n < 0) throw std::runtime_error(rank_ == 0 ? error : dir_ + ": cannot open the unit journal (see rank 0)");
+  units.resize(static_cast<size_t>(n));
+  MPI_Bcast(units.data(), static_cast<int>(n), MPI_INT64_T, 0, comm_);
+  done_.insert(units.begin(), units.end());
+}
+
+std::string UnitJournal::unit_path(int64_t unit) const {
+  char name[64];
+  std::snprintf(name, sizeof name, "unit-%09lld.safetensors", static_cast<long long>(unit));
+  return (fs::path(dir_) / name).string();
+}
+
+void UnitJournal::commit(int64_t unit, const std::map<std::string, at::Tensor>& tensors) {
+  safetensors_write(unit_path(unit), tensors);  // atomic: .partial, fsync, rename
+  done_.insert(unit);
+}
+
+std::map<std::string, at::Tensor> UnitJournal::read(int64_t unit) const {
+  const SafetensorsFile file(unit_path(unit));
+  std::map<std::string, at::Tensor> out;
+  for (const auto& [name, entry] : file.entries()) out[name] = file.tensor(name);
+  return out;
+}
+
+void UnitJournal::remove() {
+  MPI_Barrier(comm_);  // nobody still reads a unit
+  if (rank_ == 0) fs::remove_all(dir_);
+  MPI_Barrier(comm_);
+}
+
+}  // namespace kmoe
