@@ -323,130 +323,109 @@ void ggml_dequantize(uint32_t type, const uint8_t* src, float* dst, int64_t n, c
   }
 }
 
-GgufFile::GgufFile(const std::string& path) : path_(path) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) throw std::runtime_error(path + ": cannot open GGUF file: " + std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    throw std::runtime_error(path + ": cannot stat: " + std::strerror(err));
-  }
-  map_size_ = static_cast<size_t>(st.st_size);
+GgufFile::GgufFile(const std::string& path) : path_(path), file_(path, "GGUF file") {
+  map_ = file_.data;
+  map_size_ = file_.size;
   if (map_size_ < 4) {
-    ::close(fd);
     throw std::runtime_error(path + ": not a GGUF file (" + std::to_string(map_size_) + " bytes, no magic)");
   }
-  void* m = ::mmap(nullptr, map_size_, PROT_READ, MAP_PRIVATE, fd, 0);
-  const int map_err = errno;
-  ::close(fd);
-  if (m == MAP_FAILED) throw std::runtime_error(path + ": cannot mmap: " + std::strerror(map_err));
-  map_ = static_cast<const uint8_t*>(m);
 
-  try {
-    GgufCursor c{path_, map_, map_size_};
-    if (std::memcmp(map_, kMagic, 4) != 0) {
-      throw std::runtime_error(path_ + ": not a GGUF file (magic is not \"GGUF\")");
-    }
-    c.pos = 4;
-    version_ = c.read<uint32_t>("version");
-    // v1 used 32-bit counts and lengths; v2 and v3 share the layout (v3 added big-endian files,
-    // which show up here as a byte-swapped version number).
-    if (version_ != 2 && version_ != 3) {
-      throw std::runtime_error(path_ + ": unsupported GGUF version " + std::to_string(version_) +
-                               " (kmoe reads versions 2 and 3, little-endian)");
-    }
-    const uint64_t n_tensors = c.read<uint64_t>("tensor count");
-    const uint64_t n_kv = c.read<uint64_t>("metadata count");
-    if (n_kv > map_size_ / 12 || n_tensors > map_size_ / 24) {
-      throw std::runtime_error(path_ + ": header claims " + std::to_string(n_kv) + " metadata entries and " +
-                               std::to_string(n_tensors) + " tensors, more than the file can hold");
-    }
+  GgufCursor c{path_, map_, map_size_};
+  if (std::memcmp(map_, kMagic, 4) != 0) {
+    throw std::runtime_error(path_ + ": not a GGUF file (magic is not \"GGUF\")");
+  }
+  c.pos = 4;
+  version_ = c.read<uint32_t>("version");
+  // v1 used 32-bit counts and lengths; v2 and v3 share the layout (v3 added big-endian files,
+  // which show up here as a byte-swapped version number).
+  if (version_ != 2 && version_ != 3) {
+    throw std::runtime_error(path_ + ": unsupported GGUF version " + std::to_string(version_) +
+                             " (kmoe reads versions 2 and 3, little-endian)");
+  }
+  const uint64_t n_tensors = c.read<uint64_t>("tensor count");
+  const uint64_t n_kv = c.read<uint64_t>("metadata count");
+  if (n_kv > map_size_ / 12 || n_tensors > map_size_ / 24) {
+    throw std::runtime_error(path_ + ": header claims " + std::to_string(n_kv) + " metadata entries and " +
+                             std::to_string(n_tensors) + " tensors, more than the file can hold");
+  }
 
-    for (uint64_t i = 0; i < n_kv; ++i) {
-      std::string key = c.read_string("metadata key #" + std::to_string(i));
-      const std::string what = "metadata key '" + key + "'";
-      const uint32_t t = c.read<uint32_t>("type of " + what);
-      if (!gguf_type_valid(t)) {
-        throw std::runtime_error(path_ + ": " + what + " has unknown value type " + std::to_string(t));
-      }
-      GgufValue v = gguf_read_value(c, static_cast<GgufType>(t), what, 0);
-      if (!metadata_.emplace(key, std::move(v)).second) {
-        throw std::runtime_error(path_ + ": " + what + " appears twice");
-      }
+  for (uint64_t i = 0; i < n_kv; ++i) {
+    std::string key = c.read_string("metadata key #" + std::to_string(i));
+    const std::string what = "metadata key '" + key + "'";
+    const uint32_t t = c.read<uint32_t>("type of " + what);
+    if (!gguf_type_valid(t)) {
+      throw std::runtime_error(path_ + ": " + what + " has unknown value type " + std::to_string(t));
     }
+    GgufValue v = gguf_read_value(c, static_cast<GgufType>(t), what, 0);
+    if (!metadata_.emplace(key, std::move(v)).second) {
+      throw std::runtime_error(path_ + ": " + what + " appears twice");
+    }
+  }
 
-    if (has_key("general.alignment")) {
-      const int64_t a = get_int("general.alignment");
-      if (a <= 0 || (a & (a - 1)) != 0) {
-        throw std::runtime_error(path_ + ": general.alignment " + std::to_string(a) + " is not a power of two");
-      }
-      alignment_ = static_cast<uint64_t>(a);
+  if (has_key("general.alignment")) {
+    const int64_t a = get_int("general.alignment");
+    if (a <= 0 || (a & (a - 1)) != 0) {
+      throw std::runtime_error(path_ + ": general.alignment " + std::to_string(a) + " is not a power of two");
     }
+    alignment_ = static_cast<uint64_t>(a);
+  }
 
-    tensors_.reserve(n_tensors);
-    for (uint64_t i = 0; i < n_tensors; ++i) {
-      GgufTensorInfo ti;
-      ti.name = c.read_string("name of tensor #" + std::to_string(i));
-      const std::string what = "tensor '" + ti.name + "'";
-      const uint32_t n_dims = c.read<uint32_t>("n_dims of " + what);
-      if (n_dims < 1 || n_dims > kMaxDims) {
-        throw std::runtime_error(path_ + ": " + what + " has " + std::to_string(n_dims) + " dimensions (1 to 4)");
-      }
-      int64_t numel = 1;
-      for (uint32_t d = 0; d < n_dims; ++d) {
-        const uint64_t ne = c.read<uint64_t>("dims of " + what);
-        if (ne > (uint64_t{1} << 40) || (ne > 0 && static_cast<uint64_t>(numel) > (uint64_t{1} << 62) / ne)) {
-          throw std::runtime_error(path_ + ": " + what + " has an impossible dimension " + std::to_string(ne));
-        }
-        ti.ne.push_back(static_cast<int64_t>(ne));
-        numel *= static_cast<int64_t>(ne);
-      }
-      ti.type = c.read<uint32_t>("type of " + what);
-      ti.offset = c.read<uint64_t>("offset of " + what);
-      int64_t block_elems = 0, block_bytes = 0;
-      if (!ggml_type_size(ti.type, &block_elems, &block_bytes)) {
-        throw std::runtime_error(path_ + ": " + what + " has unknown ggml type id " + std::to_string(ti.type));
-      }
-      if (ti.ne[0] % block_elems != 0) {
-        throw std::runtime_error(path_ + ": " + what + " has ne[0] = " + std::to_string(ti.ne[0]) +
-                                 ", not a multiple of the " + ggml_type_name(ti.type) + " block size " +
-                                 std::to_string(block_elems));
-      }
-      ti.n_bytes = static_cast<uint64_t>(numel / block_elems * block_bytes);
-      if (ti.offset % alignment_ != 0) {
-        throw std::runtime_error(path_ + ": " + what + " has offset " + std::to_string(ti.offset) +
-                                 ", not a multiple of the alignment " + std::to_string(alignment_));
-      }
-      if (!tensor_index_.emplace(ti.name, tensors_.size()).second) {
-        throw std::runtime_error(path_ + ": " + what + " appears twice");
-      }
-      tensors_.push_back(std::move(ti));
+  tensors_.reserve(n_tensors);
+  for (uint64_t i = 0; i < n_tensors; ++i) {
+    GgufTensorInfo ti;
+    ti.name = c.read_string("name of tensor #" + std::to_string(i));
+    const std::string what = "tensor '" + ti.name + "'";
+    const uint32_t n_dims = c.read<uint32_t>("n_dims of " + what);
+    if (n_dims < 1 || n_dims > kMaxDims) {
+      throw std::runtime_error(path_ + ": " + what + " has " + std::to_string(n_dims) + " dimensions (1 to 4)");
     }
+    int64_t numel = 1;
+    for (uint32_t d = 0; d < n_dims; ++d) {
+      const uint64_t ne = c.read<uint64_t>("dims of " + what);
+      if (ne > (uint64_t{1} << 40) || (ne > 0 && static_cast<uint64_t>(numel) > (uint64_t{1} << 62) / ne)) {
+        throw std::runtime_error(path_ + ": " + what + " has an impossible dimension " + std::to_string(ne));
+      }
+      ti.ne.push_back(static_cast<int64_t>(ne));
+      numel *= static_cast<int64_t>(ne);
+    }
+    ti.type = c.read<uint32_t>("type of " + what);
+    ti.offset = c.read<uint64_t>("offset of " + what);
+    int64_t block_elems = 0, block_bytes = 0;
+    if (!ggml_type_size(ti.type, &block_elems, &block_bytes)) {
+      throw std::runtime_error(path_ + ": " + what + " has unknown ggml type id " + std::to_string(ti.type));
+    }
+    if (ti.ne[0] % block_elems != 0) {
+      throw std::runtime_error(path_ + ": " + what + " has ne[0] = " + std::to_string(ti.ne[0]) +
+                               ", not a multiple of the " + ggml_type_name(ti.type) + " block size " +
+                               std::to_string(block_elems));
+    }
+    ti.n_bytes = static_cast<uint64_t>(numel / block_elems * block_bytes);
+    if (ti.offset % alignment_ != 0) {
+      throw std::runtime_error(path_ + ": " + what + " has offset " + std::to_string(ti.offset) +
+                               ", not a multiple of the alignment " + std::to_string(alignment_));
+    }
+    if (!tensor_index_.emplace(ti.name, tensors_.size()).second) {
+      throw std::runtime_error(path_ + ": " + what + " appears twice");
+    }
+    tensors_.push_back(std::move(ti));
+  }
 
-    data_start_ = (c.pos + alignment_ - 1) / alignment_ * alignment_;
-    for (const GgufTensorInfo& ti : tensors_) {
-      const uint64_t data_size = map_size_ > data_start_ ? map_size_ - data_start_ : 0;
-      if (ti.offset > data_size) {
-        throw std::runtime_error(path_ + ": tensor '" + ti.name + "' has offset " + std::to_string(ti.offset) +
-                                 " past the end of the data section (" + std::to_string(data_size) + " bytes)");
-      }
-      if (ti.n_bytes > data_size - ti.offset) {
-        throw std::runtime_error(path_ + ": tensor '" + ti.name + "' data (" + std::to_string(ti.n_bytes) +
-                                 " bytes at data offset " + std::to_string(ti.offset) +
-                                 ") runs past the end of the file; is it truncated?");
-      }
+  data_start_ = (c.pos + alignment_ - 1) / alignment_ * alignment_;
+  for (const GgufTensorInfo& ti : tensors_) {
+    const uint64_t data_size = map_size_ > data_start_ ? map_size_ - data_start_ : 0;
+    if (ti.offset > data_size) {
+      throw std::runtime_error(path_ + ": tensor '" + ti.name + "' has offset " + std::to_string(ti.offset) +
+                               " past the end of the data section (" + std::to_string(data_size) + " bytes)");
     }
-  } catch (...) {
-    ::munmap(const_cast<uint8_t*>(map_), map_size_);
-    map_ = nullptr;
-    throw;
+    if (ti.n_bytes > data_size - ti.offset) {
+      throw std::runtime_error(path_ + ": tensor '" + ti.name + "' data (" + std::to_string(ti.n_bytes) +
+                               " bytes at data offset " + std::to_string(ti.offset) +
+                               ") runs past the end of the file; is it truncated?");
+    }
   }
 }
 
-GgufFile::~GgufFile() {
-  if (map_) ::munmap(const_cast<uint8_t*>(map_), map_size_);
-}
+GgufFile::~GgufFile() = default;
 
 const GgufValue& GgufFile::value(const std::string& key) const {
   auto it = metadata_.find(key);

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "data/mapped_file.h"
 #include "model/config.h"
 
 namespace at {
@@ -118,8 +119,9 @@ class GgufFile {
   std::map<std::string, GgufValue> metadata_;
   std::vector<GgufTensorInfo> tensors_;
   std::map<std::string, size_t> tensor_index_;
-  const uint8_t* map_ = nullptr;
-  size_t map_size_ = 0;
+  MappedFile file_;
+  const uint8_t* map_ = nullptr;  // file_.data
+  size_t map_size_ = 0;           // file_.size
   uint64_t data_start_ = 0;
 };
 

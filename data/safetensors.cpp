@@ -91,85 +91,65 @@ SafetensorsEntry entry_parse(const nlohmann::json& j) {
 
 }  // namespace
 
-SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw std::runtime_error(path + ": cannot open safetensors file: " + std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    throw std::runtime_error(path + ": cannot stat: " + std::strerror(err));
-  }
-  map_size_ = static_cast<size_t>(st.st_size);
+SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path), file_(path, "safetensors file") {
+  map_ = file_.data;
+  map_size_ = file_.size;
   if (map_size_ < 8) {
-    ::close(fd);
     throw std::runtime_error(path + ": truncated safetensors file (" + std::to_string(map_size_) +
                              " bytes, less than the 8-byte header length)");
   }
-  void* m = ::mmap(nullptr, map_size_, PROT_READ, MAP_PRIVATE, fd, 0);
-  const int err = errno;
-  ::close(fd);
-  if (m == MAP_FAILED) throw std::runtime_error(path + ": cannot mmap: " + std::strerror(err));
-  map_ = static_cast<const uint8_t*>(m);
+  uint64_t header_len = 0;
+  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | map_[i];
+  if (header_len > map_size_ - 8) {
+    throw std::runtime_error(path + ": header length " + std::to_string(header_len) + " runs past the end of the " +
+                             std::to_string(map_size_) + "-byte file (truncated or not a safetensors file)");
+  }
+  data_start_ = 8 + static_cast<size_t>(header_len);
+  const uint64_t data_size = map_size_ - data_start_;
+  nlohmann::json header;
   try {
-    uint64_t header_len = 0;
-    for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | map_[i];
-    if (header_len > map_size_ - 8) {
-      throw std::runtime_error(path + ": header length " + std::to_string(header_len) + " runs past the end of the " +
-                               std::to_string(map_size_) + "-byte file (truncated or not a safetensors file)");
+    header = nlohmann::json::parse(map_ + 8, map_ + data_start_);
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(path + ": header is not valid JSON: " + e.what());
+  }
+  if (!header.is_object()) throw std::runtime_error(path + ": header is not a JSON object");
+  for (const auto& [name, value] : header.items()) {
+    if (name == "__metadata__") {
+      if (!value.is_object()) throw std::runtime_error(path + ": __metadata__ is not an object");
+      for (const auto& [k, v] : value.items()) {
+        if (!v.is_string()) throw std::runtime_error(path + ": __metadata__ value '" + k + "' is not a string");
+        metadata_[k] = v.get<std::string>();
+      }
+      continue;
     }
-    data_start_ = 8 + static_cast<size_t>(header_len);
-    const uint64_t data_size = map_size_ - data_start_;
-    nlohmann::json header;
+    SafetensorsEntry e;
     try {
-      header = nlohmann::json::parse(map_ + 8, map_ + data_start_);
-    } catch (const nlohmann::json::exception& e) {
-      throw std::runtime_error(path + ": header is not valid JSON: " + e.what());
+      e = entry_parse(value);
+    } catch (const std::runtime_error& ex) {
+      throw std::runtime_error(path + ": tensor '" + name + "': " + ex.what());
     }
-    if (!header.is_object()) throw std::runtime_error(path + ": header is not a JSON object");
-    for (const auto& [name, value] : header.items()) {
-      if (name == "__metadata__") {
-        if (!value.is_object()) throw std::runtime_error(path + ": __metadata__ is not an object");
-        for (const auto& [k, v] : value.items()) {
-          if (!v.is_string()) throw std::runtime_error(path + ": __metadata__ value '" + k + "' is not a string");
-          metadata_[k] = v.get<std::string>();
-        }
-        continue;
-      }
-      SafetensorsEntry e;
-      try {
-        e = entry_parse(value);
-      } catch (const std::runtime_error& ex) {
-        throw std::runtime_error(path + ": tensor '" + name + "': " + ex.what());
-      }
-      if (e.end > data_size) {
-        throw std::runtime_error(path + ": tensor '" + name + "': data_offsets [" + std::to_string(e.begin) + ", " +
-                                 std::to_string(e.end) + "] run past the end of the " + std::to_string(data_size) +
-                                 "-byte data area (truncated file?)");
-      }
-      entries_.emplace(name, std::move(e));
+    if (e.end > data_size) {
+      throw std::runtime_error(path + ": tensor '" + name + "': data_offsets [" + std::to_string(e.begin) + ", " +
+                               std::to_string(e.end) + "] run past the end of the " + std::to_string(data_size) +
+                               "-byte data area (truncated file?)");
     }
-    std::vector<std::pair<const std::string*, const SafetensorsEntry*>> by_offset;
-    for (const auto& [name, e] : entries_) {
-      if (e.end > e.begin) by_offset.emplace_back(&name, &e);
+    entries_.emplace(name, std::move(e));
+  }
+  std::vector<std::pair<const std::string*, const SafetensorsEntry*>> by_offset;
+  for (const auto& [name, e] : entries_) {
+    if (e.end > e.begin) by_offset.emplace_back(&name, &e);
+  }
+  std::sort(by_offset.begin(), by_offset.end(),
+            [](const auto& a, const auto& b) { return a.second->begin < b.second->begin; });
+  for (size_t i = 1; i < by_offset.size(); ++i) {
+    if (by_offset[i].second->begin < by_offset[i - 1].second->end) {
+      throw std::runtime_error(path + ": tensors '" + *by_offset[i - 1].first + "' and '" + *by_offset[i].first +
+                               "' overlap in the data area");
     }
-    std::sort(by_offset.begin(), by_offset.end(),
-              [](const auto& a, const auto& b) { return a.second->begin < b.second->begin; });
-    for (size_t i = 1; i < by_offset.size(); ++i) {
-      if (by_offset[i].second->begin < by_offset[i - 1].second->end) {
-        throw std::runtime_error(path + ": tensors '" + *by_offset[i - 1].first + "' and '" + *by_offset[i].first +
-                                 "' overlap in the data area");
-      }
-    }
-  } catch (...) {
-    ::munmap(const_cast<uint8_t*>(map_), map_size_);
-    throw;
   }
 }
 
-SafetensorsFile::~SafetensorsFile() {
-  if (map_) ::munmap(const_cast<uint8_t*>(map_), map_size_);
-}
+SafetensorsFile::~SafetensorsFile() = default;
 
 at::Tensor SafetensorsFile::tensor(const std::string& name) const {
   const auto it = entries_.find(name);

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "data/mapped_file.h"
+
 namespace at {
 class Tensor;
 }
@@ -42,8 +44,9 @@ class SafetensorsFile {
   std::string path_;
   std::map<std::string, SafetensorsEntry> entries_;
   std::map<std::string, std::string> metadata_;
-  const uint8_t* map_ = nullptr;
-  size_t map_size_ = 0;
+  MappedFile file_;
+  const uint8_t* map_ = nullptr;  // file_.data
+  size_t map_size_ = 0;           // file_.size
   size_t data_start_ = 0;
 };
 
