@@ -1,0 +1,536 @@
+// See bank_scoring.h. Every rank loads the base once and keeps at most two adapters resident
+// (least recently used evicted): units of one adapter tend to follow each other in the queue.
+// Skipped adapters (--skip-bad-adapters) are journalled as units too, with their reason, so a
+// resumed run does not retry them and the artifact records why.
+#include "evaluator/bank_scoring.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <list>
+#include <map>
+#include <memory>
+#include <numeric>
+#include <optional>
+
+#include "data/artifact.h"
+#include "data/model_files.h"
+#include "data/peft_adapter.h"
+#include "data/unit_journal.h"
+#include "launcher/log.h"
+#include "launcher/mpi_world.h"
+#include "launcher/progress.h"
+#include "launcher/stage_runner.h"
+#include "launcher/work_queue.h"
+#include "model/lora.h"
+
+namespace kmoe {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<int64_t> encode(const Tokenizer& tok, const std::string& text, bool add_special) {
+  const auto ids = tok.encode(text, add_special);
+  return {ids.begin(), ids.end()};
+}
+
+int64_t utf8_chars(const std::string& s) {
+  int64_t n = 0;
+  for (size_t i = 0; i < s.size(); i += utf8_char_length(s, i)) ++n;
+  return n;
+}
+
+// Groups of at most `batch` indices into `lengths`, sorted by (length, index): a fixed
+// function of the list, so a unit's batches never depend on anything else.
+std::vector<std::vector<size_t>> length_batches(const std::vector<int64_t>& lengths, int64_t batch) {
+  std::vector<size_t> order(lengths.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return lengths[a] < lengths[b]; });
+  std::vector<std::vector<size_t>> out;
+  for (size_t i = 0; i < order.size(); i += batch) {
+    out.emplace_back(order.begin() + i, order.begin() + std::min(order.size(), i + static_cast<size_t>(batch)));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<ScoringItem> scoring_prepare(const std::vector<KshotExample>& examples, const Tokenizer& tokenizer,
+                                         const ScoringOptions& options, const std::string& kshot_path) {
+  const bool add_special = options.prompt.style == PromptStyle::alpaca;
+  std::vector<ScoringItem> items;
+  for (const auto& ex : examples) {
+    ScoringItem it;
+    it.answer = options.answer;
+    it.answer.n_choices = static_cast<int64_t>(ex.choices.size());
+    try {
+      if (options.answer.format == AnswerFormat::choice && ex.choices.empty()) {
+        throw std::invalid_argument("answer format choice needs choices");
+      }
+      it.gold = answer_normalize_gold(it.answer, ex.answer);
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(kshot_path + ":" + std::to_string(ex.line) + ": " + e.what());
+    }
+    it.prompt_ids = encode(tokenizer, prompt_render(options.prompt, ex), add_special);
+    it.answer_ids = encode(tokenizer, prompt_answer_target(options.prompt, ex), false);
+    it.reasoning_ids = encode(tokenizer, prompt_reasoning_target(options.prompt, ex), false);
+    it.has_rationale = !ex.rationale.empty();
+    if (it.prompt_ids.empty() || it.answer_ids.empty()) {
+      throw std::invalid_argument(kshot_path + ":" + std::to_string(ex.line) + ": empty prompt or answer tokens");
+    }
+    for (size_t c = 0; c < ex.choices.size(); ++c) {
+      const std::string target = prompt_choice_target(options.prompt, ex.choices[c]);
+      it.choice_ids.push_back(encode(tokenizer, target, false));
+      it.choice_chars.push_back(std::max<int64_t>(1, utf8_chars(target)));
+      if (kshot_choice_letter(c) == ex.answer) it.gold_choice = static_cast<int64_t>(c);
+    }
+    items.push_back(std::move(it));
+  }
+  return items;
+}
+
+std::vector<ExampleScore> scoring_run(const LlamaModel& model, const Tokenizer& tokenizer,
+                                      const std::vector<ScoringItem>& items, const ScoringOptions& options,
+                                      const LinearHook* hook) {
+  torch::NoGradGuard no_grad;
+  std::vector<ExampleScore> out(items.size());
+  // Continuation requests: (item, kind) with kind 0 answer, 1 reasoning, 2+c option c.
+  struct Request {
+    size_t item;
+    int64_t kind;
+  };
+  std::vector<Request> requests;
+  std::vector<int64_t> lengths;
+  auto target_of = [&](const Request& r) -> const std::vector<int64_t>& {
+    const auto& it = items[r.item];
+    return r.kind == 0 ? it.answer_ids : r.kind == 1 ? it.reasoning_ids : it.choice_ids[r.kind - 2];
+  };
+  for (size_t i = 0; i < items.size(); ++i) {
+    requests.push_back({i, 0});
+    if (items[i].has_rationale) requests.push_back({i, 1});
+    for (size_t c = 0; c < items[i].choice_ids.size(); ++c) requests.push_back({i, static_cast<int64_t>(c) + 2});
+  }
+  for (const auto& r : requests) lengths.push_back(items[r.item].prompt_ids.size() + target_of(r).size());
+  std::vector<double> sum_logp(requests.size());
+  for (const auto& batch : length_batches(lengths, options.batch_size)) {
+    std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>> pairs;
+    for (const size_t k : batch) pairs.emplace_back(items[requests[k].item].prompt_ids, target_of(requests[k]));
+    const auto logp = llama_continuation_logprobs_batch(model, pairs, hook);
+    for (size_t j = 0; j < batch.size(); ++j) {
+      sum_logp[batch[j]] = logp[j].to(torch::kFloat64).sum().item<double>();
+    }
+  }
+  std::vector<std::vector<double>> option_ll(items.size());
+  for (size_t k = 0; k < requests.size(); ++k) {
+    const auto& r = requests[k];
+    const auto& it = items[r.item];
+    auto& s = out[r.item];
+    if (r.kind == 0) {
+      s.nll = -sum_logp[k];
+      s.ppl = std::exp(s.nll / static_cast<double>(it.answer_ids.size()));
+      if (!it.has_rationale) s.ppl_reasoning = s.ppl;
+    } else if (r.kind == 1) {
+      s.ppl_reasoning = std::exp(-sum_logp[k] / static_cast<double>(it.reasoning_ids.size()));
+    } else {
+      option_ll[r.item].push_back(sum_logp[k]);
+    }
+  }
+  for (size_t i = 0; i < items.size(); ++i) {
+    const auto& ll = option_ll[i];
+    if (ll.empty()) continue;
+    size_t best = 0, best_norm = 0;
+    for (size_t c = 1; c < ll.size(); ++c) {
+      if (ll[c] > ll[best]) best = c;
+      if (ll[c] / items[i].choice_chars[c] > ll[best_norm] / items[i].choice_chars[best_norm]) best_norm = c;
+    }
+    out[i].ll_correct = static_cast<int64_t>(best) == items[i].gold_choice;
+    out[i].ll_norm_correct = static_cast<int64_t>(best_norm) == items[i].gold_choice;
+  }
+  if (options.max_new_tokens > 0) {
+    GenerateOptions gen;
+    gen.max_new_tokens = options.max_new_tokens;
+    gen.stop_token_ids = options.stop_ids;
+    std::vector<int64_t> prompt_lengths;
+    for (const auto& it : items) prompt_lengths.push_back(it.prompt_ids.size());
+    for (const auto& batch : length_batches(prompt_lengths, options.batch_size)) {
+      std::vector<std::vector<int64_t>> prompts;
+      for (const size_t i : batch) prompts.push_back(items[i].prompt_ids);
+      const auto replies = llama_generate(model, prompts, gen, hook);
+      for (size_t j = 0; j < batch.size(); ++j) {
+        const std::vector<int32_t> ids(replies[j].begin(), replies[j].end());
+        const auto& it = items[batch[j]];
+        out[batch[j]].prediction = answer_extract(it.answer, tokenizer.decode(ids, /*skip_special=*/true));
+        out[batch[j]].correct = !out[batch[j]].prediction.empty() && out[batch[j]].prediction == it.gold;
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<BankEntry> bank_list(const std::string& path) {
+  std::vector<BankEntry> out;
+  if (fs::is_directory(path)) {
+    for (const auto& e : fs::directory_iterator(path)) {
+      if (e.is_directory() && fs::exists(e.path() / "adapter_config.json")) {
+        out.push_back({e.path().filename().string(), e.path().string()});
+      }
+    }
+    std::sort(out.begin(), out.end(), [](const BankEntry& a, const BankEntry& b) { return a.name < b.name; });
+    if (out.empty()) throw std::invalid_argument(path + ": no subfolder with adapter_config.json");
+    return out;
+  }
+  std::ifstream f(path);
+  if (!f) throw std::runtime_error(path + ": cannot open the bank (a folder of adapters or a list file)");
+  std::string line;
+  int64_t n = 0;
+  while (std::getline(f, line)) {
+    ++n;
+    const auto b = line.find_first_not_of(" \t\r");
+    if (b == std::string::npos || line[b] == '#') continue;
+    std::string p = line.substr(b, line.find_last_not_of(" \t\r") - b + 1);
+    if (fs::path(p).is_relative()) p = (fs::path(path).parent_path() / p).string();
+    std::string name = fs::path(p).lexically_normal().filename().string();
+    if (name.empty()) name = fs::path(p).lexically_normal().parent_path().filename().string();
+    for (const auto& e : out) {
+      if (e.name == name)
+        throw std::invalid_argument(path + ":" + std::to_string(n) + ": adapter name '" + name + "' appears twice");
+    }
+    out.push_back({name, p});
+  }
+  if (out.empty()) throw std::invalid_argument(path + ": the bank list names no adapter");
+  return out;
+}
+
+namespace {
+
+std::string bytes_to_string(const at::Tensor& t) {
+  const auto c = t.contiguous();
+  const auto* p = c.data_ptr<uint8_t>();
+  return std::string(reinterpret_cast<const char*>(p), c.numel());
+}
+
+at::Tensor string_to_bytes(const std::string& s) {
+  // one trailing NUL so that an empty string is still a non-empty tensor
+  at::Tensor t = torch::zeros({static_cast<int64_t>(s.size()) + 1}, torch::kUInt8);
+  std::memcpy(t.data_ptr<uint8_t>(), s.data(), s.size());
+  return t;
+}
+
+// Each rank's model and its resident adapters, loaded on first use.
+struct RankModel {
+  std::optional<ModelFiles> files;
+  std::optional<LlamaModel> model;
+  std::unique_ptr<LoraSet> lora;
+  std::list<std::string> lru;  // resident adapters, most recent first
+  torch::Device device = torch::kCPU;
+  torch::ScalarType dtype = torch::kFloat32;
+};
+
+struct ScoreConfig {
+  std::string model_path, kshot_path, bank_path, output;
+  ScoringOptions scoring;
+  int64_t chunk_size = 16;
+  bool skip_bad = false;
+  std::string device = "auto";
+};
+
+int score_run(const po::variables_map& vm) {
+  const MpiWorld& world = mpi_world();
+  if (vm.count("threads")) torch::set_num_threads(vm["threads"].as<int>());
+  ScoreConfig cfg;
+  cfg.model_path = vm["model"].as<std::string>();
+  cfg.kshot_path = vm["kshot"].as<std::string>();
+  cfg.bank_path = vm["bank"].as<std::string>();
+  cfg.output = vm["output"].as<std::string>();
+  cfg.chunk_size = vm["chunk-size"].as<int64_t>();
+  cfg.skip_bad = vm["skip-bad-adapters"].as<bool>();
+  cfg.device = vm["device"].as<std::string>();
+  cfg.scoring.max_new_tokens = vm["max-new-tokens"].as<int64_t>();
+  cfg.scoring.batch_size = vm["batch-size"].as<int64_t>();
+  const std::string prompt_name = vm["prompt-format"].as<std::string>();
+  const std::string answer_name = vm["answer-format"].as<std::string>();
+  try {
+    cfg.scoring.prompt.style = prompt_style_parse(prompt_name);
+    cfg.scoring.answer.format = answer_format_parse(answer_name);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("kmoe score: ") + e.what());
+  }
+  if (vm.count("answer-regex")) cfg.scoring.answer.regex = vm["answer-regex"].as<std::string>();
+  if (cfg.scoring.answer.format == AnswerFormat::regex && cfg.scoring.answer.regex.empty()) {
+    throw UsageError("kmoe score: --answer-format regex needs --answer-regex");
+  }
+  if (cfg.chunk_size <= 0 || cfg.scoring.batch_size <= 0 || cfg.scoring.max_new_tokens < 0) {
+    throw UsageError("kmoe score: --chunk-size and --batch-size must be positive, --max-new-tokens >= 0");
+  }
+  if (cfg.device == "auto") cfg.device = torch::cuda::is_available() ? "cuda" : "cpu";
+  if (cfg.device != "cpu" && cfg.device != "cuda") throw UsageError("kmoe score: --device must be auto, cpu or cuda");
+
+  const auto examples = kshot_load(cfg.kshot_path);
+  const auto bank = bank_list(cfg.bank_path);
+  std::vector<BankEntry> rows{{"base", ""}};
+  rows.insert(rows.end(), bank.begin(), bank.end());
+
+  StageSpec spec;
+  spec.stage = "score";
+  spec.output = cfg.output;
+  spec.force = vm["force"].as<bool>();
+  spec.options = {{"prompt_format", prompt_name},
+                  {"answer_format", answer_name},
+                  {"answer_regex", cfg.scoring.answer.regex},
+                  {"max_new_tokens", cfg.scoring.max_new_tokens},
+                  {"batch_size", cfg.scoring.batch_size},
+                  {"chunk_size", cfg.chunk_size},
+                  {"skip_bad_adapters", cfg.skip_bad},
+                  {"device", cfg.device}};
+  spec.inputs = {{"model", cfg.model_path}, {"kshot", cfg.kshot_path}};
+  for (const auto& e : bank) spec.inputs.emplace_back("adapter/" + e.name, e.path);
+
+  const int64_t n_samples = examples.size();
+  const int64_t n_adapters = rows.size();
+  const int64_t n_chunks = (n_samples + cfg.chunk_size - 1) / cfg.chunk_size;
+  const int64_t n_units = n_adapters * n_chunks;
+
+  const auto outcome = stage_run(world, spec, [&](const Provenance& prov) {
+    UnitJournal journal(world.comm, cfg.output, provenance_fingerprint(prov));
+    const int64_t already = static_cast<int64_t>(journal.done_units().size());
+    log_info("score: ", n_adapters, " adapters (base included) x ", n_samples, " examples = ", n_units,
+             " units; skipping ", already, " units already done, ", n_units - already, " to do");
+    RankModel rm;
+    std::vector<ScoringItem> items;
+    auto ensure_model = [&]() {
+      if (rm.model) return;
+      rm.files = model_files_load(cfg.model_path);
+      rm.device = cfg.device == "cuda" ? torch::Device(torch::kCUDA, world.local_rank) : torch::Device(torch::kCPU);
+      rm.dtype = rm.device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
+      rm.model = llama_from_weights(rm.files->config, std::move(rm.files->weights), rm.device, rm.dtype);
+      rm.lora = std::make_unique<LoraSet>(rm.files->config);
+      ScoringOptions o = cfg.scoring;
+      if (o.prompt.style == PromptStyle::chat) o.prompt.chat = rm.files->chat_template;
+      o.stop_ids = rm.files->stop_token_ids;
+      cfg.scoring = o;
+      items = scoring_prepare(examples, *rm.files->tokenizer, cfg.scoring, cfg.kshot_path);
+    };
+    // The hook for row `a`; nullptr for the base. Throws naming the adapter when it cannot load.
+    auto hook_for = [&](int64_t a) -> const LinearHook* {
+      if (a == 0) return nullptr;
+      const std::string& name = rows[a].name;
+      if (!rm.lora->has(name)) {
+        LoraAdapter adapter;
+        try {
+          adapter = peft_adapter_load(rows[a].path, rm.files->config, name);
+          lora_adapter_validate(adapter, rm.files->config);
+        } catch (const std::exception& e) {
+          throw std::runtime_error("adapter '" + name + "' (" + rows[a].path + "): " + e.what());
+        }
+        lora_adapter_to(adapter, rm.device, rm.dtype);
+        while (rm.lru.size() >= 2) {
+          rm.lora->remove(rm.lru.back());
+          rm.lru.pop_back();
+        }
+        rm.lora->add(std::move(adapter));
+        rm.lru.push_front(name);
+      } else {
+        rm.lru.remove(name);
+        rm.lru.push_front(name);
+      }
+      rm.lora->activate(name);
+      return rm.lora.get();
+    };
+    const char* kill_env = std::getenv("KMOE_TEST_KILL_AFTER_UNITS");
+    const int64_t kill_after = kill_env ? std::atoll(kill_env) : -1;
+    int64_t committed_here = 0;
+    Progress progress("scoring", n_units, "units", ProgressOptions{10.0, world.is_root()});
+    {
+      WorkQueue queue(world, n_units);
+      while (const auto unit = queue.next()) {
+        if (world.is_root()) progress.set(queue.handed_out());
+        if (journal.done(*unit)) continue;
+        const int64_t a = *unit / n_chunks, c = *unit % n_chunks;
+        const int64_t begin = c * cfg.chunk_size, end = std::min(n_samples, begin + cfg.chunk_size);
+        ensure_model();
+        std::map<std::string, at::Tensor> t;
+        const LinearHook* hook = nullptr;
+        std::string skip_reason;
+        try {
+          hook = hook_for(a);
+        } catch (const std::exception& e) {
+          if (!cfg.skip_bad) throw;
+          skip_reason = e.what();
+        }
+        const int64_t n = end - begin;
+        if (!skip_reason.empty()) {
+          t["skipped"] = torch::ones({1}, torch::kInt64);
+          t["reason"] = string_to_bytes(skip_reason);
+        } else {
+          const std::vector<ScoringItem> chunk(items.begin() + begin, items.begin() + end);
+          const auto scores = scoring_run(*rm.model, *rm.files->tokenizer, chunk, cfg.scoring, hook);
+          at::Tensor f = torch::zeros({3, n}, torch::kFloat64);     // nll, ppl, ppl_reasoning [3, n]
+          at::Tensor i64 = torch::zeros({3, n}, torch::kInt64);     // correct, ll_correct, ll_norm_correct
+          at::Tensor offsets = torch::zeros({n + 1}, torch::kInt64);  // into the concatenated predictions
+          auto fa = f.accessor<double, 2>();
+          auto ia = i64.accessor<int64_t, 2>();
+          auto oa = offsets.accessor<int64_t, 1>();
+          std::string preds;
+          for (int64_t k = 0; k < n; ++k) {
+            fa[0][k] = scores[k].nll;
+            fa[1][k] = scores[k].ppl;
+            fa[2][k] = scores[k].ppl_reasoning;
+            ia[0][k] = scores[k].correct;
+            ia[1][k] = scores[k].ll_correct;
+            ia[2][k] = scores[k].ll_norm_correct;
+            preds += scores[k].prediction;
+            oa[k + 1] = static_cast<int64_t>(preds.size());
+          }
+          t["skipped"] = torch::zeros({1}, torch::kInt64);
+          t["floats"] = f;
+          t["ints"] = i64;
+          t["predictions"] = string_to_bytes(preds);
+          t["offsets"] = offsets;
+        }
+        journal.commit(*unit, t);
+        if (++committed_here == kill_after) std::raise(SIGKILL);  // tests: a real kill mid-run
+      }
+    }
+    MPI_Barrier(world.comm);
+    progress.finish();
+
+    // Every rank reads the journal (a shared folder) and holds the same tables.
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    std::vector<float> nll(n_adapters * n_samples, nan), ppl(nll), ppl_r(nll);
+    std::vector<int64_t> correct(n_adapters * n_samples, 0);
+    std::vector<int64_t> ll_c(n_adapters * n_samples, -1), ll_nc(n_adapters * n_samples, -1);
+    std::vector<std::string> prediction(n_adapters * n_samples);
+    std::vector<int64_t> skipped(n_adapters, 0);
+    std::vector<std::string> reasons(n_adapters);
+    for (int64_t u = 0; u < n_units; ++u) {
+      const auto t = journal.read(u);
+      const int64_t a = u / n_chunks, begin = (u % n_chunks) * cfg.chunk_size;
+      if (t.at("skipped").item<int64_t>()) {
+        skipped[a] = 1;
+        auto r = bytes_to_string(t.at("reason"));
+        reasons[a] = r.substr(0, r.size() - 1);
+        continue;
+      }
+      const auto f = t.at("floats").contiguous();
+      const auto iv = t.at("ints").contiguous();
+      const auto off = t.at("offsets").contiguous();
+      auto fa = f.accessor<double, 2>();
+      auto ia = iv.accessor<int64_t, 2>();
+      auto oa = off.accessor<int64_t, 1>();
+      const std::string preds = bytes_to_string(t.at("predictions"));
+      for (int64_t k = 0; k < f.size(1); ++k) {
+        const int64_t i = a * n_samples + begin + k;
+        nll[i] = static_cast<float>(fa[0][k]);
+        ppl[i] = static_cast<float>(fa[1][k]);
+        ppl_r[i] = static_cast<float>(fa[2][k]);
+        correct[i] = ia[0][k];
+        ll_c[i] = ia[1][k];
+        ll_nc[i] = ia[2][k];
+        prediction[i] = preds.substr(oa[k], oa[k + 1] - oa[k]);
+      }
+    }
+    std::vector<float> acc(n_adapters, nan), ppl_sum(n_adapters, nan), acc_ll(n_adapters, nan),
+        acc_ll_norm(n_adapters, nan);
+    bool any_mc = false;
+    for (int64_t a = 0; a < n_adapters; ++a) {
+      if (skipped[a]) continue;
+      double c = 0, s = 0, l = 0, ln = 0;
+      int64_t mc = 0;
+      for (int64_t k = 0; k < n_samples; ++k) {
+        const int64_t i = a * n_samples + k;
+        c += correct[i];
+        s += ppl_r[i];
+        if (ll_c[i] >= 0) {
+          ++mc;
+          l += ll_c[i];
+          ln += ll_nc[i];
+        }
+      }
+      acc[a] = static_cast<float>(c / n_samples);
+      ppl_sum[a] = static_cast<float>(s);
+      if (mc > 0) {
+        any_mc = true;
+        acc_ll[a] = static_cast<float>(l / mc);
+        acc_ll_norm[a] = static_cast<float>(ln / mc);
+      }
+    }
+    std::vector<std::string> names, paths, ids;
+    for (const auto& r : rows) {
+      names.push_back(r.name);
+      paths.push_back(r.path.empty() ? cfg.model_path : r.path);
+    }
+    std::vector<int64_t> reasoning_is_answer;
+    for (const auto& e : examples) {
+      ids.push_back(e.id);
+      reasoning_is_answer.push_back(e.rationale.empty() ? 1 : 0);
+    }
+    ArtifactWriter w(world.comm, cfg.output, prov);
+    const std::vector<int64_t> as{n_adapters, n_samples};
+    w.write_strings("adapters", names);
+    w.write_strings("adapter_paths", paths);
+    w.write_strings("samples", ids);
+    w.write_floats("nll", as, nll.data());
+    w.write_floats("ppl", as, ppl.data());
+    w.write_floats("ppl_reasoning", as, ppl_r.data());
+    w.write_int64("ppl_reasoning_is_answer", {n_samples}, reasoning_is_answer.data());
+    w.write_int64("correct", as, correct.data());
+    w.write_strings("prediction", prediction);
+    w.set_attr("prediction", "layout", std::string("adapters x samples, row-major, flattened"));
+    w.write_floats("acc", {n_adapters}, acc.data());
+    w.write_floats("ppl_sum", {n_adapters}, ppl_sum.data());
+    if (any_mc) {
+      w.write_floats("acc_ll", {n_adapters}, acc_ll.data());
+      w.write_floats("acc_ll_norm", {n_adapters}, acc_ll_norm.data());
+    }
+    w.write_int64("skipped", {n_adapters}, skipped.data());
+    w.write_strings("skipped_reason", reasons);
+    std::string all_reasons;
+    for (int64_t a = 0; a < n_adapters; ++a) {
+      if (skipped[a]) all_reasons += (all_reasons.empty() ? "" : "\n") + names[a] + ": " + reasons[a];
+    }
+    w.set_attr("skipped", "reasons", all_reasons);
+    w.commit();
+    journal.remove();
+    for (int64_t a = 0; a < n_adapters; ++a) {
+      if (skipped[a]) log_warn("skipped adapter ", names[a], ": ", reasons[a]);
+    }
+  });
+  log_info("score: ", outcome.skipped ? "skipped: " : "", outcome.reason, " -> ", cfg.output);
+  return 0;
+}
+
+}  // namespace
+
+Subcommand score_subcommand() {
+  return {"score", "Score a LoRA bank (and the base) on a K-shot set: NLL, perplexities, accuracy -> scores.h5",
+          [](po::options_description& d, po::positional_options_description&) {
+            d.add_options()("model", po::value<std::string>()->required()->value_name("PATH"),
+                            "base model: HF folder or .gguf")(
+                "bank", po::value<std::string>()->required()->value_name("DIR|FILE"),
+                "folder of PEFT adapters, or a file with one adapter path per line")(
+                "kshot", po::value<std::string>()->required()->value_name("FILE"), "K-shot examples (JSONL)")(
+                "output", po::value<std::string>()->default_value("scores.h5"), "the scores artifact")(
+                "prompt-format", po::value<std::string>()->default_value("alpaca"), "alpaca or chat")(
+                "answer-format", po::value<std::string>()->default_value("exact"),
+                "choice, yesno, number, exact or regex")("answer-regex", po::value<std::string>(),
+                                                         "PCRE2 regex for --answer-format regex (group 1 = answer)")(
+                "max-new-tokens", po::value<int64_t>()->default_value(64), "greedy reply length (0: no generation)")(
+                "batch-size", po::value<int64_t>()->default_value(8), "sequences per forward")(
+                "chunk-size", po::value<int64_t>()->default_value(16), "examples per work unit")(
+                "skip-bad-adapters", po::bool_switch(), "record adapters that fail to load as skipped")(
+                "force", po::bool_switch(), "rerun even if the artifact is complete")(
+                "device", po::value<std::string>()->default_value("auto"), "auto, cpu or cuda")(
+                "threads", po::value<int>(), "CPU threads per rank (default: libtorch's)");
+          },
+          score_run};
+}
+
+}  // namespace kmoe

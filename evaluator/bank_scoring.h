@@ -1,0 +1,73 @@
+// Scores a LoRA bank on a K-shot set (METHOD.md §1.1): per adapter × example the answer NLL
+// and perplexity, the reasoning perplexity, a greedy reply with its extracted prediction,
+// and for multiple choice the per-option log-likelihoods; `kmoe score` runs it over MPI
+// (units = adapter × chunk of examples in a WorkQueue, each unit journalled) into scores.h5.
+// Determinism: a unit's batches depend only on its chunk (requests sorted by length, then
+// index, cut into --batch-size groups), never on which rank runs it or what ran before, so
+// results do not depend on np, unit order or a kill and resume (on CPU fp32, same threads).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "data/kshot.h"
+#include "data/prompt_format.h"
+#include "data/tokenizer.h"
+#include "evaluator/answer_extraction.h"
+#include "launcher/cli.h"
+#include "model/linear_hook.h"
+#include "model/llama.h"
+
+namespace kmoe {
+
+struct ScoringOptions {
+  PromptFormat prompt;
+  AnswerSpec answer;              // format and regex; n_choices is set per example
+  int64_t max_new_tokens = 64;    // 0: no generation (prediction "", correct 0)
+  int64_t batch_size = 8;         // sequences per forward
+  std::vector<int64_t> stop_ids;  // end generation
+};
+
+// One example tokenised once, for every adapter.
+struct ScoringItem {
+  std::vector<int64_t> prompt_ids;
+  std::vector<int64_t> answer_ids;     // the answer target's tokens
+  std::vector<int64_t> reasoning_ids;  // rationale + "The answer is X." (= answer_ids without rationale)
+  bool has_rationale = false;
+  std::vector<std::vector<int64_t>> choice_ids;  // per option, for multiple choice
+  std::vector<int64_t> choice_chars;             // per option: characters of the continuation (acc_norm)
+  int64_t gold_choice = -1;                      // index of the gold option, -1 if not multiple choice
+  std::string gold;                              // normalised gold answer
+  AnswerSpec answer;
+};
+
+// Throws naming path:line when an example's answer does not fit the answer format.
+std::vector<ScoringItem> scoring_prepare(const std::vector<KshotExample>& examples, const Tokenizer& tokenizer,
+                                         const ScoringOptions& options, const std::string& kshot_path);
+
+struct ExampleScore {
+  double nll = 0;            // -Σ log p(answer tokens)
+  double ppl = 0;            // exp(nll / answer tokens)
+  double ppl_reasoning = 0;  // exp(mean NLL of the reasoning target)
+  int64_t correct = 0;       // generated prediction == gold
+  std::string prediction;
+  int64_t ll_correct = -1;       // multiple choice: argmax option log-likelihood is gold (else -1)
+  int64_t ll_norm_correct = -1;  // the same with log-likelihood per character
+};
+
+// Scores items with one model and hook (nullptr: the base). Deterministic for a given list.
+std::vector<ExampleScore> scoring_run(const LlamaModel& model, const Tokenizer& tokenizer,
+                                      const std::vector<ScoringItem>& items, const ScoringOptions& options,
+                                      const LinearHook* hook);
+
+struct BankEntry {
+  std::string name;
+  std::string path;
+};
+// DIR: every subfolder holding adapter_config.json, sorted by name; FILE: one adapter path
+// per line (blank lines and '#' comments skipped). Throws naming the path.
+std::vector<BankEntry> bank_list(const std::string& path);
+
+Subcommand score_subcommand();
+
+}  // namespace kmoe
