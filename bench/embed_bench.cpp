@@ -2,6 +2,7 @@
 // (one sentence a line), after a one-batch warm-up. Prints one JSON line.
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
