@@ -17,6 +17,7 @@
 #include "launcher/progress.h"
 #include "launcher/stage_runner.h"
 #include "launcher/work_queue.h"
+#include "selection/bert_encoder.h"
 #include "selection/decoder_encoder.h"
 
 namespace kmoe {
@@ -43,15 +44,32 @@ struct Block {
 std::unique_ptr<SentenceEncoder> encoder_load(const po::variables_map& vm) {
   const std::string kind = vm["encoder"].as<std::string>();
   const std::string model = vm["encoder-model"].as<std::string>();
+  const std::string pooling = vm["pooling"].as<std::string>();
+  const int64_t max_tokens = vm["max-tokens"].as<int64_t>();
+  if (max_tokens < 0) throw UsageError("kmoe embed: --max-tokens must be >= 0");
+  if (!pooling.empty() && pooling != "mean" && pooling != "cls") {
+    throw UsageError("kmoe embed: --pooling must be mean or cls, not '" + pooling + "'");
+  }
   if (kind == "decoder") {
+    if (!pooling.empty() && pooling != "mean") throw UsageError("kmoe embed: --encoder decoder pools by mean only");
     DecoderEncoderOptions o;
     o.normalize = !vm["no-normalize"].as<bool>();
     o.prefix = vm["prefix"].as<std::string>();
-    o.max_tokens = vm["max-tokens"].as<int64_t>();
+    if (max_tokens > 0) o.max_tokens = max_tokens;
     o.threads = vm["threads"].as<int>();
     return decoder_encoder_load(model, o);
   }
-  throw UsageError("kmoe embed: --encoder must be decoder, not '" + kind + "'");
+  if (kind == "bert") {
+    BertEncoderOptions o;
+    o.pooling = pooling;
+    if (vm["no-normalize"].as<bool>()) o.normalize = false;
+    o.prefix = vm["prefix"].as<std::string>();
+    o.max_tokens = max_tokens;
+    o.batch_size = vm["batch-size"].as<int64_t>();
+    o.threads = vm["threads"].as<int>();
+    return bert_encoder_load(model, o);
+  }
+  throw UsageError("kmoe embed: --encoder must be bert or decoder, not '" + kind + "'");
 }
 
 int embed_run(const po::variables_map& vm) {
@@ -82,7 +100,8 @@ int embed_run(const po::variables_map& vm) {
                   {"batch_size", batch_size},
                   {"normalize", !vm["no-normalize"].as<bool>()},
                   {"prefix", vm["prefix"].as<std::string>()},
-                  {"max_tokens", vm["max-tokens"].as<int64_t>()}};
+                  {"max_tokens", vm["max-tokens"].as<int64_t>()},
+                  {"pooling", vm["pooling"].as<std::string>()}};
   for (size_t f = 0; f < corpus_files.size(); ++f)
     spec.inputs.push_back({"corpus" + std::to_string(f), corpus_files[f]});
   spec.inputs.push_back({"kshot", kshot_file});
@@ -197,9 +216,13 @@ Subcommand embed_subcommand() {
                 "dtype", po::value<std::string>()->default_value("float32"), "float32 or float16 on disk")(
                 "block-rows", po::value<int64_t>()->default_value(1024), "rows per work unit (and HDF5 chunk)")(
                 "batch-size", po::value<int64_t>()->default_value(32), "texts per encoder call")(
-                "max-tokens", po::value<int64_t>()->default_value(512), "truncate longer texts")(
+                "max-tokens", po::value<int64_t>()->default_value(0),
+                "truncate longer texts (0: the encoder's default: bert from the folder, decoder 512)")(
+                "pooling", po::value<std::string>()->default_value(""),
+                "mean or cls (bert; default from the folder's 1_Pooling/config.json); decoder: mean")(
                 "prefix", po::value<std::string>()->default_value(""), "instruction prefix for every text")(
-                "no-normalize", po::bool_switch(), "do not L2-normalise the vectors")(
+                "no-normalize", po::bool_switch(),
+                "do not L2-normalise (default: bert as the folder's modules.json says, decoder normalises)")(
                 "threads", po::value<int>()->default_value(0), "CPU threads per rank (0: libtorch's default)")(
                 "force", po::bool_switch(), "run even if the output is complete");
           },

