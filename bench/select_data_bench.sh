@@ -12,7 +12,7 @@ MEM=${4:-512}
 KMOE=${KMOE:-$(dirname "$0")/../build/kmoe}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/kmoe-bench-XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
-python3 - "$WORK" "$ROWS" "$DTYPE" <<'PY'
+${PYTHON:-/usr/bin/python3} - "$WORK" "$ROWS" "$DTYPE" <<'PY'
 import hashlib, json, sys
 import h5py, numpy as np
 w, rows, dtype = sys.argv[1], int(sys.argv[2]), sys.argv[3]
