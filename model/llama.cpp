@@ -296,6 +296,11 @@ at::Tensor& llama_linear_weight(LlamaModel& model, int64_t layer, LinearModule m
   throw std::invalid_argument("llama_linear_weight: bad module");
 }
 
+at::Tensor llama_hidden_states(const LlamaModel& model, const at::Tensor& input_ids, const at::Tensor& attention_mask,
+                               const LinearHook* hook) {
+  return llama_hidden(model, input_ids, attention_mask, nullptr, hook);
+}
+
 at::Tensor llama_forward(const LlamaModel& model, const at::Tensor& input_ids, const at::Tensor& attention_mask,
                          KvCache* cache, const LinearHook* hook) {
   return head_apply(model, llama_hidden(model, input_ids, attention_mask, cache, hook));

@@ -62,6 +62,11 @@ struct KvCache {
 at::Tensor llama_forward(const LlamaModel& model, const at::Tensor& input_ids, const at::Tensor& attention_mask,
                          KvCache* cache = nullptr, const LinearHook* hook = nullptr);
 
+// The final-normed hidden states [batch, seq, hidden] of input_ids [batch, seq] (the input
+// of the LM head), for sentence embeddings. attention_mask as in llama_forward.
+at::Tensor llama_hidden_states(const LlamaModel& model, const at::Tensor& input_ids, const at::Tensor& attention_mask,
+                               const LinearHook* hook = nullptr);
+
 // log p(continuation[i] | prompt, continuation[:i]) for each i: [len(continuation)] float32
 // on the CPU. Under grad mode the result carries the graph (for training losses).
 at::Tensor llama_continuation_logprobs(const LlamaModel& model, const std::vector<int64_t>& prompt_ids,

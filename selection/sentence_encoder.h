@@ -14,12 +14,12 @@ class Tensor;
 namespace kmoe {
 
 struct EncoderDescription {
-  std::string kind;     // "bert" or "decoder"
-  std::string model;    // path as given
+  std::string kind;   // "bert" or "decoder"
+  std::string model;  // path as given
   std::string model_sha256;
   std::string pooling;  // "mean", "cls"
   bool normalize = true;
-  std::string prefix;   // instruction prefix prepended to every text ("" for none)
+  std::string prefix;  // instruction prefix prepended to every text ("" for none)
   int64_t dim = 0;
   int64_t max_tokens = 0;  // longer texts are truncated to this many tokens
 };

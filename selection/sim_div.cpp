@@ -1,0 +1,318 @@
+// See sim_div.h. The walk is chunked: a chunk of candidates is compared with all kept rows
+// in one matmul, then row by row with the rows kept earlier in the same chunk, so the result
+// equals the one-row-at-a-time definition. Ties in score are broken by row index.
+#include "selection/sim_div.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <queue>
+
+#include "data/artifact.h"
+#include "data/content_hash.h"
+#include "data/open_corpus.h"
+#include "launcher/log.h"
+#include "launcher/mpi_world.h"
+#include "launcher/stage_runner.h"
+
+namespace kmoe {
+
+namespace {
+
+at::Tensor rows_normalized(const float* data, int64_t n, int64_t dim) {  // -> [n, dim]
+  const at::Tensor x = torch::from_blob(const_cast<float*>(data), {n, dim}, torch::kFloat32);
+  return x / x.norm(2, 1, true).clamp_min(1e-12);
+}
+
+struct Ranked {
+  float score;
+  int64_t row;
+};
+// a ranks before b: higher score, then lower row index.
+bool ranks_before(const Ranked& a, const Ranked& b) {
+  return a.score != b.score ? a.score > b.score : a.row < b.row;
+}
+
+}  // namespace
+
+SimDivResult sim_div_select(const RowBlockReader& rows, int64_t n_rows, int64_t dim, const std::vector<float>& kshot,
+                            const SimDivOptions& options) {
+  if (dim < 1) throw std::invalid_argument("sim_div_select: dim must be >= 1");
+  if (kshot.empty() || kshot.size() % dim != 0) {
+    throw std::invalid_argument("sim_div_select: K-shot embeddings (" + std::to_string(kshot.size()) +
+                                " floats) are not a non-empty [k, " + std::to_string(dim) + "] matrix");
+  }
+  if (options.c < 1) throw std::invalid_argument("sim_div_select: C must be >= 1");
+  if (!(options.tau >= -1.0 && options.tau <= 1.0))
+    throw std::invalid_argument("sim_div_select: tau must be in [-1, 1]");
+  torch::NoGradGuard no_grad;
+  const int64_t k = static_cast<int64_t>(kshot.size()) / dim;
+  at::Tensor anchors = rows_normalized(kshot.data(), k, dim).clone();  // [k, dim]
+  if (options.score == SimScore::mean)
+    anchors = rows_normalized(anchors.mean(0).contiguous().data_ptr<float>(), 1, dim).clone();
+  const int64_t row_bytes = dim * static_cast<int64_t>(sizeof(float));
+  const int64_t block_rows = std::max<int64_t>(1, options.memory_bytes / 4 / row_bytes);
+  const int64_t window_rows = std::max<int64_t>(1, options.memory_bytes / 2 / (row_bytes + 32));
+
+  SimDivResult result;
+  result.scores.resize(n_rows);
+  for (int64_t begin = 0; begin < n_rows; begin += block_rows) {
+    const int64_t count = std::min(block_rows, n_rows - begin);
+    const std::vector<float> block = rows(begin, count);
+    if (static_cast<int64_t>(block.size()) != count * dim) throw std::runtime_error("sim_div_select: short row block");
+    const at::Tensor s = std::get<0>(torch::matmul(rows_normalized(block.data(), count, dim), anchors.t()).max(1));
+    std::copy_n(s.contiguous().data_ptr<float>(), count, result.scores.begin() + begin);
+  }
+
+  const int64_t c = std::min(options.c, n_rows);
+  at::Tensor kept = torch::empty({std::max<int64_t>(c, 1), dim});  // [c, dim] normalised kept vectors
+  int64_t n_kept = 0;
+  bool has_last = false;
+  Ranked last{0, 0};
+  while (n_kept < c) {
+    // The next window: the best window_rows rows ranked after `last`.
+    auto worse_on_top = [](const Ranked& a, const Ranked& b) { return ranks_before(a, b); };
+    std::priority_queue<Ranked, std::vector<Ranked>, decltype(worse_on_top)> heap(worse_on_top);
+    for (int64_t r = 0; r < n_rows; ++r) {
+      const Ranked x{result.scores[r], r};
+      if (has_last && !ranks_before(last, x)) continue;
+      if (static_cast<int64_t>(heap.size()) < window_rows) {
+        heap.push(x);
+      } else if (ranks_before(x, heap.top())) {
+        heap.pop();
+        heap.push(x);
+      }
+    }
+    if (heap.empty()) break;
+    std::vector<Ranked> window;
+    while (!heap.empty()) {
+      window.push_back(heap.top());
+      heap.pop();
+    }
+    std::reverse(window.begin(), window.end());  // best first
+    last = window.back();
+    has_last = true;
+
+    // Fetch the window's vectors with one streaming pass over the blocks that hold them.
+    const int64_t w = static_cast<int64_t>(window.size());
+    std::vector<std::pair<int64_t, int64_t>> by_row(w);  // (row, slot)
+    for (int64_t i = 0; i < w; ++i) by_row[i] = {window[i].row, i};
+    std::sort(by_row.begin(), by_row.end());
+    at::Tensor cand = torch::empty({w, dim});  // [w, dim] normalised, in rank order
+    for (size_t i = 0; i < by_row.size();) {
+      const int64_t begin = by_row[i].first / block_rows * block_rows;
+      const int64_t count = std::min(block_rows, n_rows - begin);
+      const std::vector<float> block = rows(begin, count);
+      const at::Tensor x = rows_normalized(block.data(), count, dim);
+      for (; i < by_row.size() && by_row[i].first < begin + count; ++i)
+        cand[by_row[i].second] = x[by_row[i].first - begin];
+    }
+
+    constexpr int64_t kChunk = 256;
+    for (int64_t c0 = 0; c0 < w && n_kept < c; c0 += kChunk) {
+      const int64_t cn = std::min(kChunk, w - c0);
+      const at::Tensor chunk = cand.narrow(0, c0, cn);  // [cn, dim]
+      const int64_t kept_before = n_kept;
+      at::Tensor prior_max, prior_arg;
+      if (kept_before > 0)
+        std::tie(prior_max, prior_arg) = torch::matmul(chunk, kept.narrow(0, 0, kept_before).t()).max(1);
+      for (int64_t j = 0; j < cn && n_kept < c; ++j) {
+        float best = -2.0f;
+        int64_t best_slot = -1;
+        if (kept_before > 0) {
+          best = prior_max[j].item<float>();
+          best_slot = prior_arg[j].item<int64_t>();
+        }
+        if (n_kept > kept_before) {
+          const at::Tensor s = torch::mv(kept.narrow(0, kept_before, n_kept - kept_before), chunk[j]);
+          const auto [m, a] = s.max(0);
+          if (m.item<float>() > best) {
+            best = m.item<float>();
+            best_slot = kept_before + a.item<int64_t>();
+          }
+        }
+        const int64_t row = window[c0 + j].row;
+        if (best_slot >= 0 && best > options.tau) {
+          result.dropped.push_back(row);
+          result.dropped_by.push_back(result.selected[best_slot]);
+        } else {
+          kept[n_kept++] = chunk[j];
+          result.selected.push_back(row);
+        }
+      }
+    }
+  }
+  return result;
+}
+
+namespace {
+
+std::vector<std::string> embeddings_file_hashes(const ArtifactReader& r) {
+  return r.has("source_files_sha256") ? r.read_strings("source_files_sha256") : std::vector<std::string>{};
+}
+
+// Throws naming the embeddings file when it was not made from these inputs by this encoder.
+void embeddings_check(const ArtifactReader& r, const std::vector<std::string>& corpus, const std::string& kshot,
+                      const po::variables_map& vm) {
+  const std::string& path = r.path();
+  if (!r.has("embeddings") || !r.has("kshot_embeddings") || !r.has_attr("/", "encoder_kind")) {
+    throw std::runtime_error(path + ": not an embeddings file from kmoe embed");
+  }
+  if (vm.count("expect-encoder") && r.attr_string("/", "encoder_kind") != vm["expect-encoder"].as<std::string>()) {
+    throw std::runtime_error(path + ": made by encoder '" + r.attr_string("/", "encoder_kind") + "', not '" +
+                             vm["expect-encoder"].as<std::string>() + "' (--expect-encoder)");
+  }
+  if (vm.count("expect-encoder-model")) {
+    const std::string model = vm["expect-encoder-model"].as<std::string>();
+    if (r.attr_string("/", "encoder_model_sha256") != content_hash(model)) {
+      throw std::runtime_error(path + ": made by encoder model " + r.attr_string("/", "encoder_model") + ", not " +
+                               model + " (--expect-encoder-model; contents differ)");
+    }
+  }
+  const auto hashes = embeddings_file_hashes(r);
+  if (hashes.size() != corpus.size()) {
+    throw std::runtime_error(path + ": embeds " + std::to_string(hashes.size()) + " corpus files, --corpus names " +
+                             std::to_string(corpus.size()));
+  }
+  for (size_t f = 0; f < corpus.size(); ++f) {
+    if (content_hash(corpus[f]) != hashes[f]) {
+      throw std::runtime_error(path + ": corpus file " + std::to_string(f) + " (" + corpus[f] +
+                               ") differs from the one embedded (sha256 mismatch)");
+    }
+  }
+  if (content_hash(kshot) != r.attr_string("/", "kshot_sha256")) {
+    throw std::runtime_error(path + ": K-shot file " + kshot + " differs from the one embedded (sha256 mismatch)");
+  }
+}
+
+int select_data_run(const po::variables_map& vm) {
+  const MpiWorld& world = mpi_world();
+  const std::string emb_path = vm["embeddings"].as<std::string>();
+  const auto corpus = vm["corpus"].as<std::vector<std::string>>();
+  const std::string kshot = vm["kshot"].as<std::string>();
+  const std::string out_dir = vm["output-dir"].as<std::string>();
+  SimDivOptions opt;
+  opt.c = vm["c"].as<int64_t>();
+  opt.tau = vm["tau"].as<double>();
+  const std::string score = vm["score"].as<std::string>();
+  if (score != "max" && score != "mean")
+    throw UsageError("kmoe select-data: --score must be max or mean, not '" + score + "'");
+  opt.score = score == "max" ? SimScore::max : SimScore::mean;
+  if (vm["memory-mb"].as<int64_t>() < 1) throw UsageError("kmoe select-data: --memory-mb must be >= 1");
+  opt.memory_bytes = vm["memory-mb"].as<int64_t>() << 20;
+  if (opt.c < 1) throw UsageError("kmoe select-data: --c must be >= 1");
+  if (!(opt.tau >= -1 && opt.tau <= 1)) throw UsageError("kmoe select-data: --tau must be in [-1, 1]");
+  const bool with_kshot = !vm["no-kshot"].as<bool>();
+
+  StageSpec spec;
+  spec.stage = "select-data";
+  spec.output = out_dir + "/data_selection.h5";
+  spec.options = {{"c", opt.c}, {"tau", opt.tau}, {"score", score}, {"kshot_appended", with_kshot}};
+  spec.inputs.push_back({"embeddings", emb_path});
+  for (size_t f = 0; f < corpus.size(); ++f) spec.inputs.push_back({"corpus" + std::to_string(f), corpus[f]});
+  spec.inputs.push_back({"kshot", kshot});
+  spec.force = vm["force"].as<bool>();
+  if (world.is_root()) std::filesystem::create_directories(out_dir);
+  const StageOutcome outcome = stage_run(world, spec, [&](const Provenance& prov) {
+    SimDivResult res;
+    std::vector<std::string> source_files;
+    int64_t sizes[4] = {0, 0, 0, 0};
+    if (world.is_root()) {
+      ArtifactReader r(emb_path);
+      embeddings_check(r, corpus, kshot, vm);
+      const auto shape = r.shape("embeddings");
+      const auto kshot_vecs = r.read_floats("kshot_embeddings");
+      res = sim_div_select([&](int64_t b, int64_t n) { return r.read_rows("embeddings", b, n); }, shape[0], shape[1],
+                           kshot_vecs, opt);
+      const auto file_of = r.read_int64("source_file");
+      const auto line_of = r.read_int64("line");
+      // selected.jsonl: the selected records in rank order, then the K-shot examples.
+      std::vector<std::vector<std::pair<int64_t, int64_t>>> wanted(corpus.size());  // per file (line, rank)
+      for (size_t i = 0; i < res.selected.size(); ++i) {
+        const int64_t row = res.selected[i];
+        wanted.at(file_of[row]).push_back({line_of[row], static_cast<int64_t>(i)});
+      }
+      std::vector<std::string> out_lines(res.selected.size());
+      for (size_t f = 0; f < corpus.size(); ++f) {
+        std::sort(wanted[f].begin(), wanted[f].end());
+        std::vector<int64_t> lines;
+        for (const auto& [line, rank] : wanted[f]) lines.push_back(line);
+        const auto raw = jsonl_lines_read(corpus[f], lines);
+        for (size_t j = 0; j < raw.size(); ++j) {
+          const int64_t rank = wanted[f][j].second;
+          nlohmann::json rec = nlohmann::json::parse(raw[j]);
+          rec["_source_file"] = corpus[f];
+          rec["_line"] = wanted[f][j].first;
+          rec["_score"] = res.scores[res.selected[rank]];
+          out_lines[rank] = rec.dump();
+        }
+      }
+      std::ofstream out(out_dir + "/selected.jsonl.partial");
+      for (const auto& l : out_lines) out << l << "\n";
+      if (with_kshot) {
+        std::ifstream in(kshot);
+        std::string line;
+        for (int64_t n = 1; std::getline(in, line); ++n) {
+          if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+          nlohmann::json rec = nlohmann::json::parse(line);
+          rec["_kshot"] = true;
+          rec["_source_file"] = kshot;
+          rec["_line"] = n;
+          out << rec.dump() << "\n";
+        }
+      }
+      out.close();
+      if (!out) throw std::runtime_error(out_dir + "/selected.jsonl: write failed");
+      std::filesystem::rename(out_dir + "/selected.jsonl.partial", out_dir + "/selected.jsonl");
+      sizes[0] = static_cast<int64_t>(res.scores.size());
+      sizes[1] = static_cast<int64_t>(res.selected.size());
+      sizes[2] = static_cast<int64_t>(res.dropped.size());
+      log_info("select-data: kept ", sizes[1], " of ", sizes[0], " rows (", sizes[2], " dropped as near-duplicates)");
+    }
+    mpi_check(MPI_Bcast(sizes, 4, MPI_INT64_T, 0, world.comm), "select-data sizes");
+    ArtifactWriter w(world.comm, spec.output, prov);
+    w.write_floats("scores", {sizes[0]}, res.scores.data());
+    w.write_int64("selected", {sizes[1]}, res.selected.data());
+    w.write_int64("dropped", {sizes[2]}, res.dropped.data());
+    w.write_int64("dropped_by", {sizes[2]}, res.dropped_by.data());
+    w.set_attr("/", "c", opt.c);
+    w.set_attr("/", "tau", opt.tau);
+    w.set_attr("/", "score", score);
+    w.set_attr("/", "embeddings", emb_path);
+    w.commit();
+  });
+  if (outcome.skipped) log_info("select-data: ", outcome.reason);
+  return 0;
+}
+
+}  // namespace
+
+Subcommand select_data_subcommand() {
+  return {"select-data", "K-shot guided Sim-Div selection of open data from embeddings.h5",
+          [](po::options_description& d, po::positional_options_description&) {
+            d.add_options()("embeddings", po::value<std::string>()->required()->value_name("H5"),
+                            "embeddings.h5 from kmoe embed")(
+                "corpus", po::value<std::vector<std::string>>()->required()->multitoken()->value_name("JSONL..."),
+                "the open-data files given to kmoe embed, in the same order")(
+                "kshot", po::value<std::string>()->required()->value_name("JSONL"),
+                "the K-shot file given to kmoe embed")("c", po::value<int64_t>()->default_value(1000),
+                                                       "open rows to keep")(
+                "tau", po::value<double>()->default_value(0.9), "drop a row whose cosine to a kept row exceeds this")(
+                "score", po::value<std::string>()->default_value("max"),
+                "max: max cosine to any K-shot row; mean: cosine to the K-shot mean")(
+                "memory-mb", po::value<int64_t>()->default_value(512), "memory for streamed blocks and candidates")(
+                "output-dir", po::value<std::string>()->required()->value_name("DIR"),
+                "writes DIR/selected.jsonl and DIR/data_selection.h5")(
+                "no-kshot", po::bool_switch(), "do not append the K-shot examples to selected.jsonl")(
+                "expect-encoder", po::value<std::string>()->value_name("KIND"),
+                "refuse embeddings made by another encoder kind (bert, decoder)")(
+                "expect-encoder-model", po::value<std::string>()->value_name("PATH"),
+                "refuse embeddings made by another encoder model")("force", po::bool_switch(),
+                                                                   "run even if data_selection.h5 is complete");
+          },
+          select_data_run};
+}
+
+}  // namespace kmoe
