@@ -23,7 +23,9 @@ PromptStyle prompt_style_parse(const std::string& name) {
 
 std::string prompt_question(const KshotExample& example) {
   std::string q = example.instruction;
-  for (size_t i = 0; i < example.choices.size(); ++i) q += "\n" + kshot_choice_letter(i) + ". " + example.choices[i];
+  for (size_t i = 0; i < example.choices.size(); ++i) {
+    q.append("\n").append(kshot_choice_letter(i)).append(". ").append(example.choices[i]);
+  }
   return q;
 }
 
