@@ -299,7 +299,7 @@ Subcommand select_data_subcommand() {
                 "kshot", po::value<std::string>()->required()->value_name("JSONL"),
                 "the K-shot file given to kmoe embed")("c", po::value<int64_t>()->default_value(1000),
                                                        "open rows to keep")(
-                "tau", po::value<double>()->default_value(0.9), "drop a row whose cosine to a kept row exceeds this")(
+                "tau", po::value<double>()->default_value(0.9, "0.9"), "drop a row whose cosine to a kept row exceeds this")(
                 "score", po::value<std::string>()->default_value("max"),
                 "max: max cosine to any K-shot row; mean: cosine to the K-shot mean")(
                 "memory-mb", po::value<int64_t>()->default_value(512), "memory for streamed blocks and candidates")(
