@@ -372,8 +372,8 @@ int score_run(const po::variables_map& vm) {
         } else {
           const std::vector<ScoringItem> chunk(items.begin() + begin, items.begin() + end);
           const auto scores = scoring_run(*rm.model, *rm.files->tokenizer, chunk, cfg.scoring, hook);
-          at::Tensor f = torch::zeros({3, n}, torch::kFloat64);     // nll, ppl, ppl_reasoning [3, n]
-          at::Tensor i64 = torch::zeros({3, n}, torch::kInt64);     // correct, ll_correct, ll_norm_correct
+          at::Tensor f = torch::zeros({3, n}, torch::kFloat64);       // nll, ppl, ppl_reasoning [3, n]
+          at::Tensor i64 = torch::zeros({3, n}, torch::kInt64);       // correct, ll_correct, ll_norm_correct
           at::Tensor offsets = torch::zeros({n + 1}, torch::kInt64);  // into the concatenated predictions
           auto fa = f.accessor<double, 2>();
           auto ia = i64.accessor<int64_t, 2>();
