@@ -35,5 +35,7 @@ std::unique_ptr<Tokenizer> tokenizer_load(const std::string& path);
 // Length in bytes of the UTF-8 sequence starting at text[pos] (1 for an invalid lead or a
 // truncated sequence, so that scanning always advances).
 size_t utf8_char_length(std::string_view text, size_t pos);
+// Appends the UTF-8 encoding of code point `cp` (< 0x110000) to `out`.
+void utf8_append(std::string& out, uint32_t cp);
 
 }  // namespace kmoe

@@ -69,24 +69,6 @@ std::vector<uint32_t> utf8_decode(std::string_view s) {
   return out;
 }
 
-void utf8_append(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
 void lowercase_append(std::string& out, uint32_t cp, bool lowercase) {
   const char* lower = lowercase ? unicode_map(kLowercase, cp) : nullptr;
   if (lower) {
@@ -154,7 +136,7 @@ std::unique_ptr<WordpieceTokenizer> WordpieceTokenizer::from_json_file(const std
     o.strip_accents = strip.is_null() ? o.lowercase : strip.get<bool>();
   } else {
     throw std::runtime_error(
-        field("normalizer type " + norm.value("type", std::string("?")) + " is not implemented (BertNormalizer only)"));
+        field("normalizer type " + norm.value("type", std::string("?")) + " is not supported (BertNormalizer only)"));
   }
   const auto& pre = j.value("pre_tokenizer", nlohmann::json());
   if (pre.is_null() || pre.value("type", "") != "BertPreTokenizer") {
@@ -174,7 +156,7 @@ std::unique_ptr<WordpieceTokenizer> WordpieceTokenizer::from_json_file(const std
       o.cls_token = single[0]["SpecialToken"].at("id").get<std::string>();
       o.sep_token = single[2]["SpecialToken"].at("id").get<std::string>();
     } else {
-      throw std::runtime_error(field("post_processor type " + type + " is not implemented"));
+      throw std::runtime_error(field("post_processor type " + type + " is not supported"));
     }
   }
   std::vector<std::pair<std::string, int32_t>> entries;

@@ -43,7 +43,7 @@ BertModel bert_from_weights(const BertConfig& config, const std::map<std::string
                              std::to_string(config.vocab_size) + " are not a valid BERT shape");
   }
   if (config.hidden_act != "gelu") {
-    throw std::runtime_error("BERT config: hidden_act " + config.hidden_act + " is not implemented (gelu only)");
+    throw std::runtime_error("BERT config: hidden_act " + config.hidden_act + " is not supported (gelu only)");
   }
   const std::string p = weights.count("bert.embeddings.word_embeddings.weight") ? "bert." : "";
   BertModel m;

@@ -50,7 +50,7 @@ BertConfig bert_config_read(const fs::path& path) {
   }
   if (j.value("position_embedding_type", "absolute") != "absolute") {
     throw std::runtime_error(path.string() + ": position_embedding_type " + j["position_embedding_type"].dump() +
-                             " is not implemented (absolute only)");
+                             " is not supported (absolute only)");
   }
   return c;
 }
@@ -83,7 +83,7 @@ class BertEncoder : public SentenceEncoder {
         if (p.value("pooling_mode_max_tokens", false) || p.value("pooling_mode_mean_sqrt_len_tokens", false) ||
             p.value("pooling_mode_weightedmean_tokens", false) || p.value("pooling_mode_lasttoken", false)) {
           throw std::runtime_error((dir / "1_Pooling" / "config.json").string() +
-                                   ": pooling mode not implemented (mean or cls only)");
+                                   ": pooling mode not supported (mean or cls only)");
         }
       }
     }
