@@ -36,11 +36,17 @@ with open(W + "/kshot.jsonl", "w") as f:
         for j, ex in enumerate(ref.EXAMPLES):
             e = dict(ex); e["id"] = "%s_%d" % (ex["id"], k); f.write(json.dumps(e) + "\n")
 PY
+# Open MPI refuses root without these (harmless otherwise).
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 run_kmoe() {  # np threads -> seconds
   local t0 t1
   t0=$(date +%s.%N)
-  mpirun --oversubscribe -np "$1" "$KMOE" score --model "$W/model" --bank "$W/bank" --kshot "$W/kshot.jsonl" \
-    --max-new-tokens 0 --batch-size 8 --chunk-size 7 --threads "$2" --output "$W/s_$1.h5" 2> "$W/log_$1"
+  if ! mpirun --oversubscribe -np "$1" "$KMOE" score --model "$W/model" --bank "$W/bank" --kshot "$W/kshot.jsonl" \
+    --max-new-tokens 0 --batch-size 8 --chunk-size 7 --threads "$2" --output "$W/s_$1.h5" 2> "$W/log_$1"; then
+    cat "$W/log_$1" >&2
+    echo "kmoe score failed (np=$1)" >&2
+    exit 1
+  fi
   t1=$(date +%s.%N)
   echo "$t1 - $t0" | bc -l
 }
