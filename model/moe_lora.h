@@ -1,0 +1,82 @@
+// The mixture of LoRA experts (METHOD.md §1.3): every adapted linear layer keeps N LoRA
+// experts, initialised from N adapters, and a router Linear(in_features, N, bias=false).
+// Per token: softmax over the router logits, keep the top-k, renormalise over those k;
+//   y = W x + sum over kept experts e of g_e · scale_e · B_e A_e x.
+// Optional Switch-style load-balancing loss: per adapted module, N · sum_e f_e · P_e, where
+// f_e is the fraction of (token, slot) assignments that went to e and P_e the mean router
+// probability of e over the tokens; summed over modules, times the coefficient.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "model/config.h"
+#include "model/linear_hook.h"
+#include "model/lora.h"
+
+namespace kmoe {
+
+struct MoeConfig {
+  int64_t top_k = 2;           // clamped to the number of experts
+  double aux_loss_coef = 0.0;  // 0 as in the paper
+  bool train_experts = true;   // false: only the routers train
+  double expert_dropout = 0.0; // lora_dropout on x inside each expert while training
+};
+
+class MoeLora : public LinearHook {
+ public:
+  // The experts must share r, target modules and layers (their alpha and rslora may
+  // differ: each keeps its own scale). Throws std::invalid_argument naming the adapters
+  // and what differs ("expert 'b' has r = 8, expert 'a' has r = 16"). Routers start as
+  // nn.Linear does (kaiming-uniform, a = √5) from a CPU generator seeded with `seed`.
+  MoeLora(const ModelConfig& base, std::vector<LoraAdapter> experts, MoeConfig config, uint64_t seed);
+  // From saved parts (see moe_file.h): routers [N, in] per key, in keys() order.
+  MoeLora(const ModelConfig& base, std::vector<LoraAdapter> experts, MoeConfig config,
+          std::vector<at::Tensor> routers);
+
+  at::Tensor delta(int64_t layer, LinearModule module, const at::Tensor& x) const override;
+
+  int64_t expert_count() const;
+  const MoeConfig& config() const { return config_; }
+  const std::vector<LoraKey>& keys() const { return keys_; }  // adapted (layer, module), sorted
+  const std::vector<LoraAdapter>& experts() const { return experts_; }
+  const std::vector<at::Tensor>& routers() const { return routers_; }  // [N, in] per key
+
+  // Tensors the optimizer updates, with stable names ("layers.3.q_proj.router",
+  // "layers.3.q_proj.experts.1.lora_A"): the routers, plus every expert A/B when
+  // config.train_experts. Makes them leaves that require grad; the rest do not.
+  std::vector<std::pair<std::string, at::Tensor>> trainable_parameters();
+  void to(c10::Device device, c10::ScalarType dtype);
+
+  void set_training(bool training) { training_ = training; }
+
+  // Which tokens are real for router statistics and the aux loss: [batch, seq], 1 = token,
+  // 0 = pad; undefined = every token. Set before each forward.
+  void set_token_mask(const at::Tensor& mask) { token_mask_ = mask; }
+  // Router load since the last reset: [keys, N] float64 on the CPU, the number of
+  // (real token, kept slot) assignments to each expert. Detached.
+  at::Tensor router_load() const;
+  // The aux loss accumulated by the forwards since the last reset, times the coefficient;
+  // a zero scalar when the coefficient is 0. Carries the graph.
+  at::Tensor aux_loss() const;
+  void reset_statistics();
+
+ private:
+  ModelConfig base_;
+  MoeConfig config_;
+  std::vector<LoraAdapter> experts_;
+  std::vector<LoraKey> keys_;
+  std::vector<at::Tensor> routers_;
+  bool training_ = false;
+  at::Tensor token_mask_;
+  mutable at::Tensor router_load_;
+  mutable at::Tensor aux_loss_;
+};
+
+}  // namespace kmoe
