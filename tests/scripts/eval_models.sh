@@ -1,5 +1,5 @@
-# `kmoe eval` on the tiny scoring model (scoring_reference.py): base + two adapters on a
-# multiple-choice test set. Accuracy, per-example correctness, predictions and acc_ll equal
+# `kmoe eval` on the tiny scoring model (scoring_reference.py): base, two adapters and a
+# mixture of LoRA experts (make_moe.py) on a multiple-choice test set. Accuracy, per-example correctness, predictions and acc_ll equal
 # `kmoe score`'s on the same file; macro-F1 matches a count by hand in Python; np 1 and np 2
 # give the same datasets byte for byte; a kill mid-run resumes; a bad test file names its line.
 source "$(dirname "$0")/lib.sh"
@@ -16,17 +16,20 @@ cat > "$WORK/test.jsonl" <<'JSONL'
 {"id": "t8", "question": "Which is a day?", "choices": ["Monday", "March", "Mars", "Milk"], "answer": "A"}
 {"id": "t9", "question": "Which is wet?", "choices": ["sand", "water", "paper"], "answer": "water"}
 JSONL
+"$PYTHON" "$(dirname "$0")/make_moe.py" "$D" "$WORK/mix.h5" 2 "" a_qv:plus:1 a_qv:minus:-0.5
 common=(--model "$D/model" --answer-format choice --max-new-tokens 6 --chunk-size 2 --batch-size 2 --threads 1)
-eval_args=(eval "${common[@]}" --test "$WORK/test.jsonl" --base --adapters "$D/adapters/a_qv" "$D/adapters/c_mlp")
-# 3 models x 5 chunks of the 9 examples = 15 units
+eval_args=(eval "${common[@]}" --test "$WORK/test.jsonl" --base --adapters "$D/adapters/a_qv" "$D/adapters/c_mlp"
+           --moe "mixed=$WORK/mix.h5")
+# 4 models x 5 chunks of the 9 examples = 20 units
 
-mpi -np 1 "$KMOE" score "${common[@]}" --kshot "$WORK/test.jsonl" --bank "$D/adapters" --output "$WORK/scores.h5" \
+mpi -np 1 "$KMOE" score "${common[@]}" --kshot "$WORK/test.jsonl" --bank "$D/adapters" --moe "$WORK/mix.h5" \
+  --output "$WORK/scores.h5" \
   2> "$WORK/errs" || { cat "$WORK/errs"; fail "score"; }
 for np in 1 2; do
   mpi -np $np "$KMOE" "${eval_args[@]}" --output "$WORK/e$np.h5" > "$WORK/out$np" 2> "$WORK/err$np" ||
     { cat "$WORK/err$np"; fail "eval np=$np"; }
 done
-grep -q "15 units; skipping 0 units already done" "$WORK/err1" || fail "unit count line: $(cat "$WORK/err1")"
+grep -q "20 units; skipping 0 units already done" "$WORK/err1" || fail "unit count line: $(cat "$WORK/err1")"
 grep -q "^c_mlp " "$WORK/out1" && grep -q "macro-F1" "$WORK/out1" || fail "table: $(cat "$WORK/out1")"
 
 check() {  # $1 eval.h5, $2 scores.h5: the layout, and the same results as score's
@@ -34,20 +37,20 @@ check() {  # $1 eval.h5, $2 scores.h5: the layout, and the same results as score
 import sys, h5py, numpy as np
 e, s = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
 models = [x.decode() for x in e["models"][()]]
-assert models == ["base", "a_qv", "c_mlp"], models
+assert models == ["base", "a_qv", "c_mlp", "mixed"], models
 assert e.attrs["task"] == "test", e.attrs["task"]
 assert e["samples"].asstr()[()].tolist() == ["t%d" % i for i in range(1, 10)]
-assert e["correct"].shape == (3, 9) and e["correct"].dtype == np.int64 and e["prediction"].shape == (27,)
+assert e["correct"].shape == (4, 9) and e["correct"].dtype == np.int64 and e["prediction"].shape == (36,)
 for k in ["accuracy", "macro_f1", "acc_ll", "acc_ll_norm"]:
-    assert e[k].shape == (3,) and e[k].dtype == np.float32, k
-assert len(e["model_paths"][()]) == 3
+    assert e[k].shape == (4,) and e[k].dtype == np.float32, k
+assert e["model_paths"].asstr()[()][3].endswith("/mix.h5")
 srow = {n.decode(): i for i, n in enumerate(s["adapters"][()])}
-pred = np.array(e["prediction"].asstr()[()]).reshape(3, 9)
+pred = np.array(e["prediction"].asstr()[()]).reshape(4, 9)
 spred = np.array(s["prediction"].asstr()[()]).reshape(len(srow), 9)
 gold = e["gold"].asstr()[()].tolist()
 assert gold == ["A", "B", "C", "A", "B", "A", "B", "A", "B"], gold
 for m, name in enumerate(models):
-    r = srow[name]
+    r = srow["mix" if name == "mixed" else name]
     assert e["accuracy"][m] == s["acc"][r], (name, e["accuracy"][m], s["acc"][r])
     assert np.array_equal(e["correct"][m], s["correct"][r]), name
     assert pred[m].tolist() == spred[r].tolist(), name
@@ -59,7 +62,7 @@ for m, name in enumerate(models):
         fn = sum(g == c and p != c for g, p in zip(gold, pred[m]))
         f1.append(2 * tp / (2 * tp + fp + fn))
     assert abs(e["macro_f1"][m] - np.mean(f1)) < 1e-6, (name, e["macro_f1"][m], f1)
-print("accuracy", e["accuracy"][()], "macro_f1", e["macro_f1"][()], "acc_ll", e["acc_ll"][()])
+assert e["acc_ll"][3] != e["acc_ll"][0], "the MoE row scores as the base"
 PY
 }
 compare() {  # every dataset of $1 and $2 identical (bytes)
@@ -103,7 +106,7 @@ grep -q "eval: skipped" "$WORK/errj" || fail "complete eval not skipped: $(cat "
 "$PYTHON" - "$WORK/json" "$WORK/e1.h5" <<'PY' || fail "--json output"
 import sys, json, math, h5py
 j, e = json.load(open(sys.argv[1])), h5py.File(sys.argv[2], "r")
-assert j["task"] == "test" and j["samples"] == 9 and [m["name"] for m in j["models"]] == ["base", "a_qv", "c_mlp"]
+assert j["task"] == "test" and j["samples"] == 9 and [m["name"] for m in j["models"]] == ["base", "a_qv", "c_mlp", "mixed"]
 for m, row in enumerate(j["models"]):
     assert math.isclose(row["accuracy"], float(e["accuracy"][m]), rel_tol=1e-6), row
     assert math.isclose(row["macro_f1"], float(e["macro_f1"][m]), rel_tol=1e-6), row
@@ -119,7 +122,7 @@ set -e
 n=$(ls "$WORK/r.h5.units" | grep -c safetensors || true)
 [ "$n" -eq 4 ] || fail "expected 4 journalled units after the kill, found $n"
 mpi -np 2 "$KMOE" "${eval_args[@]}" --output "$WORK/r.h5" > /dev/null 2> "$WORK/errr" || { cat "$WORK/errr"; fail "resume"; }
-grep -q "skipping 4 units already done, 11 to do" "$WORK/errr" || fail "resume log: $(cat "$WORK/errr")"
+grep -q "skipping 4 units already done, 16 to do" "$WORK/errr" || fail "resume log: $(cat "$WORK/errr")"
 [ ! -e "$WORK/r.h5.units" ] || fail "journal left after the artifact was committed"
 compare "$WORK/e1.h5" "$WORK/r.h5" || fail "resumed run differs"
 
