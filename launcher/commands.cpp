@@ -1,6 +1,7 @@
 #include "launcher/commands.h"
 
 #include "evaluator/bank_scoring.h"
+#include "evaluator/eval_command.h"
 #include "evaluator/generate.h"
 #include "selection/embedding.h"
 #include "selection/expert_selection.h"
@@ -10,8 +11,8 @@ namespace kmoe {
 
 // In pipeline order, after the two that are not stages.
 std::vector<Subcommand> commands_table() {
-  return {info_subcommand(),           generate_subcommand(), score_subcommand(),
-          select_experts_subcommand(), embed_subcommand(),    select_data_subcommand()};
+  return {info_subcommand(),  generate_subcommand(),    score_subcommand(), select_experts_subcommand(),
+          embed_subcommand(), select_data_subcommand(), eval_subcommand()};
 }
 
 }  // namespace kmoe
