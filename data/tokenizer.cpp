@@ -27,6 +27,29 @@ size_t utf8_char_length(std::string_view text, size_t pos) {
   return n;
 }
 
+std::string utf8_sanitize(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t pos = 0; pos < text.size();) {
+    const auto lead = static_cast<unsigned char>(text[pos]);
+    const size_t n = utf8_char_length(text, pos);
+    bool valid = lead < 0x80;
+    if (n > 1) {
+      uint32_t cp = lead & (0x7F >> n);
+      for (size_t i = 1; i < n; ++i) cp = (cp << 6) | (static_cast<unsigned char>(text[pos + i]) & 0x3F);
+      static constexpr uint32_t min_of_length[] = {0, 0, 0x80, 0x800, 0x10000};
+      valid = cp >= min_of_length[n] && cp < 0x110000 && (cp < 0xD800 || cp > 0xDFFF);
+    }
+    if (valid) {
+      out.append(text.substr(pos, n));
+    } else {
+      utf8_append(out, 0xFFFD);
+    }
+    pos += n;
+  }
+  return out;
+}
+
 std::unique_ptr<Tokenizer> tokenizer_load(const std::string& path) {
   namespace fs = std::filesystem;
   fs::path file = path;

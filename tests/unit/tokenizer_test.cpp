@@ -20,6 +20,18 @@ TEST(Tokenizer, Utf8CharLengthHandlesEveryWidthAndBadBytes) {
   EXPECT_EQ(utf8_char_length("\xC3x", 0), 1u);     // lead without continuation
 }
 
+TEST(Tokenizer, Utf8SanitizeReplacesEveryInvalidSequenceAndKeepsValidText) {
+  const std::string valid = "a\xC3\xA9\xE4\xB8\xAD\xF0\x9F\x98\x80 The answer is B.";
+  EXPECT_EQ(utf8_sanitize(valid), valid);
+  const std::string fffd = "\xEF\xBF\xBD";
+  EXPECT_EQ(utf8_sanitize("x\x80y"), "x" + fffd + "y");      // stray continuation
+  EXPECT_EQ(utf8_sanitize("x\xE4\xB8"), "x" + fffd + fffd);  // truncated 3-byte sequence
+  EXPECT_EQ(utf8_sanitize("\xC0\x80"), fffd);                // overlong NUL
+  EXPECT_EQ(utf8_sanitize("\xED\xA0\x80"), fffd);            // UTF-16 surrogate
+  EXPECT_EQ(utf8_sanitize("\xF4\x90\x80\x80"), fffd);        // past U+10FFFF
+  EXPECT_EQ(utf8_sanitize("\xF8z"), fffd + "z");             // no such lead byte
+}
+
 TEST(Tokenizer, LoadNamesTheMissingFileOrFolder) {
   testing::TempDir dir;
   try {
