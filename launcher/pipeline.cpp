@@ -233,7 +233,7 @@ int run_run(const std::vector<Subcommand>& table, const po::variables_map& vm) {
   const MpiWorld& world = mpi_world();
   RunOptions o;
   if (!vm.count("config")) throw UsageError("kmoe run: needs a CONFIG file (kmoe run CONFIG)");
-  o.config = vm["config"].as<std::string>();
+  o.config = fs::absolute(vm["config"].as<std::string>()).lexically_normal().string();
   o.run_dir = fs::path(vm["run-dir"].as<std::string>()).lexically_normal().string();
   o.bank_build = vm["bank-build"].as<bool>();
   if (vm.count("from")) o.from = vm["from"].as<std::string>();
@@ -319,7 +319,7 @@ int run_run(const std::vector<Subcommand>& table, const po::variables_map& vm) {
     bool forced = i >= force_from;
     if (!forced) {
       std::string lost;
-      if (world.is_root()) {
+      if (world.is_root() && fs::exists(stage.artifact)) {
         for (const auto& p : stage.extra_outputs)
           if (!fs::exists(p)) lost = p;
       }
