@@ -1,6 +1,7 @@
 #include "launcher/commands.h"
 
 #include "evaluator/bank_scoring.h"
+#include "evaluator/eval_command.h"
 #include "evaluator/generate.h"
 #include "launcher/pipeline.h"
 #include "selection/embedding.h"
@@ -12,9 +13,9 @@ namespace kmoe {
 
 // In pipeline order, after the two that are not stages.
 std::vector<Subcommand> commands_table() {
-  return {info_subcommand(),           generate_subcommand(), score_subcommand(),
-          select_experts_subcommand(), embed_subcommand(),    select_data_subcommand(),
-          train_subcommand(),          bank_subcommand(),     run_subcommand(commands_table)};
+  return {info_subcommand(),  generate_subcommand(),         score_subcommand(), select_experts_subcommand(),
+          embed_subcommand(), select_data_subcommand(),      train_subcommand(), bank_subcommand(),
+          eval_subcommand(),  run_subcommand(commands_table)};
 }
 
 }  // namespace kmoe
