@@ -123,11 +123,10 @@ struct Artifact {
       return reader.attr_string("/", key);
     } catch (const std::runtime_error&) {
     }
-    try {
-      return std::to_string(reader.attr_int64("/", key));
-    } catch (const std::runtime_error&) {
-    }
-    return general(reader.attr_double("/", key));
+    // Numbers are read as double: HDF5 would silently truncate a float read as an integer.
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.10g", reader.attr_double("/", key));
+    return buf;
   }
 };
 
