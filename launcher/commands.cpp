@@ -2,6 +2,7 @@
 
 #include "evaluator/bank_scoring.h"
 #include "evaluator/generate.h"
+#include "evaluator/task_suite_command.h"
 #include "selection/embedding.h"
 #include "selection/expert_selection.h"
 #include "selection/sim_div.h"
@@ -10,8 +11,8 @@ namespace kmoe {
 
 // In pipeline order, after the two that are not stages.
 std::vector<Subcommand> commands_table() {
-  return {info_subcommand(),           generate_subcommand(), score_subcommand(),
-          select_experts_subcommand(), embed_subcommand(),    select_data_subcommand()};
+  return {info_subcommand(),  generate_subcommand(),    score_subcommand(), select_experts_subcommand(),
+          embed_subcommand(), select_data_subcommand(), suite_subcommand()};
 }
 
 }  // namespace kmoe
