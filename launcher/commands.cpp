@@ -4,6 +4,7 @@
 #include "evaluator/eval_command.h"
 #include "evaluator/generate.h"
 #include "evaluator/report.h"
+#include "evaluator/task_suite_command.h"
 #include "launcher/pipeline.h"
 #include "selection/embedding.h"
 #include "selection/expert_selection.h"
@@ -14,17 +15,9 @@ namespace kmoe {
 
 // In pipeline order, after the two that are not stages.
 std::vector<Subcommand> commands_table() {
-  return {info_subcommand(),
-          generate_subcommand(),
-          score_subcommand(),
-          select_experts_subcommand(),
-          embed_subcommand(),
-          select_data_subcommand(),
-          train_subcommand(),
-          bank_subcommand(),
-          eval_subcommand(),
-          report_subcommand(),
-          run_subcommand(commands_table)};
+  return {info_subcommand(),  generate_subcommand(),    score_subcommand(), select_experts_subcommand(),
+          embed_subcommand(), select_data_subcommand(), train_subcommand(), bank_subcommand(),
+          eval_subcommand(),  report_subcommand(),      suite_subcommand(), run_subcommand(commands_table)};
 }
 
 }  // namespace kmoe
