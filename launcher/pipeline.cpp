@@ -134,7 +134,7 @@ std::vector<PipelineStage> pipeline_plan(const MpiWorld& world, const RunOptions
                       for (const auto& c : vm_of(embed)["corpus"].as<std::vector<std::string>>()) a.push_back(c);
                       return a;
                     },
-                    bank,
+                    in_run("bank/bank.h5"),
                     {},
                     {}});
   }

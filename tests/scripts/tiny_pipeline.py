@@ -1,16 +1,35 @@
 # Writes a tiny pipeline setup under WORK for the `kmoe run` scripts: WORK/model (a random
 # 2-layer LLaMA HF folder with a byte-level BPE), WORK/bank (four PEFT LoRA adapters: two
-# trained a few steps on arithmetic answers, two random), the family corpus (WORK/a.jsonl,
-# WORK/b.jsonl, WORK/kshot.jsonl from family_corpus.py) and WORK/test.jsonl. Deterministic.
-# Run with the reference Python (torch, transformers, peft).
-import json, os, random, subprocess, sys
+# trained a few steps on arithmetic answers, two random), an open corpus of Alpaca records in
+# three families (WORK/a.jsonl, WORK/b.jsonl: 60 rows each), 4 arithmetic K-shot examples
+# (WORK/kshot.jsonl) and 6 test ones (WORK/test.jsonl). Deterministic. Run with the reference
+# Python (torch, transformers, peft).
+import json, os, random, sys
 import torch
 from peft import LoraConfig, get_peft_model
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM
 
 work = sys.argv[1]
-subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "family_corpus.py"), work], check=True)
+random.seed(0)
+def arith():
+    a, b = random.randint(2, 99), random.randint(2, 99)
+    return {"instruction": f"What is {a} plus {b}?", "input": "", "output": f"{a} + {b} = {a + b}"}
+def colour():
+    c, t = random.choice(["red", "green", "blue", "black"]), random.choice(["car", "house", "cup", "bird"])
+    return {"instruction": f"What colour is the {t}?", "input": "", "output": f"The {t} is painted {c}."}
+def code():
+    f = random.choice(["sum", "sorted", "max", "min", "len"])
+    return {"instruction": f"Write a Python function that returns the {f} of a list.", "input": "",
+            "output": f"def my_{f}(xs):\n    return {f}(xs)"}
+for name, first in (("a", 0), ("b", 60)):
+    with open(os.path.join(work, name + ".jsonl"), "w") as f:
+        for i in range(first, first + 60):
+            f.write(json.dumps((arith, colour, code)[i % 3]()) + "\n")
+with open(os.path.join(work, "kshot.jsonl"), "w") as f:
+    for i in range(4):
+        a, b = random.randint(2, 99), random.randint(2, 99)
+        f.write(json.dumps({"id": f"k{i}", "question": f"Compute {a} plus {b}.", "answer": str(a + b)}) + "\n")
 torch.manual_seed(7)
 torch.set_num_threads(2)
 model_dir = os.path.join(work, "model")
