@@ -34,7 +34,7 @@ global-batch = 4
 checkpoint-every = 2
 [eval]
 base = true
-$3
+${3:-}
 INI
 }
 cfg="$WORK/run.ini"
