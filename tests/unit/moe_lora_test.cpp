@@ -223,7 +223,7 @@ TEST(MoeLora, AuxLossIsTheSwitchFormula) {
   moe.delta(0, LinearModule::v_proj, x);
   moe.delta(1, LinearModule::q_proj, x);
   double want = 0;
-  for (const LoraKey key : {LoraKey{0, LinearModule::v_proj}, LoraKey{1, LinearModule::q_proj}}) {
+  for (const LoraKey& key : {LoraKey{0, LinearModule::v_proj}, LoraKey{1, LinearModule::q_proj}}) {
     const int64_t ki = std::find(moe.keys().begin(), moe.keys().end(), key) - moe.keys().begin();
     std::vector<double> f(3, 0), p(3, 0);
     double tokens = 0;
