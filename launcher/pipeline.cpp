@@ -131,7 +131,8 @@ std::vector<PipelineStage> pipeline_plan(const MpiWorld& world, const RunOptions
                     {"bank", "build"},
                     [=] {
                       std::vector<std::string> a{"--output-dir", bank, "--data"};
-                      for (const auto& c : vm_of(embed)["corpus"].as<std::vector<std::string>>()) a.push_back(c);
+                      const auto embed_vm = vm_of(embed);
+                      for (const auto& c : embed_vm["corpus"].as<std::vector<std::string>>()) a.push_back(c);
                       return a;
                     },
                     in_run("bank/bank.h5"),
