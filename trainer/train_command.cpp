@@ -306,7 +306,8 @@ int train_stage(const MpiWorld& world, const TrainConfig& cfg, c10::Device devic
       // The checkpoint holds the load summed over ranks (collective, like the save itself);
       // after a resume rank 0 carries it and the others start from zero.
       target.state = [&]() {
-        at::Tensor total = router_load.to(device);
+        at::Tensor total =
+            router_load.to(device, /*non_blocking=*/false, /*copy=*/true);  // a copy: the sum is in place
         comm_ptr->allreduce_sum(total);
         return std::map<std::string, at::Tensor>{{"router_load", total.to(torch::kCPU)}};
       };
@@ -329,7 +330,7 @@ int train_stage(const MpiWorld& world, const TrainConfig& cfg, c10::Device devic
       return;
     }
     if (cfg.mode == "moe") {
-      at::Tensor total = router_load.to(device);
+      at::Tensor total = router_load.to(device, /*non_blocking=*/false, /*copy=*/true);  // a copy: the sum is in place
       comm.allreduce_sum(total);
       ArtifactWriter w(world.comm, artifact, prov);
       moe_write(w, *moe);
