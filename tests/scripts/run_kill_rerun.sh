@@ -37,12 +37,13 @@ checkpoint-every = 2
 base = true
 chunk-size = 1
 INI
+export KMOE_TEST_STEP_DELAY_MS=200  # training steps sleep, so that some kill points fall in training
 start=$(date +%s.%N)
 mpi -np 2 "$KMOE" run "$WORK/run.ini" 2> "$WORK/ref.err" || { cat "$WORK/ref.err"; fail "reference run"; }
 total=$("$PYTHON" -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$start" "$(date +%s.%N)")
 mv "$run" "$WORK/ref"
 echo "reference run: ${total} s"
-for frac in 0.2 0.45 0.7 0.9; do
+for frac in 0.15 0.4 0.6 0.8; do
   delay=$("$PYTHON" -c "print(round($total * $frac, 2))")
   rm -rf "$run"
   setsid "$MPIEXEC" --oversubscribe -np 2 "$KMOE" run "$WORK/run.ini" 2> "$WORK/killed.err" &
