@@ -1,6 +1,7 @@
 # A real one-node SLURM cluster (slurm/cluster-up.sh): `srun --mpi=pmix` gives kmoe an MPI
 # world of 2, and slurm/score.sbatch with 2 tasks scores the tiny scoring model's bank into a
-# complete scores.h5, the same as mpirun -np 1 gives.
+# complete scores.h5, the same as mpirun -np 1 gives. cluster-up.sh over a live cluster (a
+# killed test) replaces it, and a stale pid file naming another process leaves that alone.
 source "$(dirname "$0")/lib.sh"
 : "${KMOE_PARITY_DIR:?}"
 source "$(dirname "$0")/../../slurm/cluster-test-lib.sh"
@@ -27,4 +28,19 @@ for k in a.keys():
     assert a[k][()].tobytes() == b[k][()].tobytes(), k
 assert [s.decode() for s in a["adapters"][()]] == ["base", "a_qv", "b_all", "c_mlp"]
 PY
+
+# A leftover cluster (a killed test): up again over it replaces it.
+old=$(cat "$WORK/slurm/slurmctld.pid")
+"$SLURM_DIR/cluster-up.sh" "$WORK/slurm" > /dev/null || slurm_fail "cluster-up over a leftover cluster"
+! kill -0 "$old" 2> /dev/null || slurm_fail "the old slurmctld $old still runs"
+timeout 60 srun -n 1 true || slurm_fail "srun on the replaced cluster"
+# Stale pid files naming an unrelated process (a reused pid): cluster-down leaves it alone.
+"$SLURM_DIR/cluster-down.sh" "$WORK/slurm"
+sleep 300 &
+bystander=$!
+for f in slurmd.pid slurmctld.pid munge/munged.pid; do echo "$bystander" > "$WORK/slurm/$f"; done
+"$SLURM_DIR/cluster-down.sh" "$WORK/slurm"
+kill -0 "$bystander" 2> /dev/null || fail "cluster-down ended a process that was not its own"
+kill "$bystander"
+[ ! -e "$WORK/slurm/slurmd.pid" ] || fail "stale pid file left"
 echo ok
