@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by tests/scripts/slurm_*.sh after their lib.sh: a one-node cluster in $WORK/slurm
 # brought up by cluster-up.sh and torn down on exit (also when the test fails), and a
 # bounded wait for a job that prints the daemons' logs and the job's output on failure.
@@ -10,7 +11,7 @@ slurm_cleanup() {
 trap slurm_cleanup EXIT
 "$SLURM_DIR/cluster-up.sh" "$WORK/slurm"
 source "$WORK/slurm/env.sh"
-cd "$WORK"
+cd "$WORK" || exit 1
 
 slurm_logs() {  # the daemons' logs and any job output, for a failure
   local f

@@ -14,7 +14,8 @@ exit 0
 SH
 chmod +x fake-kmoe
 printf '%s\n' "# datasets" d1.jsonl d2.jsonl "" d3.jsonl d4.jsonl d5.jsonl > datasets.txt
-id=$(WORK="$WORK" KMOE="$WORK/fake-kmoe" sbatch --parsable --array=0-2 -n 1 --time=5 \
+export WORK  # the stand-in writes its calls there
+id=$(KMOE="$WORK/fake-kmoe" sbatch --parsable --array=0-2 -n 1 --time=5 \
   --output="$WORK/bank-%A_%a.out" "$SLURM_DIR/bank-array.sbatch" datasets.txt --model M --output-dir B) ||
   slurm_fail "sbatch"
 for t in 0 1 2; do job_wait "${id}_$t" 90; done
