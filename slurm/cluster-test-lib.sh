@@ -2,6 +2,7 @@
 # Sourced by tests/scripts/slurm_*.sh after their lib.sh: a one-node cluster in $WORK/slurm
 # brought up by cluster-up.sh and torn down on exit (also when the test fails), and a
 # bounded wait for a job that prints the daemons' logs and the job's output on failure.
+: "${WORK:?source lib.sh first}"
 SLURM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 chmod 755 "$WORK"  # munged runs as the munge user and must reach $WORK/slurm
 slurm_cleanup() {

@@ -8,7 +8,7 @@ source "$(dirname "$0")/../../slurm/cluster-test-lib.sh"
 
 D="$KMOE_PARITY_DIR/scoring"
 args=(--mode lora --model "$D/model" --data "$D/kshot.jsonl" --global-batch 2 --micro-batch 1
-      --max-steps 40 --checkpoint-every 5 --lora-r 4 --lora-dropout 0 --lr 1e-3 --seed 3 --threads 1)
+      --max-steps 24 --checkpoint-every 4 --lora-r 4 --lora-dropout 0 --lr 1e-3 --seed 3 --threads 1)
 mpi -np 2 "$KMOE" train "${args[@]}" --output "$WORK/ref" 2> ref.err || { cat ref.err; fail "uninterrupted run"; }
 
 # Slow steps (KMOE_TEST_STEP_DELAY_MS) leave time to signal the job mid-run.
@@ -25,8 +25,8 @@ job_wait "$id" 100
 
 log="$WORK/train-$id.out"
 grep -q "exit code 75" "$log" || slurm_fail "the first run did not stop with exit code 75"
-step=$(sed -n 's/.*resuming from step \([0-9]*\) of 40.*/\1/p' "$log" | head -n 1)
-if ! [[ $step =~ ^[0-9]+$ ]] || ((step == 0 || step >= 40)); then slurm_fail "no 'resuming from step N' in $log"; fi
+step=$(sed -n 's/.*resuming from step \([0-9]*\) of 24.*/\1/p' "$log" | head -n 1)
+if ! [[ $step =~ ^[0-9]+$ ]] || ((step == 0 || step >= 24)); then slurm_fail "no 'resuming from step N' in $log"; fi
 scontrol show job "$id" | grep -q "Restarts=1" || slurm_fail "the job was not requeued once"
 [ ! -e "$WORK/job.ckpt.h5" ] || fail "checkpoint left after the finished run"
 cmp "$WORK/ref/adapter_model.safetensors" "$WORK/job/adapter_model.safetensors" ||
