@@ -44,7 +44,7 @@ MEM_MB=$(($(awk '/MemAvailable/ {print $2}' /proc/meminfo) / 2048))  # half of w
 cat > "$STATE/slurm.conf" <<EOF
 # Written by slurm/cluster-up.sh: a one-node test cluster, no cgroups, no accounting.
 ClusterName=kmoe
-SlurmctldHost=$HOST
+SlurmctldHost=$HOST(127.0.0.1)
 SlurmctldPort=$CTLD_PORT
 SlurmdPort=$SLURMD_PORT
 AuthType=auth/munge
