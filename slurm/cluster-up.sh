@@ -77,6 +77,10 @@ KillWait=5
 NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM_MB State=UNKNOWN
 PartitionName=debug Nodes=$HOST Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES
 EOF
+# The pmix plugin's per-step folders (default /tmp/spmix_appdir_UID_JOB.STEP) would collide
+# between clusters side by side, whose job ids both start at 1, and with leftovers.
+mkdir -p "$STATE/pmix"
+echo "PMIxCliTmpDirBase=$STATE/pmix" > "$STATE/mpi.conf"
 echo "export SLURM_CONF=$STATE/slurm.conf" > "$STATE/env.sh"
 export SLURM_CONF=$STATE/slurm.conf
 
