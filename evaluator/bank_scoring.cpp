@@ -1,7 +1,9 @@
 // See bank_scoring.h. Every rank loads the base once and keeps at most two adapters resident
 // (least recently used evicted): units of one adapter tend to follow each other in the queue.
 // Skipped adapters (--skip-bad-adapters) are journalled as units too, with their reason, so a
-// resumed run does not retry them and the artifact records why.
+// resumed run does not retry them and the artifact records why. A mixture of LoRA experts
+// (--moe moe.h5) is one more row after the bank's, named after its file's stem; it is loaded
+// once per rank and stays resident.
 #include "evaluator/bank_scoring.h"
 
 #include <torch/torch.h>
@@ -22,6 +24,7 @@
 
 #include "data/artifact.h"
 #include "data/model_files.h"
+#include "data/moe_file.h"
 #include "data/peft_adapter.h"
 #include "data/unit_journal.h"
 #include "launcher/log.h"
@@ -230,12 +233,14 @@ struct RankModel {
   std::optional<LlamaModel> model;
   std::unique_ptr<LoraSet> lora;
   std::list<std::string> lru;  // resident adapters, most recent first
+  std::map<std::string, std::unique_ptr<MoeLora>> moes;
   torch::Device device = torch::kCPU;
   torch::ScalarType dtype = torch::kFloat32;
 };
 
 struct ScoreConfig {
   std::string model_path, kshot_path, bank_path, output;
+  std::vector<std::string> moe_paths;
   ScoringOptions scoring;
   int64_t chunk_size = 16;
   bool skip_bad = false;
@@ -248,7 +253,9 @@ int score_run(const po::variables_map& vm) {
   ScoreConfig cfg;
   cfg.model_path = vm["model"].as<std::string>();
   cfg.kshot_path = vm["kshot"].as<std::string>();
-  cfg.bank_path = vm["bank"].as<std::string>();
+  if (vm.count("bank")) cfg.bank_path = vm["bank"].as<std::string>();
+  if (vm.count("moe")) cfg.moe_paths = vm["moe"].as<std::vector<std::string>>();
+  if (cfg.bank_path.empty() && cfg.moe_paths.empty()) throw UsageError("kmoe score: give --bank, --moe or both");
   cfg.output = vm["output"].as<std::string>();
   cfg.chunk_size = vm["chunk-size"].as<int64_t>();
   cfg.skip_bad = vm["skip-bad-adapters"].as<bool>();
@@ -274,9 +281,22 @@ int score_run(const po::variables_map& vm) {
   if (cfg.device != "cpu" && cfg.device != "cuda") throw UsageError("kmoe score: --device must be auto, cpu or cuda");
 
   const auto examples = kshot_load(cfg.kshot_path);
-  const auto bank = bank_list(cfg.bank_path);
+  const auto bank = cfg.bank_path.empty() ? std::vector<BankEntry>{} : bank_list(cfg.bank_path);
   std::vector<BankEntry> rows{{"base", ""}};
   rows.insert(rows.end(), bank.begin(), bank.end());
+  const size_t first_moe = rows.size();
+  for (const auto& path : cfg.moe_paths) {
+    const std::string name = fs::path(path).stem().empty() ? "moe" : fs::path(path).stem().string();
+    for (const auto& r : rows) {
+      if (r.name == name)
+        throw UsageError(std::string("kmoe score: --moe ")
+                             .append(path)
+                             .append(": its row name '")
+                             .append(name)
+                             .append("' is taken by another row"));
+    }
+    rows.push_back({name, path});
+  }
 
   StageSpec spec;
   spec.stage = "score";
@@ -292,6 +312,7 @@ int score_run(const po::variables_map& vm) {
                   {"device", cfg.device}};
   spec.inputs = {{"model", cfg.model_path}, {"kshot", cfg.kshot_path}};
   for (const auto& e : bank) spec.inputs.emplace_back("adapter/" + e.name, e.path);
+  for (size_t a = first_moe; a < rows.size(); ++a) spec.inputs.emplace_back("moe/" + rows[a].name, rows[a].path);
 
   const int64_t n_samples = examples.size();
   const int64_t n_adapters = rows.size();
@@ -322,6 +343,19 @@ int score_run(const po::variables_map& vm) {
     auto hook_for = [&](int64_t a) -> const LinearHook* {
       if (a == 0) return nullptr;
       const std::string& name = rows[a].name;
+      if (static_cast<size_t>(a) >= first_moe) {
+        auto& moe = rm.moes[name];
+        if (!moe) {
+          try {
+            moe = std::make_unique<MoeLora>(moe_read(rows[a].path, rm.files->config));
+          } catch (const std::exception& e) {
+            rm.moes.erase(name);
+            throw std::runtime_error("MoE '" + name + "' (" + rows[a].path + "): " + e.what());
+          }
+          moe->to(rm.device, rm.dtype);
+        }
+        return moe.get();
+      }
       if (!rm.lora->has(name)) {
         LoraAdapter adapter;
         try {
@@ -514,8 +548,10 @@ Subcommand score_subcommand() {
           [](po::options_description& d, po::positional_options_description&) {
             d.add_options()("model", po::value<std::string>()->required()->value_name("PATH"),
                             "base model: HF folder or .gguf")(
-                "bank", po::value<std::string>()->required()->value_name("DIR|FILE"),
+                "bank", po::value<std::string>()->value_name("DIR|FILE"),
                 "folder of PEFT adapters, or a file with one adapter path per line")(
+                "moe", po::value<std::vector<std::string>>()->composing()->value_name("FILE"),
+                "a mixture of LoRA experts (moe.h5), scored as one more row named after the file stem; repeatable")(
                 "kshot", po::value<std::string>()->required()->value_name("FILE"), "K-shot examples (JSONL)")(
                 "output", po::value<std::string>()->default_value("scores.h5"), "the scores artifact")(
                 "prompt-format", po::value<std::string>()->default_value("alpaca"), "alpaca or chat")(

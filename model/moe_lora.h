@@ -12,6 +12,7 @@
 #include <c10/core/ScalarType.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -23,11 +24,18 @@
 namespace kmoe {
 
 struct MoeConfig {
-  int64_t top_k = 2;           // clamped to the number of experts
-  double aux_loss_coef = 0.0;  // 0 as in the paper
-  bool train_experts = true;   // false: only the routers train
-  double expert_dropout = 0.0; // lora_dropout on x inside each expert while training
+  int64_t top_k = 2;            // clamped to the number of experts
+  double aux_loss_coef = 0.0;   // 0 as in the paper
+  bool train_experts = true;    // false: only the routers train
+  double expert_dropout = 0.0;  // lora_dropout on x inside each expert while training
 };
+
+// "layers.3.q_proj": a key's name in parameter names and in moe.h5.
+std::string moe_key_name(const LoraKey& key);
+// Checks that `experts` can form a mixture over `base`: each valid for the base
+// (lora_adapter_validate), all with the same r, target modules and layers. Throws
+// std::invalid_argument naming both adapters and what differs.
+void moe_experts_validate(const std::vector<LoraAdapter>& experts, const ModelConfig& base);
 
 class MoeLora : public LinearHook {
  public:
@@ -37,9 +45,11 @@ class MoeLora : public LinearHook {
   // nn.Linear does (kaiming-uniform, a = √5) from a CPU generator seeded with `seed`.
   MoeLora(const ModelConfig& base, std::vector<LoraAdapter> experts, MoeConfig config, uint64_t seed);
   // From saved parts (see moe_file.h): routers [N, in] per key, in keys() order.
-  MoeLora(const ModelConfig& base, std::vector<LoraAdapter> experts, MoeConfig config,
-          std::vector<at::Tensor> routers);
+  MoeLora(const ModelConfig& base, std::vector<LoraAdapter> experts, MoeConfig config, std::vector<at::Tensor> routers);
 
+  // x [batch, seq, in] -> [batch, seq, out] in x's dtype; undefined for a module without
+  // experts. Adds to the router statistics (and the aux loss when its coefficient is not 0).
+  // With expert_dropout while training, one dropout mask on x is shared by all experts.
   at::Tensor delta(int64_t layer, LinearModule module, const at::Tensor& x) const override;
 
   int64_t expert_count() const;
@@ -52,6 +62,8 @@ class MoeLora : public LinearHook {
   // "layers.3.q_proj.experts.1.lora_A"): the routers, plus every expert A/B when
   // config.train_experts. Makes them leaves that require grad; the rest do not.
   std::vector<std::pair<std::string, at::Tensor>> trainable_parameters();
+  // Experts to (device, dtype); routers to device and kept float32 (routing is computed in
+  // float32). Call before trainable_parameters(): the tensors it returns are not moved.
   void to(c10::Device device, c10::ScalarType dtype);
 
   void set_training(bool training) { training_ = training; }
@@ -68,15 +80,19 @@ class MoeLora : public LinearHook {
   void reset_statistics();
 
  private:
+  void init();  // validates, clamps top_k, fills keys_, key_index_ and scales_
+
   ModelConfig base_;
   MoeConfig config_;
   std::vector<LoraAdapter> experts_;
   std::vector<LoraKey> keys_;
+  std::map<LoraKey, int64_t> key_index_;  // position in keys_
   std::vector<at::Tensor> routers_;
+  at::Tensor scales_;  // [N] float32: each expert's lora_scale
   bool training_ = false;
   at::Tensor token_mask_;
-  mutable at::Tensor router_load_;
-  mutable at::Tensor aux_loss_;
+  mutable at::Tensor router_load_;  // [keys, N] float64 on the routers' device
+  mutable at::Tensor aux_loss_;     // unscaled sum since the reset; undefined before a forward
 };
 
 }  // namespace kmoe
