@@ -13,7 +13,7 @@ KMOE=$BUILD/kmoe
 PY=$BUILD/refenv/bin/python
 W=$(mktemp -d /tmp/kmoe-train-bench-XXXXXX)
 trap 'rm -rf "$W"' EXIT
-export OMP_NUM_THREADS=1
+export OMP_NUM_THREADS=1 KMOE_PARITY_DIR="$W"
 "$PY" - "$W" <<'PY'
 import json, os, sys, importlib.util, random
 import torch
@@ -39,7 +39,7 @@ run_kmoe() {  # np -> mean tokens/s over steps 2..
   mpirun --oversubscribe -np "$1" "$KMOE" train --model "$W/model" --data "$W/data.jsonl" --global-batch 8 \
     --micro-batch 4 --max-steps "$STEPS" --lora-dropout 0 --lr 1e-4 --threads 1 --checkpoint-every 0 \
     --output "$W/k$1" 2> "$W/log_$1" || { cat "$W/log_$1" >&2; echo "kmoe train failed (np=$1)" >&2; exit 1; }
-  python3 -c "import h5py,sys; t=h5py.File(sys.argv[1])['metrics/tokens_per_s'][1:]; print(len(t) / (1 / t).sum())" \
+  /usr/bin/python3 -c "import h5py,sys; t=h5py.File(sys.argv[1])['metrics/tokens_per_s'][1:]; print(len(t) / (1 / t).sum())" \
     "$W/k$1/train.h5"
 }
 PEFT=$("$PY" - "$W" "$STEPS" <<'PY'

@@ -357,10 +357,17 @@ KshotExample task_yesno(Rng& rng) {
     ex.answer = want_yes ? "yes" : "no";
     return ex;
   }
-  // One thing per person; the question is about the one person asked.
-  std::vector<std::string> owned = sample_distinct(rng, words_where([](const Thing&) { return true; }), people.size());
+  // One thing per person; the one asked about is drawn so that yes and no are equally likely.
   const size_t asked = static_cast<size_t>(rng.below(static_cast<int64_t>(people.size())));
-  const Thing& t = *thing_find(owned[asked]);
+  const auto fits = [&](const Thing& x) {
+    return kind == 0 ? true : kind == 1 ? x.flies == want_yes : x.big == want_yes;
+  };
+  const std::string key = rng.pick(words_where(fits));
+  std::vector<std::string> owned = sample_distinct(rng, without(all_words(), colours()), people.size());
+  const auto dup = std::find(owned.begin(), owned.end(), key);
+  if (dup != owned.end()) *dup = owned[asked];
+  owned[asked] = key;
+  const Thing& t = *thing_find(key);
   std::string question, fact;
   bool yes = false;
   if (kind == 0) {

@@ -484,19 +484,23 @@ Image heatmap_render(const Heatmap& hm) {
     throw std::invalid_argument("heatmap '" + hm.title + "': " + std::to_string(hm.values.size()) + " values for " +
                                 std::to_string(rows) + " rows x " + std::to_string(cols) + " columns");
   }
-  const int64_t cell_w = std::clamp<int64_t>(560 / cols, 6, 48), cell_h = std::clamp<int64_t>(480 / rows, 4, 16);
+  const int64_t cell_w = std::clamp<int64_t>(560 / cols, 6, 48), cell_h = std::clamp<int64_t>(480 / rows, 4, 24);
   int64_t row_label_w = 0, col_label_w = 0;
   for (const auto& l : hm.row_labels) row_label_w = std::max(row_label_w, text_width(l));
   for (const auto& l : hm.col_labels) col_label_w = std::max(col_label_w, text_width(l));
   row_label_w = std::min<int64_t>(row_label_w, 200) + 8;
   const bool cols_vertical = col_label_w + 4 > cell_w;
   const int64_t col_label_h = cols_vertical ? std::min<int64_t>(col_label_w, 120) + 6 : kTextHeight + 6;
-  constexpr int64_t top = 34, scale_w = 14;
+  constexpr int64_t scale_w = 14;
+  const std::string subtitle = hm.scale_label.empty() ? "" : "colour: " + hm.scale_label;
+  const int64_t top = subtitle.empty() ? 34 : 48;
   const int64_t grid_x = row_label_w, grid_y = top, grid_w = cols * cell_w, grid_h = rows * cell_h;
-  const int64_t width = std::max<int64_t>(grid_x + grid_w + 24 + scale_w + 60, text_width(hm.title, 2) + 16);
+  const int64_t width =
+      std::max({grid_x + grid_w + 24 + scale_w + 60, text_width(hm.title, 2) + 16, text_width(subtitle) + 16});
   const int64_t height = grid_y + std::max<int64_t>(grid_h, 80) + col_label_h + 10;
   Image im = image_make(width, height);
   draw_title(im, hm.title);
+  image_text(im, (width - text_width(subtitle)) / 2, 30, subtitle, plot_colour::ink);
 
   double lo = hm.lo, hi = hm.hi;
   if (lo == hi) {
@@ -540,10 +544,6 @@ Image heatmap_render(const Heatmap& hm) {
   }
   image_text(im, sx + scale_w + 4, grid_y, format_value(hi), plot_colour::ink);
   image_text(im, sx + scale_w + 4, grid_y + bar_h - kTextHeight, format_value(lo), plot_colour::ink);
-  if (!hm.scale_label.empty()) {
-    image_text(im, sx + scale_w + 4, grid_y + bar_h / 2 + text_width(hm.scale_label) / 2, hm.scale_label,
-               plot_colour::ink, 1, true);
-  }
   return im;
 }
 

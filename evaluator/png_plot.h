@@ -99,7 +99,7 @@ struct Histogram {
 Image histogram_render(const Histogram& histogram);
 
 // values [rows, cols] row-major, coloured by plot_colour_scale from lo to hi (by default
-// the data's min and max); a colour bar on the right.
+// the data's min and max); a colour bar on the right, scale_label under the title.
 struct Heatmap {
   std::string title, scale_label;
   std::vector<std::string> row_labels, col_labels;

@@ -197,9 +197,10 @@ void section_scores(Report& rep, const ExpertsSummary& ex) {
     }
   }
   const bool ranks = ex.all_r_p.size() == names.size() && ex.all_r_a.size() == names.size();
-  rep.md << names.size() << " rows (the base model and " << names.size() - 1 << " adapters) scored on " << samples
-         << " K-shot examples. acc: accuracy of the answer extracted from the greedy reply; PPL: mean reasoning perplexity"
-         << (ranks ? "; R_A, R_P: ranks among the bank (1 = best)" : "") << ".\n\n";
+  rep.md
+      << names.size() << " rows (the base model and " << names.size() - 1 << " adapters) scored on " << samples
+      << " K-shot examples. acc: accuracy of the answer extracted from the greedy reply; PPL: mean reasoning perplexity"
+      << (ranks ? "; R_A, R_P: ranks among the bank (1 = best)" : "") << ".\n\n";
   std::vector<std::string> columns = {"adapter", "acc", "reasoning PPL"};
   if (ranks) columns.insert(columns.end(), {"R_A", "R_P"});
   columns.push_back("chosen");
@@ -331,16 +332,17 @@ void section_experts(Report& rep) {
     ranks.values.push_back(static_cast<double>(r[k]));
     ranks.highlight.push_back(chosen_set.count(k) > 0);
   }
+  // Mean cosine rather than Omega = 1 / mean cosine, which is unbounded near zero.
   subsets.title = "best subsets";
-  subsets.value_label = "diversity Omega = 1 / mean cosine";
+  subsets.value_label = "mean pairwise weight cosine (lower = more diverse)";
   for (size_t k = 0; k < shown; ++k) {
     const size_t s = order[k];
     subsets.labels.push_back(subset_name(s));
-    subsets.values.push_back(omega[s]);
+    subsets.values.push_back(mean_cos[s]);
     subsets.highlight.push_back(s == chosen_row);
   }
   rep.plot("experts.png", image_hstack({bar_chart_render(ranks), bar_chart_render(subsets)}),
-           "candidate ranks and the diversity of the best subsets; chosen highlighted");
+           "candidate ranks and the mean weight cosine of the best subsets; chosen highlighted");
 }
 
 void section_data(Report& rep) {

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numbers>
 #include <stdexcept>
 
 namespace kmoe {
@@ -86,7 +87,7 @@ double LrSchedule::at(int64_t step) const {
     case LrDecay::cosine: {
       // num_cycles = 0.5: half a cosine from 1 to 0 over the decay steps.
       const double progress = done / decay_steps;
-      return peak * std::max(0.0, 0.5 * (1.0 + std::cos(M_PI * 2.0 * 0.5 * progress)));
+      return peak * std::max(0.0, 0.5 * (1.0 + std::cos(std::numbers::pi * 2.0 * 0.5 * progress)));
     }
   }
   throw std::logic_error("LrSchedule::at: unknown decay");

@@ -33,7 +33,7 @@ torch::Tensor loss_of(const std::vector<torch::Tensor>& p, const torch::Tensor& 
   const torch::Tensor h = torch::tanh(torch::matmul(x, p[0].t()) + p[1]);
   const torch::Tensor y = torch::matmul(h, p[2].t()) + p[3];
   torch::Tensor loss = y.pow(2).mean();
-  if (extra) loss = loss + (p[4] * x.sum()).sum().pow(2) * 0.01;
+  if (extra) loss = loss + (p[4] * x.sum()).sum().pow(2);
   return loss;
 }
 
