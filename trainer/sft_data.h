@@ -1,7 +1,7 @@
 // Supervised fine-tuning examples: token ids with the loss on the response only. One JSONL
 // file may mix record kinds; each record is recognised by its fields: `messages` (chat),
 // `text` (plain LM, loss on every token), `output` (open Alpaca) or `answer` (K-shot, via
-// data/kshot.h). Prompts are rendered by data/prompt_format.h with the same --prompt-style
+// data/kshot.h). Prompts are rendered by data/prompt_format.h with the same --prompt-format
 // as scoring and evaluation, so training and scoring see the same prompt text. Prompt and
 // response are tokenised separately, as the scorer does, so the prompt/response boundary is
 // a token boundary.

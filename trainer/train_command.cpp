@@ -75,7 +75,7 @@ TrainConfig config_from(const po::variables_map& vm, const std::string& who) {
     throw UsageError(who + ": --mode must be lora, full or moe");
   c.model = vm["model"].as<std::string>();
   c.data = vm["data"].as<std::vector<std::string>>();
-  c.prompt_style = vm["prompt-style"].as<std::string>();
+  c.prompt_style = vm["prompt-format"].as<std::string>();
   c.max_len = vm["max-len"].as<int64_t>();
   c.lora.r = vm["lora-r"].as<int64_t>();
   c.lora.lora_alpha = vm["lora-alpha"].as<double>();
@@ -242,7 +242,7 @@ int train_stage(const MpiWorld& world, const TrainConfig& cfg, c10::Device devic
     dopt.prompt.style = prompt_style_parse(cfg.prompt_style);
     if (dopt.prompt.style == PromptStyle::chat) {
       if (!files.chat_template)
-        throw std::invalid_argument(cfg.model + ": --prompt-style chat, but the model has no chat template kmoe knows");
+        throw std::invalid_argument(cfg.model + ": --prompt-format chat, but the model has no chat template kmoe knows");
       dopt.prompt.chat = files.chat_template;
     }
     dopt.chat_for_messages = files.chat_template;
@@ -388,7 +388,7 @@ void add_training_options(po::options_description& d, bool with_output) {
   if (with_output)
     d.add_options()("output", po::value<std::string>()->required()->value_name("PATH"),
                     "adapter folder (lora), HF folder (full) or moe.h5 (moe)");
-  d.add_options()("prompt-style", po::value<std::string>()->default_value("alpaca"),
+  d.add_options()("prompt-format", po::value<std::string>()->default_value("alpaca"),
                   "alpaca or chat (the model's chat template), as for score/eval")(
       "epochs", po::value<int64_t>()->default_value(-1), "epochs (default 3; 5 for --mode moe)")(
       "max-steps", po::value<int64_t>()->default_value(0), "optimizer steps instead of epochs (0: use --epochs)")(

@@ -1,11 +1,11 @@
-# An adapter trained by `kmoe train --prompt-style chat` (chat `messages` and K-shot records)
+# An adapter trained by `kmoe train --prompt-format chat` (chat `messages` and K-shot records)
 # loads in PEFT 0.12 (transformers, reference venv) and gives the logits kmoe computes for
 # the same tokens; `--init-adapter` continues from it.
 source "$(dirname "$0")/lib.sh"
 : "${KMOE_TINY_MODEL:?} ${KMOE_REF_PYTHON:?}"
 "$KMOE_TINY_MODEL" write "$WORK/model"
 "$PYTHON" "$(dirname "$0")/train_data.py" "$WORK/data"
-args=(train --model "$WORK/model" --data "$WORK/data/chat.jsonl" "$WORK/data/kshot.jsonl" --prompt-style chat
+args=(train --model "$WORK/model" --data "$WORK/data/chat.jsonl" "$WORK/data/kshot.jsonl" --prompt-format chat
       --global-batch 4 --micro-batch 4 --lr 2e-2 --lora-r 4 --lora-alpha 16 --use-rslora
       --lora-targets q_proj,k_proj,v_proj,gate_proj,down_proj --seed 5 --threads 1)
 mpi -np 2 "$KMOE" "${args[@]}" --max-steps 6 --output "$WORK/ad" 2> "$WORK/err" || { cat "$WORK/err"; fail "train"; }
