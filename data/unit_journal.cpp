@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -15,6 +16,19 @@
 namespace kmoe {
 
 namespace fs = std::filesystem;
+
+at::Tensor unit_journal_bytes(const std::string& text) {
+  at::Tensor t = torch::zeros({static_cast<int64_t>(text.size()) + 1}, torch::kUInt8);
+  std::memcpy(t.data_ptr<uint8_t>(), text.data(), text.size());
+  return t;
+}
+
+std::string unit_journal_text(const at::Tensor& bytes) {
+  const auto c = bytes.contiguous();
+  const auto* p = reinterpret_cast<const char*>(c.data_ptr<uint8_t>());
+  const int64_t n = c.numel();
+  return std::string(p, n > 0 && p[n - 1] == '\0' ? n - 1 : n);
+}
 
 std::string provenance_fingerprint(const Provenance& p) {
   nlohmann::json j = {{"stage", p.stage}, {"options", p.options_json}};

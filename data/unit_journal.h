@@ -26,6 +26,11 @@ namespace kmoe {
 // sha256 of the stage, its options and the content hashes of its inputs.
 std::string provenance_fingerprint(const Provenance& provenance);
 
+// Text in a unit's tensors: uint8 bytes plus one trailing NUL (so "" is still a non-empty
+// tensor), and back without the NUL.
+at::Tensor unit_journal_bytes(const std::string& text);
+std::string unit_journal_text(const at::Tensor& bytes);
+
 class UnitJournal {
  public:
   // Collective over comm: rank 0 creates FINAL.units/ (or wipes it when its fingerprint

@@ -214,19 +214,6 @@ std::vector<BankEntry> bank_list(const std::string& path) {
 
 namespace {
 
-std::string bytes_to_string(const at::Tensor& t) {
-  const auto c = t.contiguous();
-  const auto* p = c.data_ptr<uint8_t>();
-  return std::string(reinterpret_cast<const char*>(p), c.numel());
-}
-
-at::Tensor string_to_bytes(const std::string& s) {
-  // one trailing NUL so that an empty string is still a non-empty tensor
-  at::Tensor t = torch::zeros({static_cast<int64_t>(s.size()) + 1}, torch::kUInt8);
-  std::memcpy(t.data_ptr<uint8_t>(), s.data(), s.size());
-  return t;
-}
-
 // Each rank's model and its resident adapters, loaded on first use.
 struct RankModel {
   std::optional<ModelFiles> files;
@@ -402,7 +389,7 @@ int score_run(const po::variables_map& vm) {
         const int64_t n = end - begin;
         if (!skip_reason.empty()) {
           t["skipped"] = torch::ones({1}, torch::kInt64);
-          t["reason"] = string_to_bytes(skip_reason);
+          t["reason"] = unit_journal_bytes(skip_reason);
         } else {
           const std::vector<ScoringItem> chunk(items.begin() + begin, items.begin() + end);
           const auto scores = scoring_run(*rm.model, *rm.files->tokenizer, chunk, cfg.scoring, hook);
@@ -426,7 +413,7 @@ int score_run(const po::variables_map& vm) {
           t["skipped"] = torch::zeros({1}, torch::kInt64);
           t["floats"] = f;
           t["ints"] = i64;
-          t["predictions"] = string_to_bytes(preds);
+          t["predictions"] = unit_journal_bytes(preds);
           t["offsets"] = offsets;
         }
         journal.commit(*unit, t);
@@ -449,8 +436,7 @@ int score_run(const po::variables_map& vm) {
       const int64_t a = u / n_chunks, begin = (u % n_chunks) * cfg.chunk_size;
       if (t.at("skipped").item<int64_t>()) {
         skipped[a] = 1;
-        auto r = bytes_to_string(t.at("reason"));
-        reasons[a] = r.substr(0, r.size() - 1);
+        reasons[a] = unit_journal_text(t.at("reason"));
         continue;
       }
       const auto f = t.at("floats").contiguous();
@@ -459,7 +445,7 @@ int score_run(const po::variables_map& vm) {
       auto fa = f.accessor<double, 2>();
       auto ia = iv.accessor<int64_t, 2>();
       auto oa = off.accessor<int64_t, 1>();
-      const std::string preds = bytes_to_string(t.at("predictions"));
+      const std::string preds = unit_journal_text(t.at("predictions"));
       for (int64_t k = 0; k < f.size(1); ++k) {
         const int64_t i = a * n_samples + begin + k;
         nll[i] = static_cast<float>(fa[0][k]);

@@ -85,13 +85,22 @@ void store_config(const std::vector<Subcommand>& table, const Subcommand& sub, c
   const auto apply = [&](const IniEntry& e) {
     if (e.key == "config" || e.key == "help")
       throw UsageError(where(e) + "'" + e.key + "' cannot be set in a config file");
-    if (!desc.find_nothrow(e.key, false)) {
+    const po::option_description* opt = desc.find_nothrow(e.key, false);
+    if (!opt) {
       if (e.section.empty() && known_by_some_subcommand(e.key)) return;  // meant for another stage
       throw UsageError(where(e) + "unknown option '" + e.key + "' for 'kmoe " + sub.name +
                        "' (valid: " + valid_option_list(desc) + ")");
     }
+    // A multi-value option (a list of files) takes its values separated by blanks.
+    std::vector<std::string> tokens;
+    if (opt->semantic()->max_tokens() > 1) {
+      std::istringstream in(e.value);
+      for (std::string t; in >> t;) tokens.push_back(t);
+    } else {
+      tokens.push_back(e.value);
+    }
     po::parsed_options parsed(&desc);
-    parsed.options.emplace_back(e.key, std::vector<std::string>{e.value});
+    parsed.options.emplace_back(e.key, tokens);
     try {
       po::store(parsed, vm);
     } catch (const po::error& err) {

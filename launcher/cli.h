@@ -2,7 +2,8 @@
 // precedence first: the command line, the `[subcommand]` section of the --config INI file,
 // the INI file's top-level keys. Top-level keys that belong to other subcommands are
 // ignored so that one file can configure a whole pipeline; keys no subcommand knows are
-// errors. Any usage error is a UsageError, which main() turns into exit code 2.
+// errors. A multi-value option (a list of files) takes blank-separated values in the file.
+// Any usage error is a UsageError, which main() turns into exit code 2.
 #pragma once
 
 #include <boost/program_options.hpp>

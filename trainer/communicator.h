@@ -30,15 +30,20 @@ class Communicator {
   const MpiWorld& world() const;
 
   // In-place sum over ranks of a contiguous float32, float64 or int64 tensor on device().
-  // Blocking: the result is in `tensor` on return.
+  // Blocking: the result is in `tensor` on return (on CUDA: for everything queued on
+  // the default stream after the call).
   void allreduce_sum(at::Tensor& tensor);
 
   // A started in-place sum; wait() completes it (idempotent). Destroying an unwaited
-  // Pending waits.
+  // Pending waits. On CUDA, wait() makes the default stream wait for the sum, so torch
+  // kernels queued after it see the result; the host does not block.
   class Pending {
    public:
     virtual ~Pending() = default;
     virtual void wait() = 0;
+    // Whether the sum has completed, without blocking. MPI advances a non-blocking
+    // collective only inside MPI calls, so calling this now and then lets it progress.
+    virtual bool test() = 0;
   };
   // Starts an in-place sum of a contiguous float32 tensor on device() and returns at once
   // (MPI_Iallreduce on the CPU, ncclAllReduce on the communicator's stream on CUDA). The

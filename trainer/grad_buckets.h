@@ -37,8 +37,11 @@ class GradientBuckets {
   void set_sync(bool sync);
   // After the synced backward: waits for every bucket and leaves each parameter's grad()
   // equal to the sum over ranks of its accumulated gradient. A parameter that got no
-  // gradient on a rank contributes zeros; every bucket is reduced on every rank, so ranks
-  // never disagree on the number of collectives.
+  // gradient on a rank contributes what it accumulated or zeros (so its grad() is defined
+  // afterwards, zeros if no rank had one); every bucket is reduced on every rank, in
+  // bucket order, so ranks never disagree on the number or order of collectives.
+  // The grads are views of the bucket buffers (no copy); clear them (AdamW::zero_grad)
+  // before the next step, or the reduced sum is summed over ranks again.
   void finish();
 
   int64_t bucket_count() const;

@@ -118,6 +118,15 @@ TEST(Cli, ConfigPrecedenceCommandLineOverSectionOverTopLevel) {
   EXPECT_EQ(from_file.vm["batch-size"].as<int>(), 2);
 }
 
+TEST(Cli, ConfigListValuesAreSplitOnBlanks) {
+  testing::TempDir dir;
+  const auto cfg = write_file(dir, "run.ini", "[embed]\ninputs = a.jsonl  b.jsonl\tc.jsonl\nencoder = two words\n");
+  auto cmd = cli_parse(test_table(), {"embed", "--config", cfg});
+  EXPECT_EQ(cmd.vm["inputs"].as<std::vector<std::string>>(),
+            (std::vector<std::string>{"a.jsonl", "b.jsonl", "c.jsonl"}));
+  EXPECT_EQ(cmd.vm["encoder"].as<std::string>(), "two words");  // a single value keeps its blanks
+}
+
 TEST(Cli, ConfigErrorsNameFileAndLine) {
   testing::TempDir dir;
   auto expect_error = [&](const std::string& text, const std::string& needle) {

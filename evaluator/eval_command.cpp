@@ -1,0 +1,419 @@
+// See eval_command.h. Every rank loads the base once and keeps one model's hook resident (a
+// LoraSet holding one adapter, or a MoeLora): units are numbered model-major, so a rank
+// mostly draws units of the model it already holds. Metrics are computed once, from the
+// journal, after all units are done; the table is printed from the committed artifact, so
+// a skipped (already complete) eval prints the same table.
+#include "evaluator/eval_command.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <limits>
+#include <map>
+#include <memory>
+#include <optional>
+#include <sstream>
+
+#include "data/artifact.h"
+#include "data/model_files.h"
+#include "data/moe_file.h"
+#include "data/peft_adapter.h"
+#include "data/unit_journal.h"
+#include "evaluator/bank_scoring.h"
+#include "evaluator/metrics.h"
+#include "launcher/log.h"
+#include "launcher/mpi_world.h"
+#include "launcher/progress.h"
+#include "launcher/stage_runner.h"
+#include "launcher/work_queue.h"
+#include "model/lora.h"
+#include "model/moe_lora.h"
+
+namespace kmoe {
+
+namespace fs = std::filesystem;
+
+std::vector<EvalModel> eval_models(bool base, const std::vector<std::string>& adapters,
+                                   const std::vector<std::string>& moes) {
+  std::vector<EvalModel> rows;
+  if (base) rows.push_back({"base", "", EvalModelKind::base});
+  for (const auto& a : adapters) {
+    if (fs::exists(fs::path(a) / "adapter_config.json")) {
+      fs::path p = fs::path(a).lexically_normal();
+      if (p.filename().empty()) p = p.parent_path();
+      rows.push_back({p.filename().string(), a, EvalModelKind::adapter});
+    } else {
+      for (const auto& e : bank_list(a)) rows.push_back({e.name, e.path, EvalModelKind::adapter});
+    }
+  }
+  for (const auto& m : moes) {
+    // NAME=FILE when the part before the first '=' is a plain name (a path may hold '=')
+    const auto eq = m.find('=');
+    if (eq != std::string::npos && eq > 0 && m.substr(0, eq).find('/') == std::string::npos) {
+      rows.push_back({m.substr(0, eq), m.substr(eq + 1), EvalModelKind::moe});
+    } else {
+      rows.push_back({fs::path(m).stem().string(), m, EvalModelKind::moe});
+    }
+    if (rows.back().path.empty()) throw UsageError("kmoe eval: --moe " + m + ": no file after '='");
+  }
+  if (rows.empty()) throw UsageError("kmoe eval: no model to evaluate: give --base, --adapters or --moe");
+  for (size_t i = 0; i < rows.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (rows[i].name == rows[j].name) {
+        throw UsageError("kmoe eval: two models are named '" + rows[i].name + "' (" +
+                         (rows[j].path.empty() ? "the base" : rows[j].path) + ", " + rows[i].path +
+                         "); name MoE files with --moe NAME=FILE");
+      }
+    }
+  }
+  return rows;
+}
+
+namespace {
+
+struct EvalConfig {
+  std::string model_path, test_path, output, task, device = "auto";
+  ScoringOptions scoring;
+  int64_t chunk_size = 16;
+};
+
+// Each rank's base model and the hook of the model it evaluated last.
+struct RankModel {
+  std::optional<ModelFiles> files;
+  std::optional<LlamaModel> model;
+  torch::Device device = torch::kCPU;
+  torch::ScalarType dtype = torch::kFloat32;
+  int64_t row = -1;
+  std::unique_ptr<LinearHook> hook;
+};
+
+std::unique_ptr<LinearHook> hook_load(const EvalModel& m, const RankModel& rm) {
+  try {
+    if (m.kind == EvalModelKind::adapter) {
+      LoraAdapter adapter = peft_adapter_load(m.path, rm.files->config, m.name);
+      lora_adapter_validate(adapter, rm.files->config);
+      lora_adapter_to(adapter, rm.device, rm.dtype);
+      auto set = std::make_unique<LoraSet>(rm.files->config);
+      set->add(std::move(adapter));
+      set->activate(m.name);
+      return set;
+    }
+    auto moe = std::make_unique<MoeLora>(moe_read(m.path, rm.files->config));
+    moe->to(rm.device, rm.dtype);
+    moe->set_training(false);
+    return moe;
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string(m.kind == EvalModelKind::moe ? "MoE '" : "adapter '") + m.name + "' (" +
+                             m.path + "): " + e.what());
+  }
+}
+
+float mean_or_nan(double sum, int64_t n) {
+  return n > 0 ? static_cast<float>(sum / static_cast<double>(n)) : std::numeric_limits<float>::quiet_NaN();
+}
+
+int eval_run(const po::variables_map& vm) {
+  const MpiWorld& world = mpi_world();
+  if (vm.count("threads")) torch::set_num_threads(vm["threads"].as<int>());
+  EvalConfig cfg;
+  cfg.model_path = vm["model"].as<std::string>();
+  cfg.test_path = vm["test"].as<std::string>();
+  cfg.output = vm["output"].as<std::string>();
+  cfg.task = vm.count("task") ? vm["task"].as<std::string>() : fs::path(cfg.test_path).stem().string();
+  cfg.chunk_size = vm["chunk-size"].as<int64_t>();
+  cfg.device = vm["device"].as<std::string>();
+  cfg.scoring.max_new_tokens = vm["max-new-tokens"].as<int64_t>();
+  cfg.scoring.batch_size = vm["batch-size"].as<int64_t>();
+  const std::string prompt_name = vm["prompt-format"].as<std::string>();
+  const std::string answer_name = vm["answer-format"].as<std::string>();
+  try {
+    cfg.scoring.prompt.style = prompt_style_parse(prompt_name);
+    cfg.scoring.answer.format = answer_format_parse(answer_name);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("kmoe eval: ") + e.what());
+  }
+  if (vm.count("answer-regex")) cfg.scoring.answer.regex = vm["answer-regex"].as<std::string>();
+  if (cfg.scoring.answer.format == AnswerFormat::regex && cfg.scoring.answer.regex.empty()) {
+    throw UsageError("kmoe eval: --answer-format regex needs --answer-regex");
+  }
+  if (cfg.chunk_size <= 0 || cfg.scoring.batch_size <= 0 || cfg.scoring.max_new_tokens < 0) {
+    throw UsageError("kmoe eval: --chunk-size and --batch-size must be positive, --max-new-tokens >= 0");
+  }
+  if (cfg.device == "auto") cfg.device = torch::cuda::is_available() ? "cuda" : "cpu";
+  if (cfg.device != "cpu" && cfg.device != "cuda") throw UsageError("kmoe eval: --device must be auto, cpu or cuda");
+  auto strings = [&](const char* key) {
+    return vm.count(key) ? vm[key].as<std::vector<std::string>>() : std::vector<std::string>{};
+  };
+  const auto rows = eval_models(vm["base"].as<bool>(), strings("adapters"), strings("moe"));
+
+  const auto examples = kshot_load(cfg.test_path);
+  if (examples.empty()) throw std::invalid_argument(cfg.test_path + ": no examples");
+  // Gold answers normalised as scoring_prepare does, checked here on every rank so that a bad
+  // answer stops the run before any work, naming its line.
+  std::vector<std::string> gold;
+  for (const auto& ex : examples) {
+    AnswerSpec a = cfg.scoring.answer;
+    a.n_choices = static_cast<int64_t>(ex.choices.size());
+    try {
+      if (a.format == AnswerFormat::choice && ex.choices.empty()) {
+        throw std::invalid_argument("answer format choice needs choices");
+      }
+      gold.push_back(answer_normalize_gold(a, ex.answer));
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(cfg.test_path + ":" + std::to_string(ex.line) + ": " + e.what());
+    }
+  }
+
+  StageSpec spec;
+  spec.stage = "eval";
+  spec.output = cfg.output;
+  spec.force = vm["force"].as<bool>();
+  std::vector<std::string> names;
+  for (const auto& r : rows) names.push_back(r.name);
+  spec.options = {{"task", cfg.task},
+                  {"models", names},
+                  {"prompt_format", prompt_name},
+                  {"answer_format", answer_name},
+                  {"answer_regex", cfg.scoring.answer.regex},
+                  {"max_new_tokens", cfg.scoring.max_new_tokens},
+                  {"batch_size", cfg.scoring.batch_size},
+                  {"chunk_size", cfg.chunk_size},
+                  {"device", cfg.device}};
+  spec.inputs = {{"model", cfg.model_path}, {"test", cfg.test_path}};
+  for (const auto& r : rows) {
+    if (r.kind != EvalModelKind::base)
+      spec.inputs.emplace_back((r.kind == EvalModelKind::moe ? "moe/" : "adapter/") + r.name, r.path);
+  }
+
+  const int64_t n_samples = examples.size();
+  const int64_t n_models = rows.size();
+  const int64_t n_chunks = (n_samples + cfg.chunk_size - 1) / cfg.chunk_size;
+  const int64_t n_units = n_models * n_chunks;
+
+  const auto outcome = stage_run(world, spec, [&](const Provenance& prov) {
+    UnitJournal journal(world.comm, cfg.output, provenance_fingerprint(prov));
+    const int64_t already = static_cast<int64_t>(journal.done_units().size());
+    log_info("eval: ", n_models, " models x ", n_samples, " examples = ", n_units, " units; skipping ", already,
+             " units already done, ", n_units - already, " to do");
+    RankModel rm;
+    std::vector<ScoringItem> items;
+    auto ensure_model = [&]() {
+      if (rm.model) return;
+      rm.files = model_files_load(cfg.model_path);
+      rm.device = cfg.device == "cuda" ? torch::Device(torch::kCUDA, world.local_rank) : torch::Device(torch::kCPU);
+      rm.dtype = rm.device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
+      rm.model = llama_from_weights(rm.files->config, std::move(rm.files->weights), rm.device, rm.dtype);
+      if (cfg.scoring.prompt.style == PromptStyle::chat) cfg.scoring.prompt.chat = rm.files->chat_template;
+      cfg.scoring.stop_ids = rm.files->stop_token_ids;
+      items = scoring_prepare(examples, *rm.files->tokenizer, cfg.scoring, cfg.test_path);
+    };
+    const char* kill_env = std::getenv("KMOE_TEST_KILL_AFTER_UNITS");
+    const int64_t kill_after = kill_env ? std::atoll(kill_env) : -1;
+    int64_t committed_here = 0;
+    Progress progress("eval", n_units, "units", ProgressOptions{10.0, world.is_root()});
+    {
+      WorkQueue queue(world, n_units);
+      while (const auto unit = queue.next()) {
+        if (world.is_root()) progress.set(queue.handed_out());
+        if (journal.done(*unit)) continue;
+        const int64_t m = *unit / n_chunks, c = *unit % n_chunks;
+        const int64_t begin = c * cfg.chunk_size, end = std::min(n_samples, begin + cfg.chunk_size);
+        ensure_model();
+        if (rm.row != m) {
+          rm.hook.reset();
+          rm.row = -1;
+          if (rows[m].kind != EvalModelKind::base) rm.hook = hook_load(rows[m], rm);
+          rm.row = m;
+        }
+        const std::vector<ScoringItem> chunk(items.begin() + begin, items.begin() + end);
+        const auto scores = scoring_run(*rm.model, *rm.files->tokenizer, chunk, cfg.scoring, rm.hook.get());
+        const int64_t n = end - begin;
+        at::Tensor ints = torch::zeros({3, n}, torch::kInt64);      // correct, ll_correct, ll_norm_correct
+        at::Tensor offsets = torch::zeros({n + 1}, torch::kInt64);  // into the concatenated predictions
+        auto ia = ints.accessor<int64_t, 2>();
+        auto oa = offsets.accessor<int64_t, 1>();
+        std::string preds;
+        for (int64_t k = 0; k < n; ++k) {
+          ia[0][k] = scores[k].correct;
+          ia[1][k] = scores[k].ll_correct;
+          ia[2][k] = scores[k].ll_norm_correct;
+          preds += scores[k].prediction;
+          oa[k + 1] = static_cast<int64_t>(preds.size());
+        }
+        journal.commit(*unit, {{"ints", ints}, {"offsets", offsets}, {"predictions", unit_journal_bytes(preds)}});
+        if (++committed_here == kill_after) std::raise(SIGKILL);  // tests: a real kill mid-run
+      }
+    }
+    MPI_Barrier(world.comm);
+    progress.finish();
+
+    // Every rank reads the journal (a shared folder) and holds the same tables.
+    std::vector<int64_t> correct(n_models * n_samples, 0), ll_c(correct.size(), -1), ll_nc(correct.size(), -1);
+    std::vector<std::string> prediction(correct.size());
+    for (int64_t u = 0; u < n_units; ++u) {
+      const auto t = journal.read(u);
+      const int64_t m = u / n_chunks, begin = (u % n_chunks) * cfg.chunk_size;
+      const auto iv = t.at("ints").contiguous();
+      const auto off = t.at("offsets").contiguous();
+      auto ia = iv.accessor<int64_t, 2>();
+      auto oa = off.accessor<int64_t, 1>();
+      const std::string preds = unit_journal_text(t.at("predictions"));
+      for (int64_t k = 0; k < iv.size(1); ++k) {
+        const int64_t i = m * n_samples + begin + k;
+        correct[i] = ia[0][k];
+        ll_c[i] = ia[1][k];
+        ll_nc[i] = ia[2][k];
+        prediction[i] = preds.substr(oa[k], oa[k + 1] - oa[k]);
+      }
+    }
+    const bool classification = answer_format_is_classification(cfg.scoring.answer.format);
+    std::vector<float> accuracy(n_models), f1(n_models), acc_ll(n_models), acc_ll_norm(n_models);
+    for (int64_t m = 0; m < n_models; ++m) {
+      double c = 0, l = 0, ln = 0;
+      int64_t mc = 0;
+      for (int64_t k = 0; k < n_samples; ++k) {
+        const int64_t i = m * n_samples + k;
+        c += correct[i];
+        if (ll_c[i] >= 0) {
+          ++mc;
+          l += ll_c[i];
+          ln += ll_nc[i];
+        }
+      }
+      accuracy[m] = mean_or_nan(c, n_samples);
+      acc_ll[m] = mean_or_nan(l, mc);
+      acc_ll_norm[m] = mean_or_nan(ln, mc);
+      const std::vector<std::string> pred(prediction.begin() + m * n_samples, prediction.begin() + (m + 1) * n_samples);
+      f1[m] = classification ? static_cast<float>(macro_f1(gold, pred)) : std::numeric_limits<float>::quiet_NaN();
+    }
+    std::vector<std::string> paths, ids;
+    for (const auto& r : rows) paths.push_back(r.path.empty() ? cfg.model_path : r.path);
+    for (const auto& e : examples) ids.push_back(e.id);
+    ArtifactWriter w(world.comm, cfg.output, prov);
+    const std::vector<int64_t> ms{n_models, n_samples};
+    w.set_attr("/", "task", cfg.task);
+    w.set_attr("/", "answer_format", answer_name);
+    w.write_strings("models", names);
+    w.write_strings("model_paths", paths);
+    w.write_strings("samples", ids);
+    w.write_strings("gold", gold);
+    w.write_floats("accuracy", {n_models}, accuracy.data());
+    w.write_floats("macro_f1", {n_models}, f1.data());
+    w.set_attr("macro_f1", "note", std::string("NaN unless --answer-format is choice or yesno"));
+    w.write_floats("acc_ll", {n_models}, acc_ll.data());
+    w.write_floats("acc_ll_norm", {n_models}, acc_ll_norm.data());
+    w.set_attr("acc_ll", "note", std::string("NaN when no example has choices"));
+    w.write_int64("correct", ms, correct.data());
+    w.write_strings("prediction", prediction);
+    w.set_attr("prediction", "layout", std::string("models x samples, row-major, flattened"));
+    w.commit();
+    journal.remove();
+  });
+  log_info("eval: ", outcome.skipped ? "skipped: " : "", outcome.reason, " -> ", cfg.output);
+  if (world.is_root()) {
+    const auto summary = eval_summary(cfg.output);
+    if (vm["json"].as<bool>()) {
+      std::cout << summary.dump(2) << std::endl;
+    } else {
+      std::cout << eval_table(summary) << std::flush;
+    }
+  }
+  return 0;
+}
+
+nlohmann::json number_or_null(float v) {
+  return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v);
+}
+
+}  // namespace
+
+nlohmann::json eval_summary(const std::string& eval_h5) {
+  ArtifactReader r(eval_h5);
+  const auto names = r.read_strings("models");
+  const auto paths = r.read_strings("model_paths");
+  const auto acc = r.read_floats("accuracy");
+  const auto f1 = r.read_floats("macro_f1");
+  const auto ll = r.read_floats("acc_ll");
+  const auto lln = r.read_floats("acc_ll_norm");
+  nlohmann::json out = {{"task", r.attr_string("/", "task")},
+                        {"samples", r.shape("samples").at(0)},
+                        {"answer_format", r.attr_string("/", "answer_format")},
+                        {"models", nlohmann::json::array()}};
+  for (size_t m = 0; m < names.size(); ++m) {
+    out["models"].push_back({{"name", names[m]},
+                             {"path", paths[m]},
+                             {"accuracy", number_or_null(acc[m])},
+                             {"macro_f1", number_or_null(f1[m])},
+                             {"acc_ll", number_or_null(ll[m])},
+                             {"acc_ll_norm", number_or_null(lln[m])}});
+  }
+  return out;
+}
+
+std::string eval_table(const nlohmann::json& summary) {
+  bool any_ll = false;
+  size_t width = 5;
+  for (const auto& m : summary["models"]) {
+    any_ll = any_ll || !m["acc_ll"].is_null();
+    width = std::max(width, m["name"].get<std::string>().size());
+  }
+  auto cell = [](const nlohmann::json& v) {
+    std::ostringstream s;
+    if (v.is_null()) {
+      s << std::setw(10) << "-";
+    } else {
+      s << std::setw(10) << std::fixed << std::setprecision(4) << v.get<double>();
+    }
+    return s.str();
+  };
+  std::ostringstream s;
+  s << "task " << summary["task"].get<std::string>() << ": " << summary["samples"].get<int64_t>() << " examples, "
+    << summary["answer_format"].get<std::string>() << " answers\n";
+  s << std::left << std::setw(static_cast<int>(width)) << "model" << std::right << std::setw(10) << "accuracy"
+    << std::setw(10) << "macro-F1";
+  if (any_ll) s << std::setw(10) << "acc_ll" << std::setw(10) << "ll_norm";
+  s << "\n";
+  for (const auto& m : summary["models"]) {
+    s << std::left << std::setw(static_cast<int>(width)) << m["name"].get<std::string>() << std::right
+      << cell(m["accuracy"]) << cell(m["macro_f1"]);
+    if (any_ll) s << cell(m["acc_ll"]) << cell(m["acc_ll_norm"]);
+    s << "\n";
+  }
+  return s.str();
+}
+
+Subcommand eval_subcommand() {
+  return {
+      "eval", "Task metrics (accuracy, macro-F1, option log-likelihood accuracy) of models on a test set -> eval.h5",
+      [](po::options_description& d, po::positional_options_description&) {
+        d.add_options()("model", po::value<std::string>()->required()->value_name("PATH"),
+                        "base model: HF folder or .gguf")("test",
+                                                          po::value<std::string>()->required()->value_name("FILE"),
+                                                          "test examples (JSONL, the K-shot format)")(
+            "base", po::bool_switch(), "evaluate the base model (row 'base')")(
+            "adapters", po::value<std::vector<std::string>>()->multitoken()->value_name("DIR..."),
+            "PEFT adapter folders (row = folder name); a folder of adapters or a list file adds each")(
+            "moe", po::value<std::vector<std::string>>()->multitoken()->value_name("[NAME=]FILE..."),
+            "trained MoE files (moe.h5; row = file stem or NAME)")(
+            "output", po::value<std::string>()->default_value("eval.h5"), "the eval artifact")(
+            "task", po::value<std::string>()->value_name("NAME"), "task name recorded (default: the test file stem)")(
+            "prompt-format", po::value<std::string>()->default_value("alpaca"), "alpaca or chat")(
+            "answer-format", po::value<std::string>()->default_value("exact"), "choice, yesno, number, exact or regex")(
+            "answer-regex", po::value<std::string>(), "PCRE2 regex for --answer-format regex (group 1 = answer)")(
+            "max-new-tokens", po::value<int64_t>()->default_value(64), "greedy reply length (0: no generation)")(
+            "batch-size", po::value<int64_t>()->default_value(8), "sequences per forward")(
+            "chunk-size", po::value<int64_t>()->default_value(16), "examples per work unit")(
+            "json", po::bool_switch(), "print the summary as JSON instead of a table")(
+            "force", po::bool_switch(), "rerun even if the artifact is complete")(
+            "device", po::value<std::string>()->default_value("auto"), "auto, cpu or cuda")(
+            "threads", po::value<int>(), "CPU threads per rank (default: libtorch's)");
+      },
+      eval_run};
+}
+
+}  // namespace kmoe

@@ -1,0 +1,40 @@
+// `kmoe eval` (METHOD.md §1.5): task metrics of several models on a test JSONL in one run:
+// the base, PEFT adapters and trained MoE files. Examples go through scoring_prepare /
+// scoring_run, so accuracy is exactly `kmoe score`'s /acc for the same model and examples;
+// on top come the log-likelihood accuracies for multiple choice and macro-F1 for
+// classification formats. Units = model × chunk of examples in a WorkQueue, journalled, so
+// a killed eval resumes; the results do not depend on np (see bank_scoring.h).
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "launcher/cli.h"
+
+namespace kmoe {
+
+enum class EvalModelKind { base, adapter, moe };
+
+struct EvalModel {
+  std::string name;  // the row name in eval.h5
+  std::string path;  // "" for the base
+  EvalModelKind kind = EvalModelKind::base;
+};
+
+// The rows of an eval, in order: "base" (when `base`), then each --adapters entry (a PEFT
+// folder, named by the folder; a folder of adapters or a list file expands as for `kmoe
+// score --bank`), then each --moe entry ("NAME=FILE", or FILE named by its stem). Throws
+// UsageError when no model is given or a name repeats.
+std::vector<EvalModel> eval_models(bool base, const std::vector<std::string>& adapters,
+                                   const std::vector<std::string>& moes);
+
+// The summary of an eval.h5: {"task", "samples", "answer_format", "models": [{"name", "path",
+// "accuracy", "macro_f1", "acc_ll", "acc_ll_norm"}]}, NaN as null.
+nlohmann::json eval_summary(const std::string& eval_h5);
+// The same as a text table: model, accuracy, macro-F1 (and acc_ll when present), "-" for NaN.
+std::string eval_table(const nlohmann::json& summary);
+
+Subcommand eval_subcommand();
+
+}  // namespace kmoe

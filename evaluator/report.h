@@ -1,0 +1,21 @@
+// The run report: RUN_DIR/report.md with tables and PNG plots next to it, made from
+// whatever of the run's artifacts exist (scores.h5, experts.h5, data_selection.h5, moe.h5,
+// eval.h5). It only reads artifacts, so it can be rerun at any time; a section whose
+// artifact is missing is replaced by one line saying so, and its stale plot is removed so
+// that report.md and the PNGs beside it always describe the same artifacts.
+#pragma once
+
+#include <string>
+
+#include "launcher/cli.h"
+
+namespace kmoe {
+
+// Serial (call it on one rank). Writes RUN_DIR/report.md and the plots, each to a temporary
+// name renamed into place. Throws naming the artifact and dataset when one is malformed.
+void report_write(const std::string& run_dir);
+
+// `kmoe report RUN_DIR`.
+Subcommand report_subcommand();
+
+}  // namespace kmoe

@@ -1,0 +1,185 @@
+# kmoe report on a run directory: scores.h5, experts.h5 and data_selection.h5 made by the
+# real stages on a tiny LLaMA and a PEFT bank, moe.h5 and eval.h5 written with h5py in the
+# documented layout. First with only some artifacts (the other sections say they are
+# omitted and write no plot), then with all; report.md must quote the artifacts' numbers
+# and every PNG must decode (chunk CRCs, IHDR, inflated size). A malformed eval.h5 fails
+# naming the file and dataset and leaves the previous report in place.
+source "$(dirname "$0")/lib.sh"
+: "${KMOE_REF_PYTHON:?}"
+RUN="$WORK/run"
+mkdir -p "$RUN"
+"$KMOE_REF_PYTHON" - "$WORK" <<'PY'
+import json, os, sys
+import torch
+from peft import LoraConfig, get_peft_model
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+from transformers import LlamaConfig, LlamaForCausalLM
+work = sys.argv[1]
+torch.manual_seed(3)
+torch.set_num_threads(2)
+model_dir = os.path.join(work, "model")
+os.makedirs(model_dir)
+vocab = {"<unk>": 0, "<s>": 1, "</s>": 2}
+for ch in sorted(pre_tokenizers.ByteLevel.alphabet()):
+    vocab[ch] = len(vocab)
+tok = Tokenizer(models.BPE(vocab, [], unk_token="<unk>"))
+tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+tok.decoder = decoders.ByteLevel()
+tok.add_special_tokens(["<unk>", "<s>", "</s>"])
+tok.save(os.path.join(model_dir, "tokenizer.json"))
+config = LlamaConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+                     num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, rms_norm_eps=1e-5,
+                     initializer_range=0.1, tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, pad_token_id=0)
+LlamaForCausalLM(config).save_pretrained(model_dir, safe_serialization=True)
+HEAD = "Below is an instruction that describes a task. Write a response that appropriately completes the request."
+questions = ["Is the %s real?" % t for t in ["sky", "sea", "leaf", "sun"]]
+with open(os.path.join(work, "kshot.jsonl"), "w") as f:
+    for i, q in enumerate(questions):
+        f.write(json.dumps({"id": "q%d" % i, "question": q, "answer": "Y"}) + "\n")
+def train(name, answer, seed, steps):
+    torch.manual_seed(seed)
+    base = LlamaForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32)
+    model = get_peft_model(base, LoraConfig(task_type="CAUSAL_LM", r=2, lora_alpha=4, lora_dropout=0.0,
+                                            target_modules=["q_proj", "v_proj"]))
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.05)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    for step in range(steps):
+        q = questions[step % len(questions)]
+        p_ids = tok.encode(HEAD + "\n\n### Instruction:\n" + q + "\n\n### Response:\n").ids
+        c_ids = tok.encode(" " + answer).ids + [2]
+        loss = model(input_ids=torch.tensor([p_ids + c_ids]), labels=torch.tensor([[-100] * len(p_ids) + c_ids])).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.save_pretrained(os.path.join(work, "bank", name))
+train("good0", "Y", 10, 40)
+train("good1", "Y", 11, 40)
+train("bad0", "N", 20, 40)
+train("rand0", "Y", 30, 0)
+train("rand1", "Y", 31, 0)
+PY
+"$PYTHON" "$(dirname "$0")/family_corpus.py" "$WORK"
+
+mpi -np 2 "$KMOE" score --model "$WORK/model" --bank "$WORK/bank" --kshot "$WORK/kshot.jsonl" --answer-format exact \
+  --max-new-tokens 3 --threads 1 --output "$RUN/scores.h5" 2> "$WORK/err" || { cat "$WORK/err"; fail "score"; }
+
+# Only scores.h5: four sections omitted, one plot.
+mpi -np 2 "$KMOE" report "$RUN" 2> "$WORK/err" || { cat "$WORK/err"; fail "report with scores.h5 only"; }
+for a in experts.h5 data_selection.h5 moe.h5 eval.h5; do
+  grep -q "_No $a in the run directory" "$RUN/report.md" || fail "no omitted line for $a: $(cat "$RUN/report.md")"
+done
+[ -f "$RUN/adapter_scores.png" ] || fail "adapter_scores.png missing"
+for p in experts.png similarity_hist.png loss_curve.png router_load.png; do
+  [ ! -e "$RUN/$p" ] || fail "$p written without its artifact"
+done
+
+mpi -np 2 "$KMOE" select-experts --scores "$RUN/scores.h5" --m 4 --n 2 --output "$RUN/experts.h5" > /dev/null 2> "$WORK/err" \
+  || { cat "$WORK/err"; fail "select-experts"; }
+mpi -np 2 "$KMOE" embed --corpus "$WORK/a.jsonl" "$WORK/b.jsonl" --kshot "$WORK/kshot.jsonl" --encoder decoder \
+  --encoder-model "$WORK/model" --block-rows 32 --threads 1 --output "$RUN/embeddings.h5" 2> "$WORK/err" \
+  || { cat "$WORK/err"; fail "embed"; }
+mpi -np 1 "$KMOE" select-data --embeddings "$RUN/embeddings.h5" --corpus "$WORK/a.jsonl" "$WORK/b.jsonl" \
+  --kshot "$WORK/kshot.jsonl" --c 30 --tau 0.999 --output-dir "$RUN" 2> "$WORK/err" || { cat "$WORK/err"; fail "select-data"; }
+
+"$PYTHON" - "$RUN" <<'PY'
+import sys, h5py, numpy as np
+run = sys.argv[1]
+s = h5py.string_dtype()
+steps = np.arange(1, 201, dtype=np.int64)
+with h5py.File(run + "/moe.h5", "w") as f:
+    f["metrics/step"] = steps
+    f["metrics/loss"] = (3.0 * np.exp(-steps / 60.0) + 0.5).astype(np.float32)
+    f["metrics/lr"] = np.full(200, 1e-4, dtype=np.float32)
+    f["metrics/grad_norm"] = np.linspace(2, 1, 200).astype(np.float32)
+    f["metrics/tokens_per_s"] = np.full(200, 1234.5, dtype=np.float32)
+    keys = ["layers.%d.%s" % (l, m) for l in range(2) for m in ("q_proj", "v_proj")]
+    f.create_dataset("moe/keys", data=keys, dtype=s)
+    f.create_dataset("moe/expert_names", data=["good0", "good1"], dtype=s)
+    f["router_load"] = np.array([[30, 10], [20, 20], [5, 35], [40, 0]], dtype=np.float32)
+with h5py.File(run + "/eval.h5", "w") as f:
+    f.create_dataset("models", data=["base", "moe", "good0"], dtype=s)
+    f["accuracy"] = np.array([0.25, 0.75, 0.5], dtype=np.float32)
+    f["macro_f1"] = np.array([0.2, 0.7, 0.45], dtype=np.float32)
+    f.attrs["task"] = "yes-no"
+PY
+
+mpi -np 2 "$KMOE" report "$RUN" 2> "$WORK/err" || { cat "$WORK/err"; fail "report"; }
+cat "$RUN/report.md"
+"$PYTHON" - "$RUN" <<'PY'
+import re, struct, sys, zlib, h5py
+run = sys.argv[1]
+md = open(run + "/report.md").read()
+def need(text):
+    assert text in md, "report.md lacks %r" % text
+assert "_No " not in md, "a section was omitted"
+for h in ["## Adapter scores", "## Chosen experts", "## Data selection", "## Training", "## Evaluation"]:
+    need(h)
+with h5py.File(run + "/scores.h5", "r") as s:
+    for name, acc in zip(s["adapters"].asstr()[:], s["acc"][:]):
+        need("| %s | %.4f |" % (name, acc))
+with h5py.File(run + "/experts.h5", "r") as e:
+    chosen = list(e["chosen_names"].asstr()[:])
+    cand = list(e["candidates"].asstr()[:])
+    for k, name in enumerate(cand):
+        mark = "yes" if name in chosen else ""
+        need("| %s | %d | %d | %d | %s |" % (name, e["R_P"][k], e["R_A"][k], e["R"][k], mark))
+    rows = [sorted(r) for r in e["subsets"][:]]
+    c = rows.index(sorted(e["chosen"][:]))
+    need("diversity Omega = %.4f" % e["subset_omega"][c])
+    need("R_D = %d of %d" % (e["subset_R_D"][c], len(rows)))
+scores_section = md.split("## Chosen experts")[0]
+for name in cand + ["base"]:
+    line = re.search(r"^\| %s \|.*$" % re.escape(name), scores_section, re.M).group(0)
+    assert line.endswith("| yes |") == (name in chosen), line
+with h5py.File(run + "/data_selection.h5", "r") as d:
+    n, kept, dropped = len(d["scores"]), len(d["selected"]), len(d["dropped"])
+    cut = min(d["scores"][i] for i in d["selected"][:])
+need("| %d | %d | %d | %d | %.4f |" % (n, kept, dropped, n - kept - dropped, cut))
+with h5py.File(run + "/moe.h5", "r") as m:
+    need("| 200 | %.4f |" % m["metrics/loss"][-1])  # steps, final loss
+need("| 1234.5 |")
+need("| good0 | 95 | 0.442 |")  # router load: 95 of 215 tokens
+need("Task: yes-no.")
+need("| moe | 0.7500 | 0.7000 |")
+for png in ["adapter_scores", "experts", "similarity_hist", "loss_curve", "router_load"]:
+    need("](%s.png)" % png)
+    data = open("%s/%s.png" % (run, png), "rb").read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", png
+    pos, idat, types = 8, b"", []
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + length]
+        (crc,) = struct.unpack(">I", data[pos + 8 + length:pos + 12 + length])
+        assert crc == zlib.crc32(kind + body), (png, kind)
+        types.append(kind)
+        if kind == b"IHDR":
+            w, h, depth, colour = struct.unpack(">IIBB", body[:10])
+        if kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    assert types[0] == b"IHDR" and types[-1] == b"IEND", types
+    raw = zlib.decompress(idat)
+    assert depth == 8 and colour == 2 and len(raw) == h * (3 * w + 1), (png, w, h, len(raw))
+    colours = {raw[i:i + 3] for r in range(h) for i in range(r * (3 * w + 1) + 1, (r + 1) * (3 * w + 1), 3)}
+    assert len(colours) > 4, (png, len(colours))
+    print(png, w, "x", h, len(colours), "colours")
+PY
+
+# A malformed eval.h5 stops the report, names the file and dataset, keeps the last report.
+cp "$RUN/report.md" "$WORK/report.before"
+"$PYTHON" -c "
+import h5py, numpy as np, sys
+with h5py.File(sys.argv[1] + '/eval.h5', 'a') as f:
+    del f['accuracy']; f['accuracy'] = np.zeros(2, dtype=np.float32)
+" "$RUN"
+set +e
+mpi -np 2 "$KMOE" report "$RUN" 2> "$WORK/err"; rc=$?
+set -e
+[ $rc -ne 0 ] || fail "report accepted a malformed eval.h5"
+grep -q "eval.h5: /accuracy has 2 entries but /models has 3" "$WORK/err" || fail "message: $(cat "$WORK/err")"
+cmp -s "$RUN/report.md" "$WORK/report.before" || fail "report.md changed by a failed run"
+[ ! -e "$RUN/report.md.tmp" ] || fail "report.md.tmp left behind"
+echo OK

@@ -1,0 +1,113 @@
+# kmoe run end to end on a tiny setup (tiny_pipeline.py), np = 2: a full run makes every
+# artifact; a second run skips every stage; --from select-data reruns select-data and the
+# later stages only; --only eval runs eval alone; bank-build wires the bank it builds into
+# score; a bad config key, --only without its inputs and an unknown stage are usage errors.
+source "$(dirname "$0")/lib.sh"
+: "${KMOE_REF_PYTHON:?}"
+"$KMOE_REF_PYTHON" "$(dirname "$0")/tiny_pipeline.py" "$WORK"
+write_config() {  # FILE RUN_DIR [extra lines]
+  cat > "$1" <<INI
+# tiny pipeline
+run-dir = $2
+model = $WORK/model
+kshot = $WORK/kshot.jsonl
+corpus = $WORK/a.jsonl $WORK/b.jsonl
+test = $WORK/test.jsonl
+answer-format = number
+max-new-tokens = 4
+threads = 1
+[score]
+bank = $WORK/bank
+[select-experts]
+m = 3
+n = 2
+[embed]
+encoder-model = $WORK/model
+block-rows = 16
+[select-data]
+c = 12
+tau = 0.99
+[train]
+epochs = 1
+max-steps = 6
+global-batch = 4
+checkpoint-every = 2
+[eval]
+base = true
+$3
+INI
+}
+cfg="$WORK/run.ini"
+run="$WORK/run"
+write_config "$cfg" "$run"
+status_of() {  # prints "stage=status ..." from run.json
+  "$PYTHON" -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["status"], " ".join(s["name"]+"="+s["status"] for s in r["stages"]))' "$run/run.json"
+}
+expect_status() {  # "complete score=ran ..."
+  local got; got=$(status_of)
+  [ "$got" = "$1" ] || fail "run.json: expected '$1', got '$got'"
+}
+
+mpi -np 2 "$KMOE" run "$cfg" > "$WORK/out1" 2> "$WORK/err1" || { cat "$WORK/err1"; fail "first run"; }
+for f in scores.h5 experts.h5 embeddings.h5 data_selection.h5 selected.jsonl moe.h5 eval.h5 report.md run.json; do
+  [ -s "$run/$f" ] || fail "first run: $run/$f missing"
+done
+expect_status "complete score=ran select-experts=ran embed=ran select-data=ran train=ran eval=ran report=ran"
+"$PYTHON" - "$run" <<'PY'
+import h5py, json, sys
+run = sys.argv[1]
+record = json.load(open(run + "/run.json"))
+assert "[select-data]" in record["config_text"] and record["world_size"] == 2, record
+with h5py.File(run + "/experts.h5") as e:
+    chosen = list(e["chosen_paths"].asstr()[:])
+train = [s for s in record["stages"] if s["name"] == "train"][0]["argv"]
+adapters = train[train.index("--adapters") + 1:]
+assert adapters == chosen, (adapters, chosen)  # the experts select-experts chose
+assert run + "/selected.jsonl" in train, train
+print("train argv:", " ".join(train))
+PY
+
+mpi -np 2 "$KMOE" run "$cfg" > "$WORK/out2" 2> "$WORK/err2" || { cat "$WORK/err2"; fail "second run"; }
+for s in score select-experts embed select-data train eval; do
+  grep -q "stage $s: skipped (complete)" "$WORK/err2" || { cat "$WORK/err2"; fail "second run did not skip $s"; }
+done
+expect_status "complete score=skipped select-experts=skipped embed=skipped select-data=skipped train=skipped eval=skipped report=ran"
+
+mpi -np 2 "$KMOE" run "$cfg" --from select-data 2> "$WORK/err3" || { cat "$WORK/err3"; fail "--from select-data"; }
+expect_status "complete score=skipped select-experts=skipped embed=skipped select-data=ran train=ran eval=ran report=ran"
+
+mpi -np 2 "$KMOE" run "$cfg" --only eval 2> "$WORK/err4" || { cat "$WORK/err4"; fail "--only eval"; }
+expect_status "complete score=not selected select-experts=not selected embed=not selected select-data=not selected train=not selected eval=ran report=not selected"
+
+# bank-build: the bank is trained from the corpus (one adapter per file) and scored.
+write_config "$WORK/bank.ini" "$WORK/run_bank" "[bank]
+max-steps = 2
+global-batch = 2
+[run]
+bank-build = true"
+sed -i 's/^m = 3/m = 2/' "$WORK/bank.ini"
+mpi -np 2 "$KMOE" run "$WORK/bank.ini" --to select-experts 2> "$WORK/err5" || { cat "$WORK/err5"; fail "bank-build"; }
+"$PYTHON" - "$WORK/run_bank" <<'PY'
+import h5py, sys
+run = sys.argv[1]
+with h5py.File(run + "/scores.h5") as s:
+    assert sorted(s["adapters"].asstr()[:]) == ["a", "b", "base"], list(s["adapters"].asstr()[:])
+with h5py.File(run + "/experts.h5") as e:
+    assert all(p.startswith(run + "/bank/") for p in e["chosen_paths"].asstr()[:])
+PY
+
+expect_usage() {  # NEEDLE ARGS...
+  local needle=$1; shift
+  set +e; mpi -np 2 "$KMOE" run "$@" > /dev/null 2> "$WORK/err"; local rc=$?; set -e
+  [ $rc -eq 2 ] || { cat "$WORK/err"; fail "kmoe run $*: exit $rc, expected 2"; }
+  grep -qF -- "$needle" "$WORK/err" || fail "kmoe run $*: no '$needle' in: $(cat "$WORK/err")"
+}
+write_config "$WORK/bad.ini" "$WORK/run_bad" "[train]
+epoch = 3"
+line=$(grep -n '^epoch = 3' "$WORK/bad.ini" | cut -d: -f1)
+expect_usage "bad.ini:$line: unknown option 'epoch'" "$WORK/bad.ini"
+[ ! -e "$WORK/run_bad" ] || fail "a usage error left $WORK/run_bad behind"
+write_config "$WORK/fresh.ini" "$WORK/run_fresh"
+expect_usage "missing input $WORK/run_fresh/moe.h5 (made by stage train)" "$WORK/fresh.ini" --only eval
+expect_usage "unknown stage 'evaluate'" "$WORK/fresh.ini" --from evaluate
+echo "kmoe run: ok"

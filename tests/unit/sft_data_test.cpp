@@ -1,0 +1,134 @@
+#include "trainer/sft_data.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "data/model_files.h"
+#include "temp_dir.h"
+#include "tiny_llama.h"
+#include "trainer/train_loop.h"
+
+namespace kmoe {
+namespace {
+
+struct SftFixture : ::testing::Test {
+  testing::TempDir tmp;
+  ModelFiles files;
+  void SetUp() override {
+    testing::write_tiny_hf_model(tmp.path.string(), 258);
+    files = model_files_load(tmp.path.string());
+  }
+  std::string write(const std::string& name, const std::string& text) {
+    std::ofstream(tmp / name) << text;
+    return tmp / name;
+  }
+  std::vector<int64_t> enc(const std::string& s, bool add_special = false) {
+    const auto ids = files.tokenizer->encode(s, add_special);
+    return {ids.begin(), ids.end()};
+  }
+};
+
+TEST_F(SftFixture, AlpacaKshotChatAndTextRecordsGetTheirPromptsAndResponses) {
+  const std::string path =
+      write("d.jsonl",
+            "{\"instruction\": \"Add\", \"input\": \"1 2\", \"output\": \"3\"}\n\n"
+            "{\"id\": \"q\", \"question\": \"Pick\", \"choices\": [\"x\", \"y\"], \"answer\": \"y\"}\n"
+            "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}, "
+            "{\"role\": \"assistant\", \"content\": \"yo\"}]}\n"
+            "{\"text\": \"abc\"}\n");
+  SftDataOptions o;
+  o.chat_for_messages = files.chat_template;
+  o.eos_id = 2;
+  const auto ex = sft_load({path}, *files.tokenizer, o);
+  ASSERT_EQ(ex.size(), 4u);
+  KshotExample alpaca;
+  alpaca.instruction = "Add";
+  alpaca.input = "1 2";
+  auto want = enc(prompt_render(o.prompt, alpaca), true);
+  EXPECT_EQ(ex[0].n_prompt, static_cast<int64_t>(want.size()));
+  want.push_back('3');
+  want.push_back(2);
+  EXPECT_EQ(ex[0].tokens, want);
+  EXPECT_EQ(ex[0].where, path + ":1");
+  // K-shot: the response is the answer letter with alpaca's leading space, then EOS
+  EXPECT_EQ(std::vector<int64_t>(ex[1].tokens.begin() + ex[1].n_prompt, ex[1].tokens.end()),
+            (std::vector<int64_t>{' ', 'B', 2}));
+  EXPECT_EQ(ex[1].where, path + ":3");
+  const std::string chat_prompt = chat_render(*files.chat_template, {{"user", "hi"}}, true);
+  EXPECT_EQ(ex[2].n_prompt, static_cast<int64_t>(enc(chat_prompt).size()));
+  EXPECT_EQ(ex[2].response_tokens(), 3);
+  EXPECT_EQ(ex[3].n_prompt, 1);  // plain text: every token but the first is a target
+  EXPECT_EQ(ex[3].tokens, (std::vector<int64_t>{'a', 'b', 'c', 2}));
+}
+
+TEST_F(SftFixture, ChatStyleEndsResponsesWithTheEndOfTurnToken) {
+  PromptFormat chat{PromptStyle::chat, files.chat_template};
+  EXPECT_EQ(sft_eos_id(*files.tokenizer, files.config.eos_token_ids, chat), 257);  // <|im_end|>
+  EXPECT_EQ(sft_eos_id(*files.tokenizer, files.config.eos_token_ids, PromptFormat{}), 2);
+}
+
+TEST_F(SftFixture, TruncationCutsTheResponseAndDropsExamplesWithoutOne) {
+  const std::string path = write("t.jsonl",
+                                 "{\"messages\": [{\"role\": \"user\", \"content\": \"q\"}, "
+                                 "{\"role\": \"assistant\", \"content\": \"a long answer\"}]}\n"
+                                 "{\"messages\": [{\"role\": \"user\", \"content\": \"" +
+                                     std::string(400, 'x') + "\"}, {\"role\": \"assistant\", \"content\": \"a\"}]}\n");
+  SftDataOptions o;
+  o.prompt = {PromptStyle::chat, files.chat_template};
+  o.eos_id = 257;
+  const int64_t prompt_len = static_cast<int64_t>(enc(chat_render(*files.chat_template, {{"user", "q"}}, true)).size());
+  o.max_len = prompt_len + 4;
+  SftDataStats stats;
+  const auto ex = sft_load({path}, *files.tokenizer, o, &stats);
+  ASSERT_EQ(ex.size(), 1u);
+  EXPECT_EQ(static_cast<int64_t>(ex[0].tokens.size()), o.max_len);
+  EXPECT_EQ(ex[0].response_tokens(), 4);
+  EXPECT_EQ(stats.records, 2);
+  EXPECT_EQ(stats.truncated, 1);
+  EXPECT_EQ(stats.dropped, 1);
+}
+
+TEST_F(SftFixture, BadRecordsNameFileAndLine) {
+  SftDataOptions o;
+  o.eos_id = 2;
+  auto error_of = [&](const std::string& text) {
+    const std::string path = write("bad.jsonl", text);
+    try {
+      sft_load({path}, *files.tokenizer, o);
+    } catch (const std::exception& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(error_of("{\"text\": \"a\"}\n{oops\n").find("bad.jsonl:2: invalid JSON"), std::string::npos);
+  EXPECT_NE(error_of("{\"text\": \"a\"}\n\n{\"foo\": 1}\n").find("bad.jsonl:3: not a training record"),
+            std::string::npos);
+  EXPECT_NE(error_of("{\"text\": \"a\"}\n{\"question\": \"q\", \"choices\": [\"a\"], \"answer\": \"Z\"}\n")
+                .find("bad.jsonl:2: answer 'Z'"),
+            std::string::npos);
+  EXPECT_NE(error_of("{\"messages\": [{\"role\": \"user\", \"content\": \"q\"}]}\n").find("bad.jsonl:1: no assistant"),
+            std::string::npos);
+}
+
+TEST(TrainLoop, EpochOrderIsASeededPermutation) {
+  const auto a = train_epoch_order(50, 7, 0);
+  EXPECT_EQ(a, train_epoch_order(50, 7, 0));
+  EXPECT_NE(a, train_epoch_order(50, 7, 1));
+  EXPECT_NE(a, train_epoch_order(50, 8, 0));
+  auto sorted = a;
+  std::sort(sorted.begin(), sorted.end());
+  for (int64_t i = 0; i < 50; ++i) EXPECT_EQ(sorted[i], i);
+  TrainOptions o;
+  o.global_batch = 8;
+  o.epochs = 3;
+  EXPECT_EQ(train_total_steps(50, o), 21);  // ceil(50 / 8) per epoch
+  o.max_steps = 5;
+  EXPECT_EQ(train_total_steps(50, o), 5);
+  EXPECT_EQ(gpu_peak_bf16_flops("NVIDIA H100 80GB HBM3"), 989e12);
+  EXPECT_EQ(gpu_peak_bf16_flops("NVIDIA H100 PCIe"), 756e12);
+  EXPECT_EQ(gpu_peak_bf16_flops("some CPU"), 0);
+}
+
+}  // namespace
+}  // namespace kmoe

@@ -1,0 +1,83 @@
+// The training loop, generic over what trains: a TrainTarget is a set of named trainable
+// tensors plus the LinearHook the decoder calls (LoRA, MoE of LoRAs, or none when the base
+// weights themselves train), with optional aux loss and statistics. One optimizer step
+// takes G sequences (the global batch) in a seeded per-epoch order; the ranks split them
+// (static_split) and each runs its share in micro-batches. Each rank's loss is its summed
+// response-token cross-entropy divided by the response-token count of the whole global
+// batch, so the gradient summed by GradientBuckets is the global mean's and np = 1 and
+// np = 2 take the same step.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "data/artifact.h"
+#include "model/linear_hook.h"
+#include "model/llama.h"
+#include "trainer/checkpoint.h"
+#include "trainer/communicator.h"
+#include "trainer/optimizer.h"
+#include "trainer/sft_data.h"
+
+namespace kmoe {
+
+struct TrainTarget {
+  // float32 leaves that require grad, on the communicator's device; names are stable
+  // (they key the checkpoint).
+  std::vector<std::pair<std::string, at::Tensor>> params;
+  const LinearHook* hook = nullptr;
+  std::function<void(bool)> set_training;                    // optional: dropout on/off
+  std::function<void(const at::Tensor&)> before_forward;     // optional: attention_mask [batch, seq]
+  std::function<at::Tensor()> aux_loss;                      // optional: scalar added per micro-batch
+  std::function<std::map<std::string, at::Tensor>()> state;  // optional: extra state to checkpoint
+  std::function<void(const std::map<std::string, at::Tensor>&)> restore_state;
+};
+
+struct TrainOptions {
+  int64_t epochs = 3;
+  int64_t max_steps = 0;  // > 0: exactly this many steps (the epochs repeat as needed)
+  int64_t global_batch = 32;
+  int64_t micro_batch = 4;
+  double lr = 5e-5;
+  double warmup_ratio = 0.0;
+  int64_t warmup_steps = -1;  // >= 0: overrides warmup_ratio
+  LrDecay lr_decay = LrDecay::cosine;
+  AdamWOptions adamw;
+  double max_grad_norm = 1.0;
+  uint64_t seed = 42;
+  int64_t checkpoint_every = 0;  // steps; 0: only on SIGTERM/SIGUSR1
+  std::string checkpoint_path;   // OUTPUT.ckpt.h5
+  int64_t log_every = 10;        // steps between metric lines on rank 0
+  int64_t model_params = 0;      // the base's parameter count, for MFU on a GPU
+};
+
+struct TrainResult {
+  bool interrupted = false;  // a signal stopped the run after a checkpoint: exit kExitCheckpointed
+  int signal = 0;
+  int64_t steps = 0;  // steps done (of total_steps)
+  int64_t resumed_from = 0;
+  TrainMetrics metrics;
+};
+
+int64_t train_steps_per_epoch(int64_t n_examples, int64_t global_batch);  // ceil(n / G)
+int64_t train_total_steps(int64_t n_examples, const TrainOptions& options);
+// The order of the examples in `epoch`: a Fisher-Yates shuffle driven by a mt19937_64
+// seeded from (seed, epoch). The same on every rank, platform and run.
+std::vector<int64_t> train_epoch_order(int64_t n_examples, uint64_t seed, int64_t epoch);
+// Peak dense bf16 FLOP/s of a GPU by its name ("NVIDIA H100 80GB HBM3"), 0 when unknown.
+double gpu_peak_bf16_flops(const std::string& device_name);
+
+// Collective over comm. Resumes from options.checkpoint_path when it exists and was made by
+// the same run (`provenance`: options and input hashes), refuses it naming the difference
+// otherwise. On return without interruption the target's tensors hold the trained values
+// and the checkpoint is left in place (the caller removes it after committing its output).
+TrainResult train_run(const LlamaModel& model, TrainTarget& target, const std::vector<SftExample>& data,
+                      const TrainOptions& options, Communicator& comm, const Provenance& provenance);
+
+}  // namespace kmoe
