@@ -23,6 +23,14 @@ int main(int argc, char** argv) {
     if (cmd == "write" && argc == 3) {
       std::filesystem::create_directories(argv[2]);
       testing::write_tiny_hf_model(argv[2], 258);
+      // transformers wants the {"format": "pt"} metadata HF's own writer adds
+      const std::string st = std::string(argv[2]) + "/model.safetensors";
+      std::map<std::string, at::Tensor> w;
+      {
+        SafetensorsFile f(st);
+        for (const auto& [name, e] : f.entries()) w[name] = f.tensor(name);
+      }
+      safetensors_write(st, w, {{"format", "pt"}});
       return 0;
     }
     if (cmd == "logits" && argc > 5) {
