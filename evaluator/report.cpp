@@ -170,6 +170,7 @@ void section_scores(Report& rep, const ExpertsSummary& ex) {
   if (!rep.has("scores.h5")) return rep.missing("scores.h5", "adapter scores", {"adapter_scores.png"});
   const Artifact a(rep.dir, "scores.h5");
   const auto names = a.strings("adapters");
+  if (names.empty()) throw std::runtime_error(a.reader.path() + ": /adapters is empty");
   const auto acc = a.floats("acc");
   a.expect_rows("acc", acc.size(), names.size(), "/adapters");
   std::vector<int64_t> skipped(names.size(), 0);
@@ -197,7 +198,7 @@ void section_scores(Report& rep, const ExpertsSummary& ex) {
   }
   const bool ranks = ex.all_r_p.size() == names.size() && ex.all_r_a.size() == names.size();
   rep.md << names.size() << " rows (the base model and " << names.size() - 1 << " adapters) scored on " << samples
-         << " K-shot examples. acc: exact-match accuracy of the greedy reply; PPL: mean reasoning perplexity"
+         << " K-shot examples. acc: accuracy of the answer extracted from the greedy reply; PPL: mean reasoning perplexity"
          << (ranks ? "; R_A, R_P: ranks among the bank (1 = best)" : "") << ".\n\n";
   std::vector<std::string> columns = {"adapter", "acc", "reasoning PPL"};
   if (ranks) columns.insert(columns.end(), {"R_A", "R_P"});
@@ -217,7 +218,8 @@ void section_scores(Report& rep, const ExpertsSummary& ex) {
     std::stable_sort(shown.begin() + 1, shown.end(), [&](size_t x, size_t y) {
       const bool cx = ex.chosen.count(names[x]), cy = ex.chosen.count(names[y]);
       if (cx != cy) return cx;
-      return std::isnan(acc[y]) || acc[x] > acc[y];
+      const double ax = std::isnan(acc[x]) ? -1.0 : acc[x], ay = std::isnan(acc[y]) ? -1.0 : acc[y];
+      return ax > ay;
     });
     shown.resize(kMaxPlotBars);
     std::sort(shown.begin(), shown.end());
