@@ -13,13 +13,16 @@
 #include <sstream>
 
 #include "data/artifact.h"
+#include "data/artifact_tensor.h"
 #include "data/model_files.h"
+#include "data/moe_file.h"
 #include "data/peft_adapter.h"
 #include "data/safetensors.h"
 #include "launcher/log.h"
 #include "launcher/mpi_world.h"
 #include "launcher/stage_runner.h"
 #include "model/lora.h"
+#include "model/moe_lora.h"
 #include "trainer/communicator.h"
 #include "trainer/signals.h"
 #include "trainer/train_loop.h"
@@ -220,11 +223,6 @@ void write_metrics(ArtifactWriter& w, const TrainMetrics& m) {
 // Trains one output on `world`; returns 0, or kExitCheckpointed after a signal. `device`
 // is this rank's device.
 int train_stage(const MpiWorld& world, const TrainConfig& cfg, c10::Device device) {
-  if (cfg.mode == "moe") {
-    throw UsageError(
-        "kmoe train: --mode moe needs the MoE file format of data/moe_file.h, which this build lacks; use --mode "
-        "lora or full");
-  }
   const bool dir_output = cfg.mode != "moe";
   const std::string artifact = dir_output ? (fs::path(cfg.output) / "train.h5").string() : cfg.output;
   const std::string ckpt_path = cfg.output + ".ckpt.h5";
@@ -261,6 +259,9 @@ int train_stage(const MpiWorld& world, const TrainConfig& cfg, c10::Device devic
     torch::manual_seed(topt.seed);  // the adapter's initialisation
     TrainTarget target;
     std::unique_ptr<LoraSet> lora;
+    std::unique_ptr<MoeLora> moe;
+    at::Tensor router_load;  // --mode moe: [keys, N] assignments on this rank, summed over steps
+    Communicator* comm_ptr = nullptr;
     const std::string name = "default";
     if (cfg.mode == "lora") {
       LoraAdapter adapter;
@@ -282,6 +283,38 @@ int train_stage(const MpiWorld& world, const TrainConfig& cfg, c10::Device devic
       }
       target.hook = lora.get();
       target.set_training = [&](bool on) { lora->set_training(on); };
+    } else if (cfg.mode == "moe") {
+      MoeConfig mc;
+      mc.top_k = cfg.top_k;
+      mc.aux_loss_coef = cfg.aux_loss_coef;
+      mc.train_experts = !cfg.routers_only;
+      mc.expert_dropout = cfg.lora.lora_dropout;
+      moe = std::make_unique<MoeLora>(files.config, moe_load_experts(cfg.adapters, files.config), mc, topt.seed);
+      moe->to(device, torch::kFloat32);
+      target.params = moe->trainable_parameters();
+      target.hook = moe.get();
+      router_load = torch::zeros({static_cast<int64_t>(moe->keys().size()), moe->expert_count()}, torch::kFloat64);
+      target.set_training = [&](bool on) { moe->set_training(on); };
+      target.before_forward = [&](const at::Tensor& mask) { moe->set_token_mask(mask); };
+      // Called after each micro-batch's forward: takes its aux loss and router load.
+      target.aux_loss = [&]() {
+        at::Tensor aux = moe->aux_loss();
+        router_load += moe->router_load().to(torch::kCPU, torch::kFloat64);
+        moe->reset_statistics();
+        return aux;
+      };
+      // The checkpoint holds the load summed over ranks (collective, like the save itself);
+      // after a resume rank 0 carries it and the others start from zero.
+      target.state = [&]() {
+        at::Tensor total = router_load.to(device);
+        comm_ptr->allreduce_sum(total);
+        return std::map<std::string, at::Tensor>{{"router_load", total.to(torch::kCPU)}};
+      };
+      target.restore_state = [&](const std::map<std::string, at::Tensor>& m) {
+        const auto it = m.find("router_load");
+        if (it == m.end()) throw std::runtime_error(ckpt_path + ": no router_load in the checkpoint");
+        router_load = world.is_root() ? it->second.to(torch::kFloat64) : torch::zeros_like(router_load);
+      };
     } else {  // full
       for (auto& [pname, t] : llama_named_weights(model)) {
         t.requires_grad_(true);
@@ -289,9 +322,25 @@ int train_stage(const MpiWorld& world, const TrainConfig& cfg, c10::Device devic
       }
     }
     Communicator comm(world, device);
+    comm_ptr = &comm;
     const TrainResult res = train_run(model, target, data, topt, comm, prov);
     if (res.interrupted) {
       code = kExitCheckpointed;
+      return;
+    }
+    if (cfg.mode == "moe") {
+      at::Tensor total = router_load.to(device);
+      comm.allreduce_sum(total);
+      ArtifactWriter w(world.comm, artifact, prov);
+      moe_write(w, *moe);
+      write_metrics(w, res.metrics);
+      artifact_write_tensor(w, "router_load", total.to(torch::kCPU, torch::kFloat32));
+      w.set_attr("router_load", "layout", std::string("moe keys x experts: (real token, kept slot) assignments"));
+      w.set_attr("/", "examples", static_cast<int64_t>(data.size()));
+      w.set_attr("/", "resumed_from_step", res.resumed_from);
+      w.commit();
+      if (world.is_root()) fs::remove(ckpt_path);
+      log_info("train: ", res.steps, " steps, final loss ", res.metrics.loss.back(), " -> ", cfg.output);
       return;
     }
     if (world.is_root()) {

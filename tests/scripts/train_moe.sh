@@ -1,0 +1,37 @@
+# `kmoe train --mode moe` on the tiny model: a mixture of two bank adapters trained on both
+# tasks writes moe.h5 (the mixture, /metrics, /router_load [keys, 2] counting every real
+# token's kept slots); np = 1 and np = 2 give the same losses; adapters of different rank
+# are refused naming the rank.
+source "$(dirname "$0")/lib.sh"
+: "${KMOE_TINY_MODEL:?}"
+"$KMOE_TINY_MODEL" write "$WORK/model"
+"$PYTHON" "$(dirname "$0")/train_data.py" "$WORK/data"
+common=(--model "$WORK/model" --global-batch 4 --micro-batch 2 --threads 1 --lora-dropout 0 --seed 1)
+mpi -np 2 "$KMOE" bank build "${common[@]}" --data "$WORK/data/task0.jsonl" "$WORK/data/task1.jsonl" \
+  --output-dir "$WORK/bank" --max-steps 4 --lora-r 4 --lr 5e-2 2> "$WORK/errb" || { cat "$WORK/errb"; fail "bank"; }
+moe=(train --mode moe "${common[@]}" --adapters "$WORK/bank/task0" "$WORK/bank/task1"
+     --data "$WORK/data/task0.jsonl" "$WORK/data/task1.jsonl" --max-steps 5 --lr 1e-2 --top-k 1 --aux-loss-coef 0.01)
+mpi -np 1 "$KMOE" "${moe[@]}" --output "$WORK/m1.h5" 2> "$WORK/err1" || { cat "$WORK/err1"; fail "moe np=1"; }
+mpi -np 2 "$KMOE" "${moe[@]}" --output "$WORK/m2.h5" 2> "$WORK/err2" || { cat "$WORK/err2"; fail "moe np=2"; }
+"$PYTHON" - "$WORK/m1.h5" "$WORK/m2.h5" "$WORK/data" <<'PY' || fail "moe.h5"
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
+assert np.max(np.abs(a["metrics/loss"][()] - b["metrics/loss"][()])) < 1e-5, (a["metrics/loss"][()], b["metrics/loss"][()])
+load = a["router_load"][()]
+keys = [k.decode() for k in a["moe/keys"][()]]
+assert load.shape == (len(keys), 2) == (4, 2), (load.shape, keys)
+# top-k 1: every real token of every forward is assigned once per adapted module
+assert np.allclose(load.sum(1), load.sum(1)[0]) and load.sum() > 0, load
+assert np.allclose(load, b["router_load"][()]), (load, b["router_load"][()])
+assert list(a["metrics/step"][()]) == [1, 2, 3, 4, 5]
+PY
+mpi -np 1 "$KMOE" train "${common[@]}" --data "$WORK/data/task2.jsonl" --max-steps 1 --lora-r 2 \
+  --output "$WORK/r2" 2> "$WORK/err3" || { cat "$WORK/err3"; fail "r2 adapter"; }
+set +e
+mpi -np 1 "$KMOE" train --mode moe "${common[@]}" --adapters "$WORK/bank/task0" "$WORK/r2" \
+  --data "$WORK/data/task0.jsonl" --max-steps 1 --output "$WORK/bad.h5" 2> "$WORK/err4"; rc=$?
+set -e
+[ $rc -ne 0 ] || fail "a mixture of rank 4 and rank 2 adapters was accepted"
+grep -q "r = 2" "$WORK/err4" || fail "the refusal does not name the rank: $(cat "$WORK/err4")"
+[ ! -e "$WORK/bad.h5" ] || fail "a refused mixture left moe.h5"
+echo "ok"
