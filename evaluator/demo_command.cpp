@@ -144,6 +144,7 @@ std::string run_config(const DemoOptions& o, const json& task, const std::string
   s << "[select-experts]\nm = " << p.m << "\nn = " << p.n << "\n";
   s << "[embed]\nencoder = decoder\nencoder-model = " << base << "\nblock-rows = " << p.embed_block_rows << "\n";
   s << "[select-data]\nc = " << p.c << "\n";
+  s << "[eval]\ntask = " << name << "\n";
   s << "[train]\nprompt-style = chat\nepochs = " << p.moe_epochs << "\nglobal-batch = " << p.moe_batch
     << "\nmicro-batch = " << std::min<int64_t>(p.moe_batch, 8) << "\nlr = " << p.moe_lr << "\nmax-len = " << p.max_len
     << "\nseed = " << o.seed << "\n";
@@ -286,7 +287,7 @@ std::vector<std::string> split_commas(const std::string& s) {
   return out;
 }
 
-int demo_run(const std::vector<Subcommand>& table, const po::variables_map& vm) {
+int demo_run(const std::vector<Subcommand>& commands, const po::variables_map& vm) {
   const MpiWorld& world = mpi_world();
   const auto t_start = std::chrono::steady_clock::now();
   DemoOptions o;
@@ -299,7 +300,7 @@ int demo_run(const std::vector<Subcommand>& table, const po::variables_map& vm) 
   const DemoProfile& p = o.profile;
   if (world.is_root()) fs::create_directories(o.work_dir);
   mpi_check(MPI_Barrier(world.comm), "demo: barrier");
-  StepRunner steps(table);
+  StepRunner steps(commands);
   const std::string threads = str(static_cast<int64_t>(o.threads));
   const auto with_threads = [&](std::vector<std::string> a) {
     if (o.threads > 0) a.insert(a.end(), {"--threads", threads});
@@ -438,24 +439,24 @@ DemoProfile demo_profile(const std::string& name) {
     p.heads = 4;
     p.kv_heads = 2;
     p.intermediate = 352;
-    p.pretrain_steps = 300;
+    p.pretrain_steps = 100;
     p.pretrain_batch = 16;
     p.pretrain_lr = 3e-3;
-    p.max_len = 192;
-    p.bank_steps = 40;
+    p.max_len = 128;
+    p.bank_steps = 15;
     p.bank_batch = 8;
     p.lora_r = 8;
-    p.bank_lr = 3e-3;
+    p.bank_lr = 5e-3;
     p.lora_targets = "q_proj,v_proj,up_proj,down_proj";
     p.m = 8;
     p.n = 4;
-    p.c = 128;
+    p.c = 64;
     p.moe_epochs = 2;
-    p.moe_batch = 16;
-    p.moe_lr = 2e-3;
-    p.kshot_lora_epochs = 5;
-    p.kshot_lora_lr = 2e-3;
-    p.max_new_tokens = 48;
+    p.moe_batch = 8;
+    p.moe_lr = 3e-3;
+    p.kshot_lora_epochs = 4;
+    p.kshot_lora_lr = 3e-3;
+    p.max_new_tokens = 40;
     p.embed_block_rows = 512;
   } else if (name == "tiny") {
     p.samples_per_dataset = 24;
