@@ -143,7 +143,7 @@ std::string run_config(const DemoOptions& o, const json& task, const std::string
   s << "[score]\nbank = " << bank << "\n";
   s << "[select-experts]\nm = " << p.m << "\nn = " << p.n << "\n";
   s << "[embed]\nencoder = decoder\nencoder-model = " << base << "\nblock-rows = " << p.embed_block_rows << "\n";
-  s << "[select-data]\nc = " << p.c << "\n";
+  s << "[select-data]\nc = " << p.c << "\ntau = " << p.tau << "\n";
   s << "[eval]\ntask = " << name << "\n";
   s << "[train]\nprompt-style = chat\nepochs = " << p.moe_epochs << "\nglobal-batch = " << p.moe_batch
     << "\nmicro-batch = " << std::min<int64_t>(p.moe_batch, 8) << "\nlr = " << p.moe_lr << "\nmax-len = " << p.max_len
@@ -439,25 +439,27 @@ DemoProfile demo_profile(const std::string& name) {
     p.heads = 4;
     p.kv_heads = 2;
     p.intermediate = 352;
-    p.pretrain_steps = 100;
+    p.pretrain_steps = 300;
     p.pretrain_batch = 16;
     p.pretrain_lr = 3e-3;
-    p.max_len = 128;
-    p.bank_steps = 15;
+    p.max_len = 256;
+    p.pretrain_max_len = 128;
+    p.bank_steps = 50;
     p.bank_batch = 8;
     p.lora_r = 8;
     p.bank_lr = 5e-3;
     p.lora_targets = "q_proj,v_proj,up_proj,down_proj";
     p.m = 8;
     p.n = 4;
-    p.c = 64;
-    p.moe_epochs = 2;
-    p.moe_batch = 8;
+    p.c = 256;
+    p.moe_epochs = 3;
+    p.moe_batch = 16;
     p.moe_lr = 3e-3;
-    p.kshot_lora_epochs = 4;
+    p.kshot_lora_epochs = 8;
     p.kshot_lora_lr = 3e-3;
-    p.max_new_tokens = 40;
+    p.max_new_tokens = 72;
     p.embed_block_rows = 512;
+    p.tau = 0.995;
   } else if (name == "tiny") {
     p.samples_per_dataset = 24;
     p.kshot = 4;
@@ -472,6 +474,7 @@ DemoProfile demo_profile(const std::string& name) {
     p.pretrain_batch = 8;
     p.pretrain_lr = 3e-3;
     p.max_len = 128;
+    p.pretrain_max_len = 128;
     p.bank_steps = 2;
     p.bank_batch = 4;
     p.lora_r = 4;
@@ -487,6 +490,7 @@ DemoProfile demo_profile(const std::string& name) {
     p.kshot_lora_lr = 2e-3;
     p.max_new_tokens = 8;
     p.embed_block_rows = 128;
+    p.tau = 0.98;
   } else {
     throw UsageError("kmoe demo: --profile must be default or tiny, not '" + name + "'");
   }

@@ -23,13 +23,15 @@ struct DemoProfile {
   int64_t hidden = 0, layers = 0, heads = 0, kv_heads = 0, intermediate = 0;
   int64_t pretrain_steps = 0, pretrain_batch = 0;
   double pretrain_lr = 0;
-  int64_t max_len = 0;
+  int64_t pretrain_max_len = 0;  // documents are cut there
+  int64_t max_len = 0;           // every other training: prompt + rationale + answer must fit
   // bank (one LoRA per open dataset)
   int64_t bank_steps = 0, bank_batch = 0, lora_r = 0;
   double bank_lr = 0;
   std::string lora_targets;
   // pipeline: select-experts, select-data, MoE training, and the K-shot LoRA baseline
   int64_t m = 0, n = 0, c = 0;
+  double tau = 0;  // select-data's near-duplicate threshold: the suite's templated rows are close
   int64_t moe_epochs = 0, moe_batch = 0;
   double moe_lr = 0;
   int64_t kshot_lora_epochs = 0;
