@@ -443,7 +443,6 @@ DemoProfile demo_profile(const std::string& name) {
     p.pretrain_batch = 16;
     p.pretrain_lr = 3e-3;
     p.max_len = 256;
-    p.pretrain_max_len = 128;
     p.bank_steps = 50;
     p.bank_batch = 8;
     p.lora_r = 8;
@@ -474,7 +473,6 @@ DemoProfile demo_profile(const std::string& name) {
     p.pretrain_batch = 8;
     p.pretrain_lr = 3e-3;
     p.max_len = 128;
-    p.pretrain_max_len = 128;
     p.bank_steps = 2;
     p.bank_batch = 4;
     p.lora_r = 4;

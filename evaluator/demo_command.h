@@ -23,8 +23,7 @@ struct DemoProfile {
   int64_t hidden = 0, layers = 0, heads = 0, kv_heads = 0, intermediate = 0;
   int64_t pretrain_steps = 0, pretrain_batch = 0;
   double pretrain_lr = 0;
-  int64_t pretrain_max_len = 0;  // documents are cut there
-  int64_t max_len = 0;           // every other training: prompt + rationale + answer must fit
+  int64_t max_len = 0;  // every training: a K-shot prompt + rationale + answer must fit
   // bank (one LoRA per open dataset)
   int64_t bank_steps = 0, bank_batch = 0, lora_r = 0;
   double bank_lr = 0;
