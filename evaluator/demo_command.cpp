@@ -450,9 +450,9 @@ DemoProfile demo_profile(const std::string& name) {
     p.lora_targets = "q_proj,v_proj,up_proj,down_proj";
     p.m = 8;
     p.n = 4;
-    p.c = 256;
-    p.moe_epochs = 3;
-    p.moe_batch = 16;
+    p.c = 32;
+    p.moe_epochs = 4;
+    p.moe_batch = 8;
     p.moe_lr = 3e-3;
     p.kshot_lora_epochs = 8;
     p.kshot_lora_lr = 3e-3;
