@@ -450,8 +450,8 @@ DemoProfile demo_profile(const std::string& name) {
     p.lora_targets = "q_proj,v_proj,up_proj,down_proj";
     p.m = 8;
     p.n = 4;
-    p.c = 32;
-    p.moe_epochs = 4;
+    p.c = 16;
+    p.moe_epochs = 5;
     p.moe_batch = 8;
     p.moe_lr = 3e-3;
     p.kshot_lora_epochs = 8;
