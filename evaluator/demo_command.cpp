@@ -145,7 +145,7 @@ std::string run_config(const DemoOptions& o, const json& task, const std::string
   s << "[embed]\nencoder = decoder\nencoder-model = " << base << "\nblock-rows = " << p.embed_block_rows << "\n";
   s << "[select-data]\nc = " << p.c << "\ntau = " << p.tau << "\n";
   s << "[eval]\ntask = " << name << "\n";
-  s << "[train]\nprompt-style = chat\nepochs = " << p.moe_epochs << "\nglobal-batch = " << p.moe_batch
+  s << "[train]\nprompt-format = chat\nepochs = " << p.moe_epochs << "\nglobal-batch = " << p.moe_batch
     << "\nmicro-batch = " << std::min<int64_t>(p.moe_batch, 8) << "\nlr = " << p.moe_lr << "\nmax-len = " << p.max_len
     << "\nseed = " << o.seed << "\n";
   return s.str();
@@ -246,7 +246,7 @@ std::vector<double> demo_task(StepRunner& steps, const DemoOptions& o, const jso
                                                  kshot,
                                                  "--output",
                                                  kshot_lora,
-                                                 "--prompt-style",
+                                                 "--prompt-format",
                                                  "chat",
                                                  "--epochs",
                                                  str(p.kshot_lora_epochs),
@@ -354,7 +354,7 @@ int demo_run(const std::vector<Subcommand>& commands, const po::variables_map& v
   const std::string bank = path_in(o.work_dir, "bank");
   std::vector<std::string> bank_args{"bank", "build", "--model", base, "--output-dir", bank, "--data"};
   bank_args.insert(bank_args.end(), corpus.begin(), corpus.end());
-  bank_args.insert(bank_args.end(), {"--prompt-style",
+  bank_args.insert(bank_args.end(), {"--prompt-format",
                                      "chat",
                                      "--max-steps",
                                      str(p.bank_steps),
