@@ -433,7 +433,8 @@ void section_training(Report& rep) {
     chart.log_y = lo > 0 && hi / lo > 20;
     rep.plot("loss_curve.png", line_chart_render(chart), "training loss per step");
   }
-  // Router load: /router_load [keys, experts] tokens routed, normalised per row for the plot.
+  // Router load: /router_load [keys, experts] routing weight (the renormalised top-k gates
+  // summed over tokens), normalised per row for the plot.
   if (!a.reader.has("router_load")) {
     rep.md << "\nmoe.h5 has no /router_load.\n";
     rep.stale.push_back("router_load.png");
@@ -461,8 +462,9 @@ void section_training(Report& rep) {
   }
   const double all = std::accumulate(total.begin(), total.end(), 0.0);
   rep.md << "\nRouter load over " << n_keys << " adapted modules and " << n_exp
-         << " experts (share of routed tokens; uniform = " << fixed(1.0 / std::max<size_t>(1, n_exp), 3) << "):\n\n";
-  table_header(rep.md, {"expert", "tokens routed", "share"});
+         << " experts (share of the routing weight; uniform = " << fixed(1.0 / std::max<size_t>(1, n_exp), 3)
+         << "):\n\n";
+  table_header(rep.md, {"expert", "routing weight", "share"});
   for (size_t e = 0; e < n_exp; ++e) {
     table_row(rep.md, {experts[e], general(total[e]), fixed(all > 0 ? total[e] / all : NAN, 3)});
   }
@@ -470,9 +472,28 @@ void section_training(Report& rep) {
     rep.md << "\nPer module, an expert's share ranges from " << fixed(min_share, 3) << " to " << fixed(max_share, 3)
            << ".\n";
   }
+  // Per training file (/router_load_by_source [sources, keys, experts]): where each task's tokens go.
+  if (a.reader.has("router_load_by_source") && a.reader.has("sources")) {
+    const auto sources = a.strings("sources");
+    const auto by = a.floats("router_load_by_source");
+    if (by.size() == sources.size() * n_keys * n_exp) {
+      rep.md << "\nShare of each training file's routing weight, over all modules:\n\n";
+      std::vector<std::string> head{"data file"};
+      head.insert(head.end(), experts.begin(), experts.end());
+      table_header(rep.md, head);
+      for (size_t src = 0; src < sources.size(); ++src) {
+        std::vector<double> w(n_exp, 0.0);
+        for (size_t i = 0; i < n_keys * n_exp; ++i) w[i % n_exp] += by[src * n_keys * n_exp + i];
+        const double sum = std::accumulate(w.begin(), w.end(), 0.0);
+        std::vector<std::string> row{sources[src]};
+        for (double v : w) row.push_back(fixed(sum > 0 ? v / sum : NAN, 3));
+        table_row(rep.md, row);
+      }
+    }
+  }
   Heatmap hm;
   hm.title = "router load";
-  hm.scale_label = "share of module's tokens";
+  hm.scale_label = "share of module's routing weight";
   hm.row_labels = keys;
   hm.col_labels = experts;
   hm.values = share;

@@ -156,25 +156,31 @@ at::Tensor MoeLora::delta(int64_t layer, LinearModule module, const at::Tensor& 
   std::vector<int64_t> out_shape = x.sizes().vec();
   out_shape.back() = out.size(-1);
 
-  // Statistics over real tokens: counts of kept slots, and the Switch loss terms.
-  at::Tensor real;  // [m] float32, 1 = token, 0 = pad
+  // Statistics over real tokens: routing weight per group and expert, and the Switch loss
+  // terms (which count kept slots).
+  at::Tensor group;  // [m] int64: 0 = pad, g + 1 = group g
   if (token_mask_.defined()) {
     if (token_mask_.numel() != m)
       throw std::invalid_argument("MoE: the token mask has shape " + shape_str(token_mask_) + " but " +
                                   moe_key_name(keys_[k]) + " gets " + std::to_string(m) + " tokens");
-    real = token_mask_.reshape({m}).to(probs.device(), torch::kFloat32);
+    group = token_mask_.reshape({m}).to(probs.device(), torch::kInt64);
   }
-  at::Tensor load;  // [n]
+  const at::Tensor real = group.defined() ? group.gt(0).to(torch::kFloat32) : at::Tensor();  // [m] 1 = token
+  at::Tensor kept;  // [m, n] 0/1 over real tokens
   {
     torch::NoGradGuard no_grad;
-    at::Tensor kept = torch::zeros_like(probs).scatter_(-1, top_idx, 1.0);  // [m, n] 0/1
+    const int64_t groups = router_load_.size(0);
+    const at::Tensor ids =
+        torch::arange(1, groups + 1, group.defined() ? group.options() : probs.options().dtype(torch::kInt64));
+    const at::Tensor member = group.defined() ? group.unsqueeze(-1).eq(ids).to(torch::kFloat64)  // [m, groups]
+                                              : torch::ones({m, 1}, probs.options().dtype(torch::kFloat64));
+    router_load_.select(1, k).add_(torch::matmul(member.t(), gates.detach().to(torch::kFloat64)));
+    kept = torch::zeros_like(probs).scatter_(-1, top_idx, 1.0);
     if (real.defined()) kept = kept * real.unsqueeze(-1);
-    load = kept.sum(0);
-    router_load_[k].add_(load.to(router_load_.scalar_type()));
   }
   if (config_.aux_loss_coef != 0) {
     const at::Tensor tokens = real.defined() ? real.sum().clamp_min(1) : torch::full({}, double(m), probs.options());
-    const at::Tensor f = load / (tokens * static_cast<double>(config_.top_k));
+    const at::Tensor f = kept.sum(0) / (tokens * static_cast<double>(config_.top_k));
     const at::Tensor p = (real.defined() ? probs * real.unsqueeze(-1) : probs).sum(0) / tokens;
     const at::Tensor term = (f * p).sum() * static_cast<double>(n);
     aux_loss_ = aux_loss_.defined() ? aux_loss_ + term : term;
@@ -209,7 +215,21 @@ void MoeLora::to(c10::Device device, c10::ScalarType dtype) {
   aux_loss_ = at::Tensor();
 }
 
+void MoeLora::set_token_mask(const at::Tensor& mask) {
+  token_mask_ = mask;
+  const int64_t groups = mask.defined() && mask.numel() > 0 ? std::max<int64_t>(1, mask.max().item<int64_t>()) : 1;
+  if (groups > router_load_.size(0)) {
+    at::Tensor grown = torch::zeros({groups, router_load_.size(1), router_load_.size(2)}, router_load_.options());
+    grown.narrow(0, 0, router_load_.size(0)).copy_(router_load_);
+    router_load_ = grown;
+  }
+}
+
 at::Tensor MoeLora::router_load() const {
+  return router_load_.sum(0).to(torch::kCPU);
+}
+
+at::Tensor MoeLora::router_load_by_group() const {
   return router_load_.to(torch::kCPU).clone();
 }
 
@@ -221,7 +241,8 @@ at::Tensor MoeLora::aux_loss() const {
 
 void MoeLora::reset_statistics() {
   const auto device = routers_.empty() ? c10::Device(torch::kCPU) : routers_.front().device();
-  router_load_ = torch::zeros({static_cast<int64_t>(keys_.size()), expert_count()},
+  const int64_t groups = router_load_.defined() ? router_load_.size(0) : 1;
+  router_load_ = torch::zeros({groups, static_cast<int64_t>(keys_.size()), expert_count()},
                               torch::TensorOptions().dtype(torch::kFloat64).device(device));
   aux_loss_ = at::Tensor();
 }

@@ -5,6 +5,9 @@
 // Optional Switch-style load-balancing loss: per adapted module, N · sum_e f_e · P_e, where
 // f_e is the fraction of (token, slot) assignments that went to e and P_e the mean router
 // probability of e over the tokens; summed over modules, times the coefficient.
+// Router load is the routing weight g_e each expert receives, not a count of kept slots:
+// with N = k (the paper's N = 2, k = 2) every token keeps every expert and counts say
+// nothing, while the weights show where the router sends it. For k = 1 the two agree.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -68,16 +71,21 @@ class MoeLora : public LinearHook {
 
   void set_training(bool training) { training_ = training; }
 
-  // Which tokens are real for router statistics and the aux loss: [batch, seq], 1 = token,
-  // 0 = pad; undefined = every token. Set before each forward.
-  void set_token_mask(const at::Tensor& mask) { token_mask_ = mask; }
-  // Router load since the last reset: [keys, N] float64 on the CPU, the number of
-  // (real token, kept slot) assignments to each expert. Detached.
+  // Which tokens are real for router statistics and the aux loss, and which group (e.g. the
+  // training file) each comes from: [batch, seq] integers, 0 = pad, g + 1 = a token of group
+  // g; undefined = every token, all of group 0. Set before each forward.
+  void set_token_mask(const at::Tensor& mask);
+  // Router load since the last reset: [keys, N] float64 on the CPU, the sum over real tokens
+  // of the renormalised gate g_e (0 for experts outside the top-k), so each token adds 1 to
+  // a key's row. Detached.
   at::Tensor router_load() const;
+  // The same per group: [groups, keys, N], groups = the highest mask value given to
+  // set_token_mask so far (at least 1); sums over groups to router_load().
+  at::Tensor router_load_by_group() const;
   // The aux loss accumulated by the forwards since the last reset, times the coefficient;
   // a zero scalar when the coefficient is 0. Carries the graph.
   at::Tensor aux_loss() const;
-  void reset_statistics();
+  void reset_statistics();  // zeroes router load (keeping its groups) and the aux loss
 
  private:
   void init();  // validates, clamps top_k, fills keys_, key_index_ and scales_
@@ -91,7 +99,7 @@ class MoeLora : public LinearHook {
   at::Tensor scales_;  // [N] float32: each expert's lora_scale
   bool training_ = false;
   at::Tensor token_mask_;
-  mutable at::Tensor router_load_;  // [keys, N] float64 on the routers' device
+  mutable at::Tensor router_load_;  // [groups, keys, N] float64 on the routers' device
   mutable at::Tensor aux_loss_;     // unscaled sum since the reset; undefined before a forward
 };
 

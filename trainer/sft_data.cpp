@@ -118,7 +118,8 @@ std::vector<SftExample> sft_load(const std::vector<std::string>& files, const To
   SftDataStats s;
   std::vector<SftExample> out;
   const bool bos = options.prompt.style == PromptStyle::alpaca;  // chat templates carry their BOS text
-  for (const auto& path : files) {
+  for (size_t source = 0; source < files.size(); ++source) {
+    const std::string& path = files[source];
     std::ifstream in(path);
     if (!in) throw std::runtime_error(path + ": cannot open the data file");
     std::string line_text;
@@ -138,6 +139,7 @@ std::vector<SftExample> sft_load(const std::vector<std::string>& files, const To
       ++s.records;
       SftExample ex;
       ex.where = where;
+      ex.source = static_cast<int64_t>(source);
       if (pr.plain) {
         ex.tokens = encode(tokenizer, pr.response, /*add_special=*/true);
         ex.tokens.push_back(options.eos_id);

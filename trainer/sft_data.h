@@ -21,6 +21,7 @@ struct SftExample {
   std::vector<int64_t> tokens;  // prompt then response
   int64_t n_prompt = 0;         // tokens[n_prompt:] are the loss targets (>= 1 of them)
   std::string where;            // "FILE:LINE"
+  int64_t source = 0;           // the index of FILE in sft_load's `files`
   int64_t response_tokens() const { return static_cast<int64_t>(tokens.size()) - n_prompt; }
 };
 

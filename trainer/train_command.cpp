@@ -260,7 +260,7 @@ int train_stage(const MpiWorld& world, const TrainConfig& cfg, c10::Device devic
     TrainTarget target;
     std::unique_ptr<LoraSet> lora;
     std::unique_ptr<MoeLora> moe;
-    at::Tensor router_load;  // --mode moe: [keys, N] assignments on this rank, summed over steps
+    at::Tensor router_load;  // --mode moe: [data files, keys, N] routing weight on this rank, over steps
     Communicator* comm_ptr = nullptr;
     const std::string name = "default";
     if (cfg.mode == "lora") {
@@ -293,13 +293,17 @@ int train_stage(const MpiWorld& world, const TrainConfig& cfg, c10::Device devic
       moe->to(device, torch::kFloat32);
       target.params = moe->trainable_parameters();
       target.hook = moe.get();
-      router_load = torch::zeros({static_cast<int64_t>(moe->keys().size()), moe->expert_count()}, torch::kFloat64);
+      const int64_t sources = static_cast<int64_t>(cfg.data.size());
+      router_load =
+          torch::zeros({sources, static_cast<int64_t>(moe->keys().size()), moe->expert_count()}, torch::kFloat64);
       target.set_training = [&](bool on) { moe->set_training(on); };
-      target.before_forward = [&](const at::Tensor& mask) { moe->set_token_mask(mask); };
-      // Called after each micro-batch's forward: takes its aux loss and router load.
+      target.before_forward = [&](const at::Tensor& token_source) { moe->set_token_mask(token_source); };
+      // Called after each micro-batch's forward: takes its aux loss and router load (the
+      // mixture's groups are the data files of the micro-batch's tokens, up to the last seen).
       target.aux_loss = [&]() {
         at::Tensor aux = moe->aux_loss();
-        router_load += moe->router_load().to(torch::kCPU, torch::kFloat64);
+        const at::Tensor by_source = moe->router_load_by_group();
+        router_load.narrow(0, 0, by_source.size(0)).add_(by_source);
         moe->reset_statistics();
         return aux;
       };
@@ -309,11 +313,13 @@ int train_stage(const MpiWorld& world, const TrainConfig& cfg, c10::Device devic
         at::Tensor total =
             router_load.to(device, /*non_blocking=*/false, /*copy=*/true);  // a copy: the sum is in place
         comm_ptr->allreduce_sum(total);
-        return std::map<std::string, at::Tensor>{{"router_load", total.to(torch::kCPU)}};
+        return std::map<std::string, at::Tensor>{{"router_load_by_source", total.to(torch::kCPU)}};
       };
       target.restore_state = [&](const std::map<std::string, at::Tensor>& m) {
-        const auto it = m.find("router_load");
-        if (it == m.end()) throw std::runtime_error(ckpt_path + ": no router_load in the checkpoint");
+        const auto it = m.find("router_load_by_source");
+        if (it == m.end() || !it->second.sizes().equals(router_load.sizes()))
+          throw std::runtime_error(ckpt_path +
+                                   ": no router_load_by_source [data files, keys, experts] in the checkpoint");
         router_load = world.is_root() ? it->second.to(torch::kFloat64) : torch::zeros_like(router_load);
       };
     } else {  // full
@@ -335,8 +341,14 @@ int train_stage(const MpiWorld& world, const TrainConfig& cfg, c10::Device devic
       ArtifactWriter w(world.comm, artifact, prov);
       moe_write(w, *moe);
       write_metrics(w, res.metrics);
-      artifact_write_tensor(w, "router_load", total.to(torch::kCPU, torch::kFloat32));
-      w.set_attr("router_load", "layout", std::string("moe keys x experts: (real token, kept slot) assignments"));
+      total = total.to(torch::kCPU);
+      artifact_write_tensor(w, "router_load", total.sum(0).to(torch::kFloat32));
+      w.set_attr("router_load", "layout",
+                 std::string("moe keys x experts: routing weight (renormalised top-k gate) summed over real tokens"));
+      artifact_write_tensor(w, "router_load_by_source", total.to(torch::kFloat32));
+      w.set_attr("router_load_by_source", "layout",
+                 std::string("sources x moe keys x experts: router_load per data file"));
+      w.write_strings("sources", cfg.data);
       w.set_attr("/", "examples", static_cast<int64_t>(data.size()));
       w.set_attr("/", "resumed_from_step", res.resumed_from);
       w.commit();

@@ -62,21 +62,24 @@ at::Tensor micro_batch_loss(const LlamaModel& model, TrainTarget& target, const 
   at::Tensor ids = torch::zeros({b, len}, torch::kInt64);
   at::Tensor mask = torch::zeros({b, len}, torch::kInt64);
   at::Tensor labels = torch::full({b, len}, kIgnore, torch::kInt64);  // labels[i][t]: the token after t
+  at::Tensor source = torch::zeros({b, len}, torch::kInt64);          // 0 = pad, s + 1 = data file s
   auto ia = ids.accessor<int64_t, 2>();
   auto ma = mask.accessor<int64_t, 2>();
   auto la = labels.accessor<int64_t, 2>();
+  auto sa = source.accessor<int64_t, 2>();
   for (int64_t i = 0; i < b; ++i) {
     const auto& t = batch[i]->tokens;
     for (size_t k = 0; k < t.size(); ++k) {
       ia[i][k] = t[k];
       ma[i][k] = 1;
+      sa[i][k] = batch[i]->source + 1;
       if (static_cast<int64_t>(k) >= batch[i]->n_prompt) la[i][k - 1] = t[k];
     }
   }
   ids = ids.to(device);
   mask = mask.to(device);
   labels = labels.to(device);
-  if (target.before_forward) target.before_forward(mask);
+  if (target.before_forward) target.before_forward(source.to(device));
   const at::Tensor logits = llama_forward(model, ids, mask, nullptr, target.hook);  // [b, len, vocab]
   const int64_t vocab = logits.size(2);
   namespace F = torch::nn::functional;

@@ -32,8 +32,9 @@ struct TrainTarget {
   // (they key the checkpoint).
   std::vector<std::pair<std::string, at::Tensor>> params;
   const LinearHook* hook = nullptr;
-  std::function<void(bool)> set_training;                    // optional: dropout on/off
-  std::function<void(const at::Tensor&)> before_forward;     // optional: attention_mask [batch, seq]
+  std::function<void(bool)> set_training;  // optional: dropout on/off
+  // optional: token_source [batch, seq] int64, 0 = pad, s + 1 = a token of data file s
+  std::function<void(const at::Tensor&)> before_forward;
   std::function<at::Tensor()> aux_loss;                      // optional: scalar added per micro-batch
   std::function<std::map<std::string, at::Tensor>()> state;  // optional: extra state to checkpoint
   std::function<void(const std::map<std::string, at::Tensor>&)> restore_state;

@@ -99,6 +99,9 @@ with h5py.File(run + "/moe.h5", "w") as f:
     f.create_dataset("moe/keys", data=keys, dtype=s)
     f.create_dataset("moe/expert_names", data=["good0", "good1"], dtype=s)
     f["router_load"] = np.array([[30, 10], [20, 20], [5, 35], [40, 0]], dtype=np.float32)
+    by_a = np.array([[25, 5], [15, 5], [3, 17], [30, 0]], dtype=np.float32)
+    f["router_load_by_source"] = np.stack([by_a, f["router_load"][()] - by_a])
+    f.create_dataset("sources", data=["a.jsonl", "b.jsonl"], dtype=s)
 with h5py.File(run + "/eval.h5", "w") as f:
     f.create_dataset("models", data=["base", "moe", "good0"], dtype=s)
     f["accuracy"] = np.array([0.25, 0.75, 0.5], dtype=np.float32)
@@ -142,6 +145,8 @@ with h5py.File(run + "/moe.h5", "r") as m:
     need("| 200 | %.4f |" % m["metrics/loss"][-1])  # steps, final loss
 need("| 1234.5 |")
 need("| good0 | 95 | 0.594 |")  # router load: 95 of 160 tokens
+need("| a.jsonl | 0.730 | 0.270 |")  # per data file: 73 of a's 100
+need("| b.jsonl | 0.367 | 0.633 |")  # 22 of b's 60
 need("Task: yes-no.")
 need("| moe | 0.7500 | 0.7000 |")
 for png in ["adapter_scores", "experts", "similarity_hist", "loss_curve", "router_load"]:

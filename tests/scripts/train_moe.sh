@@ -1,6 +1,7 @@
 # `kmoe train --mode moe` on the tiny model: a mixture of two bank adapters trained on both
-# tasks writes moe.h5 (the mixture, /metrics, /router_load [keys, 2] counting every real
-# token's kept slots); np = 1 and np = 2 give the same losses; adapters of different rank
+# tasks writes moe.h5 (the mixture, /metrics, /router_load [keys, 2]: the routing weight of
+# every real token, which top-k 1 makes a count, and /router_load_by_source [2, keys, 2] per
+# --data file); np = 1 and np = 2 give the same losses and loads; adapters of different rank
 # are refused naming the rank.
 source "$(dirname "$0")/lib.sh"
 : "${KMOE_TINY_MODEL:?}"
@@ -23,6 +24,12 @@ assert load.shape == (len(keys), 2) == (4, 2), (load.shape, keys)
 # top-k 1: every real token of every forward is assigned once per adapted module
 assert np.allclose(load.sum(1), load.sum(1)[0]) and load.sum() > 0, load
 assert np.allclose(load, b["router_load"][()]), (load, b["router_load"][()])
+by = a["router_load_by_source"][()]
+assert by.shape == (2, 4, 2) and np.allclose(by.sum(0), load), (by, load)
+assert np.allclose(by, b["router_load_by_source"][()])
+assert [s.decode() for s in a["sources"][()]] == [sys.argv[3] + "/task0.jsonl", sys.argv[3] + "/task1.jsonl"]
+# every module sees the tokens of each file
+assert np.allclose(by.sum(2), by.sum(2)[:, :1]) and np.all(by.sum(2) > 0), by
 assert list(a["metrics/step"][()]) == [1, 2, 3, 4, 5]
 PY
 mpi -np 1 "$KMOE" train "${common[@]}" --data "$WORK/data/task2.jsonl" --max-steps 1 --lora-r 2 \

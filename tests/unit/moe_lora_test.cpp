@@ -178,7 +178,7 @@ TEST(MoeLora, GradientsReachRoutersAndExperts) {
   }
 }
 
-TEST(MoeLora, RouterLoadCountsRealTokensOnly) {
+TEST(MoeLora, RouterLoadIsTheGateWeightOfRealTokens) {
   torch::manual_seed(6);
   MoeConfig mc;
   mc.top_k = 2;
@@ -197,16 +197,67 @@ TEST(MoeLora, RouterLoadCountsRealTokensOnly) {
   for (int64_t b = 0; b < 2; ++b) {
     for (int64_t t = 0; t < 5; ++t) {
       if (!mask[b][t].item<int64_t>()) continue;
-      const auto top = torch::mv(moe.routers()[ki], x[b][t]).topk(2);
-      for (int64_t j = 0; j < 2; ++j) want[std::get<1>(top)[j].item<int64_t>()] += 2;
+      const auto [p, idx] = torch::softmax(torch::mv(moe.routers()[ki], x[b][t]), 0).topk(2);
+      const double kept = p.sum().item<double>();
+      for (int64_t j = 0; j < 2; ++j) want[idx[j].item<int64_t>()] += 2 * p[j].item<double>() / kept;
     }
   }
-  for (int64_t e = 0; e < 3; ++e) EXPECT_EQ(load[ki][e].item<double>(), want[e]) << e;
-  EXPECT_EQ(load.sum().item<double>(), 2 * 7 * 2);  // 2 forwards x 7 real tokens x 2 slots
+  for (int64_t e = 0; e < 3; ++e) EXPECT_NEAR(load[ki][e].item<double>(), want[e], 1e-5) << e;
+  EXPECT_NEAR(load.sum().item<double>(), 2 * 7, 1e-5);  // 2 forwards x 7 real tokens, gates sum to 1
+  EXPECT_EQ(load[0].sum().item<double>(), 0);           // keys without a forward
   moe.reset_statistics();
   EXPECT_EQ(moe.router_load().sum().item<double>(), 0);
   moe.set_token_mask(torch::ones({3, 3}));
   EXPECT_NE(error_of([&] { moe.delta(0, LinearModule::q_proj, x); }).find("token mask"), std::string::npos);
+}
+
+TEST(MoeLora, TopOneRouterLoadCountsTokens) {
+  torch::manual_seed(7);
+  MoeConfig mc;
+  mc.top_k = 1;
+  MoeLora moe(tiny_base(), {expert("a"), expert("b"), expert("c")}, mc, 8);
+  const at::Tensor x = torch::randn({1, 6, 16});
+  moe.delta(0, LinearModule::v_proj, x);  // no mask: every token is real
+  const int64_t ki = 1;                   // (0, v_proj)
+  ASSERT_EQ(moe.keys()[ki], (LoraKey{0, LinearModule::v_proj}));
+  std::vector<double> want(3, 0);
+  for (int64_t t = 0; t < 6; ++t) want[torch::mv(moe.routers()[ki], x[0][t]).argmax().item<int64_t>()] += 1;
+  const at::Tensor load = moe.router_load();
+  for (int64_t e = 0; e < 3; ++e) EXPECT_EQ(load[ki][e].item<double>(), want[e]) << e;
+}
+
+TEST(MoeLora, RouterLoadByGroupSplitsTokensByTheirMaskValue) {
+  torch::manual_seed(11);
+  MoeConfig mc;
+  mc.top_k = 2;
+  MoeLora moe(tiny_base(), {expert("a"), expert("b")}, mc, 12);
+  EXPECT_EQ(moe.router_load_by_group().sizes(), (at::IntArrayRef{1, 4, 2}));
+  const at::Tensor x = torch::randn({2, 4, 16});
+  // row 0: group 0 then a pad; row 1: group 2 (group 1 has no token)
+  const at::Tensor mask = torch::tensor({1, 1, 1, 0, 3, 3, 3, 3}, torch::kInt64).view({2, 4});
+  moe.set_token_mask(mask);
+  moe.delta(0, LinearModule::q_proj, x);
+  const at::Tensor by = moe.router_load_by_group();
+  ASSERT_EQ(by.sizes(), (at::IntArrayRef{3, 4, 2}));
+  const int64_t ki = 0;  // (0, q_proj)
+  ASSERT_EQ(moe.keys()[ki], (LoraKey{0, LinearModule::q_proj}));
+  at::Tensor want = torch::zeros({3, 2}, torch::kFloat64);
+  for (int64_t b = 0; b < 2; ++b) {
+    for (int64_t t = 0; t < 4; ++t) {
+      const int64_t g = mask[b][t].item<int64_t>();
+      if (g == 0) continue;
+      // N = k = 2: the gates are the softmax itself
+      want[g - 1] += torch::softmax(torch::mv(moe.routers()[ki], x[b][t]), 0).to(torch::kFloat64);
+    }
+  }
+  EXPECT_TRUE(torch::allclose(by.select(1, ki), want, 1e-6, 1e-6)) << by.select(1, ki) << want;
+  EXPECT_NEAR(by[0][ki].sum().item<double>(), 3, 1e-6);
+  EXPECT_EQ(by[1].sum().item<double>(), 0);
+  EXPECT_NEAR(by[2][ki].sum().item<double>(), 4, 1e-6);
+  EXPECT_TRUE(torch::allclose(by.sum(0), moe.router_load()));
+  moe.reset_statistics();  // keeps the groups
+  EXPECT_EQ(moe.router_load_by_group().sizes(), (at::IntArrayRef{3, 4, 2}));
+  EXPECT_EQ(moe.router_load_by_group().abs().sum().item<double>(), 0);
 }
 
 TEST(MoeLora, AuxLossIsTheSwitchFormula) {

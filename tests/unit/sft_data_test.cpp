@@ -61,6 +61,19 @@ TEST_F(SftFixture, AlpacaKshotChatAndTextRecordsGetTheirPromptsAndResponses) {
   EXPECT_EQ(ex[3].tokens, (std::vector<int64_t>{'a', 'b', 'c', 2}));
 }
 
+TEST_F(SftFixture, ExamplesKeepTheIndexOfTheirFile) {
+  const std::string a = write("a.jsonl", "{\"text\": \"a\"}\n{\"text\": \"b\"}\n");
+  const std::string b = write("b.jsonl", "{\"text\": \"c\"}\n");
+  SftDataOptions o;
+  o.eos_id = 2;
+  const auto ex = sft_load({b, a}, *files.tokenizer, o);
+  ASSERT_EQ(ex.size(), 3u);
+  EXPECT_EQ(ex[0].source, 0);  // b.jsonl, the first file given
+  EXPECT_EQ(ex[1].source, 1);
+  EXPECT_EQ(ex[2].source, 1);
+  EXPECT_EQ(ex[2].where, a + ":2");
+}
+
 TEST_F(SftFixture, ChatStyleEndsResponsesWithTheEndOfTurnToken) {
   PromptFormat chat{PromptStyle::chat, files.chat_template};
   EXPECT_EQ(sft_eos_id(*files.tokenizer, files.config.eos_token_ids, chat), 257);  // <|im_end|>
