@@ -148,6 +148,8 @@ std::string run_config(const DemoOptions& o, const json& task, const std::string
   s << "[train]\nprompt-format = chat\nepochs = " << p.moe_epochs << "\nglobal-batch = " << p.moe_batch
     << "\nmicro-batch = " << std::min<int64_t>(p.moe_batch, 8) << "\nlr = " << p.moe_lr << "\nmax-len = " << p.max_len
     << "\nseed = " << o.seed << "\n";
+  // So that `kmoe run run.ini` (e.g. slurm/run.sbatch) works on this config alone.
+  s << "[run]\nrun-dir = " << path_in(path_in(o.work_dir, "runs"), name) << "\n";
   return s.str();
 }
 

@@ -121,7 +121,7 @@ double peft_diff_of_saved(PeftParity& t, const LoraAdapter& adapter, const testi
   const std::string out = tmp / (adapter.name + "_logits.safetensors");
   const char* python = std::getenv("KMOE_REF_PYTHON");
   if (!python) throw std::runtime_error("KMOE_REF_PYTHON is not set; run through ctest or set it");
-  const std::string script = (fs::path(__FILE__).parent_path() / "peft_check_saved.py").string();
+  const std::string script = (fs::path(KMOE_PARITY_SOURCE_DIR) / "peft_check_saved.py").string();
   const std::string cmd = std::string(python) + " " + script + " " + peft_dir() + "/base " + dir + " " + peft_dir() +
                           "/refs.safetensors " + out + " 2>" + (tmp / "python.log");
   if (std::system(cmd.c_str()) != 0) {
