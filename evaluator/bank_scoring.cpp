@@ -237,7 +237,6 @@ struct ScoreConfig {
 
 int score_run(const po::variables_map& vm) {
   const MpiWorld& world = mpi_world();
-  if (vm.count("threads")) torch::set_num_threads(vm["threads"].as<int>());
   ScoreConfig cfg;
   cfg.model_path = vm["model"].as<std::string>();
   cfg.kshot_path = vm["kshot"].as<std::string>();
@@ -245,28 +244,11 @@ int score_run(const po::variables_map& vm) {
   if (vm.count("moe")) cfg.moe_paths = vm["moe"].as<std::vector<std::string>>();
   if (cfg.bank_path.empty() && cfg.moe_paths.empty()) throw UsageError("kmoe score: give --bank, --moe or both");
   cfg.output = vm["output"].as<std::string>();
-  cfg.chunk_size = vm["chunk-size"].as<int64_t>();
   cfg.skip_bad = vm["skip-bad-adapters"].as<bool>();
-  cfg.device = vm["device"].as<std::string>();
-  cfg.scoring.max_new_tokens = vm["max-new-tokens"].as<int64_t>();
-  cfg.scoring.batch_size = vm["batch-size"].as<int64_t>();
-  const std::string prompt_name = vm["prompt-format"].as<std::string>();
-  const std::string answer_name = vm["answer-format"].as<std::string>();
-  try {
-    cfg.scoring.prompt.style = prompt_style_parse(prompt_name);
-    cfg.scoring.answer.format = answer_format_parse(answer_name);
-  } catch (const std::invalid_argument& e) {
-    throw UsageError(std::string("kmoe score: ") + e.what());
-  }
-  if (vm.count("answer-regex")) cfg.scoring.answer.regex = vm["answer-regex"].as<std::string>();
-  if (cfg.scoring.answer.format == AnswerFormat::regex && cfg.scoring.answer.regex.empty()) {
-    throw UsageError("kmoe score: --answer-format regex needs --answer-regex");
-  }
-  if (cfg.chunk_size <= 0 || cfg.scoring.batch_size <= 0 || cfg.scoring.max_new_tokens < 0) {
-    throw UsageError("kmoe score: --chunk-size and --batch-size must be positive, --max-new-tokens >= 0");
-  }
-  if (cfg.device == "auto") cfg.device = torch::cuda::is_available() ? "cuda" : "cpu";
-  if (cfg.device != "cpu" && cfg.device != "cuda") throw UsageError("kmoe score: --device must be auto, cpu or cuda");
+  ScoringCommandOptions common = scoring_options_parse(vm, "score");
+  cfg.scoring = std::move(common.scoring);
+  cfg.chunk_size = common.chunk_size;
+  cfg.device = common.device;
 
   const auto examples = kshot_load(cfg.kshot_path);
   const auto bank = cfg.bank_path.empty() ? std::vector<BankEntry>{} : bank_list(cfg.bank_path);
@@ -290,8 +272,8 @@ int score_run(const po::variables_map& vm) {
   spec.stage = "score";
   spec.output = cfg.output;
   spec.force = vm["force"].as<bool>();
-  spec.options = {{"prompt_format", prompt_name},
-                  {"answer_format", answer_name},
+  spec.options = {{"prompt_format", vm["prompt-format"].as<std::string>()},
+                  {"answer_format", vm["answer-format"].as<std::string>()},
                   {"answer_regex", cfg.scoring.answer.regex},
                   {"max_new_tokens", cfg.scoring.max_new_tokens},
                   {"batch_size", cfg.scoring.batch_size},
@@ -530,6 +512,43 @@ int score_run(const po::variables_map& vm) {
 
 }  // namespace
 
+void scoring_add_options(po::options_description& d) {
+  d.add_options()("prompt-format", po::value<std::string>()->default_value("alpaca"), "alpaca or chat")(
+      "answer-format", po::value<std::string>()->default_value("exact"), "choice, yesno, number, exact or regex")(
+      "answer-regex", po::value<std::string>(), "PCRE2 regex for --answer-format regex (group 1 = answer)")(
+      "max-new-tokens", po::value<int64_t>()->default_value(64), "greedy reply length (0: no generation)")(
+      "batch-size", po::value<int64_t>()->default_value(8), "sequences per forward")(
+      "chunk-size", po::value<int64_t>()->default_value(16), "examples per work unit")(
+      "device", po::value<std::string>()->default_value("auto"), "auto, cpu or cuda")(
+      "threads", po::value<int>(), "CPU threads per rank (default: libtorch's)");
+}
+
+ScoringCommandOptions scoring_options_parse(const po::variables_map& vm, const std::string& command) {
+  const std::string prefix = std::string("kmoe ").append(command).append(": ");
+  if (vm.count("threads")) torch::set_num_threads(vm["threads"].as<int>());
+  ScoringCommandOptions o;
+  o.chunk_size = vm["chunk-size"].as<int64_t>();
+  o.device = vm["device"].as<std::string>();
+  o.scoring.max_new_tokens = vm["max-new-tokens"].as<int64_t>();
+  o.scoring.batch_size = vm["batch-size"].as<int64_t>();
+  try {
+    o.scoring.prompt.style = prompt_style_parse(vm["prompt-format"].as<std::string>());
+    o.scoring.answer.format = answer_format_parse(vm["answer-format"].as<std::string>());
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(prefix + e.what());
+  }
+  if (vm.count("answer-regex")) o.scoring.answer.regex = vm["answer-regex"].as<std::string>();
+  if (o.scoring.answer.format == AnswerFormat::regex && o.scoring.answer.regex.empty()) {
+    throw UsageError(prefix + "--answer-format regex needs --answer-regex");
+  }
+  if (o.chunk_size <= 0 || o.scoring.batch_size <= 0 || o.scoring.max_new_tokens < 0) {
+    throw UsageError(prefix + "--chunk-size and --batch-size must be positive, --max-new-tokens >= 0");
+  }
+  if (o.device == "auto") o.device = torch::cuda::is_available() ? "cuda" : "cpu";
+  if (o.device != "cpu" && o.device != "cuda") throw UsageError(prefix + "--device must be auto, cpu or cuda");
+  return o;
+}
+
 Subcommand score_subcommand() {
   return {"score", "Score a LoRA bank (and the base) on a K-shot set: NLL, perplexities, accuracy -> scores.h5",
           [](po::options_description& d, po::positional_options_description&) {
@@ -541,17 +560,9 @@ Subcommand score_subcommand() {
                 "a mixture of LoRA experts (moe.h5), scored as one more row named after the file stem; repeatable")(
                 "kshot", po::value<std::string>()->required()->value_name("FILE"), "K-shot examples (JSONL)")(
                 "output", po::value<std::string>()->default_value("scores.h5"), "the scores artifact")(
-                "prompt-format", po::value<std::string>()->default_value("alpaca"), "alpaca or chat")(
-                "answer-format", po::value<std::string>()->default_value("exact"),
-                "choice, yesno, number, exact or regex")("answer-regex", po::value<std::string>(),
-                                                         "PCRE2 regex for --answer-format regex (group 1 = answer)")(
-                "max-new-tokens", po::value<int64_t>()->default_value(64), "greedy reply length (0: no generation)")(
-                "batch-size", po::value<int64_t>()->default_value(8), "sequences per forward")(
-                "chunk-size", po::value<int64_t>()->default_value(16), "examples per work unit")(
                 "skip-bad-adapters", po::bool_switch(), "record adapters that fail to load as skipped")(
-                "force", po::bool_switch(), "rerun even if the artifact is complete")(
-                "device", po::value<std::string>()->default_value("auto"), "auto, cpu or cuda")(
-                "threads", po::value<int>(), "CPU threads per rank (default: libtorch's)");
+                "force", po::bool_switch(), "rerun even if the artifact is complete");
+            scoring_add_options(d);
           },
           score_run};
 }

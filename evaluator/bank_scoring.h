@@ -68,6 +68,17 @@ struct BankEntry {
 // per line (blank lines and '#' comments skipped). Throws naming the path.
 std::vector<BankEntry> bank_list(const std::string& path);
 
+// The options `kmoe score` and `kmoe eval` share: prompt and answer formats, reply length,
+// batch and chunk size, device and threads.
+void scoring_add_options(po::options_description& options);
+struct ScoringCommandOptions {
+  ScoringOptions scoring;
+  int64_t chunk_size = 16;
+  std::string device;  // "cpu" or "cuda" ("auto" resolved)
+};
+// Reads them back (and sets libtorch's thread count); throws UsageError "kmoe COMMAND: ...".
+ScoringCommandOptions scoring_options_parse(const po::variables_map& vm, const std::string& command);
+
 Subcommand score_subcommand();
 
 }  // namespace kmoe

@@ -119,33 +119,15 @@ float mean_or_nan(double sum, int64_t n) {
 
 int eval_run(const po::variables_map& vm) {
   const MpiWorld& world = mpi_world();
-  if (vm.count("threads")) torch::set_num_threads(vm["threads"].as<int>());
   EvalConfig cfg;
   cfg.model_path = vm["model"].as<std::string>();
   cfg.test_path = vm["test"].as<std::string>();
   cfg.output = vm["output"].as<std::string>();
   cfg.task = vm.count("task") ? vm["task"].as<std::string>() : fs::path(cfg.test_path).stem().string();
-  cfg.chunk_size = vm["chunk-size"].as<int64_t>();
-  cfg.device = vm["device"].as<std::string>();
-  cfg.scoring.max_new_tokens = vm["max-new-tokens"].as<int64_t>();
-  cfg.scoring.batch_size = vm["batch-size"].as<int64_t>();
-  const std::string prompt_name = vm["prompt-format"].as<std::string>();
-  const std::string answer_name = vm["answer-format"].as<std::string>();
-  try {
-    cfg.scoring.prompt.style = prompt_style_parse(prompt_name);
-    cfg.scoring.answer.format = answer_format_parse(answer_name);
-  } catch (const std::invalid_argument& e) {
-    throw UsageError(std::string("kmoe eval: ") + e.what());
-  }
-  if (vm.count("answer-regex")) cfg.scoring.answer.regex = vm["answer-regex"].as<std::string>();
-  if (cfg.scoring.answer.format == AnswerFormat::regex && cfg.scoring.answer.regex.empty()) {
-    throw UsageError("kmoe eval: --answer-format regex needs --answer-regex");
-  }
-  if (cfg.chunk_size <= 0 || cfg.scoring.batch_size <= 0 || cfg.scoring.max_new_tokens < 0) {
-    throw UsageError("kmoe eval: --chunk-size and --batch-size must be positive, --max-new-tokens >= 0");
-  }
-  if (cfg.device == "auto") cfg.device = torch::cuda::is_available() ? "cuda" : "cpu";
-  if (cfg.device != "cpu" && cfg.device != "cuda") throw UsageError("kmoe eval: --device must be auto, cpu or cuda");
+  ScoringCommandOptions common = scoring_options_parse(vm, "eval");
+  cfg.scoring = std::move(common.scoring);
+  cfg.chunk_size = common.chunk_size;
+  cfg.device = common.device;
   auto strings = [&](const char* key) {
     return vm.count(key) ? vm[key].as<std::vector<std::string>>() : std::vector<std::string>{};
   };
@@ -177,8 +159,8 @@ int eval_run(const po::variables_map& vm) {
   for (const auto& r : rows) names.push_back(r.name);
   spec.options = {{"task", cfg.task},
                   {"models", names},
-                  {"prompt_format", prompt_name},
-                  {"answer_format", answer_name},
+                  {"prompt_format", vm["prompt-format"].as<std::string>()},
+                  {"answer_format", vm["answer-format"].as<std::string>()},
                   {"answer_regex", cfg.scoring.answer.regex},
                   {"max_new_tokens", cfg.scoring.max_new_tokens},
                   {"batch_size", cfg.scoring.batch_size},
@@ -297,7 +279,7 @@ int eval_run(const po::variables_map& vm) {
     ArtifactWriter w(world.comm, cfg.output, prov);
     const std::vector<int64_t> ms{n_models, n_samples};
     w.set_attr("/", "task", cfg.task);
-    w.set_attr("/", "answer_format", answer_name);
+    w.set_attr("/", "answer_format", std::string(answer_format_name(cfg.scoring.answer.format)));
     w.write_strings("models", names);
     w.write_strings("model_paths", paths);
     w.write_strings("samples", ids);
@@ -402,16 +384,9 @@ Subcommand eval_subcommand() {
             "trained MoE files (moe.h5; row = file stem or NAME)")(
             "output", po::value<std::string>()->default_value("eval.h5"), "the eval artifact")(
             "task", po::value<std::string>()->value_name("NAME"), "task name recorded (default: the test file stem)")(
-            "prompt-format", po::value<std::string>()->default_value("alpaca"), "alpaca or chat")(
-            "answer-format", po::value<std::string>()->default_value("exact"), "choice, yesno, number, exact or regex")(
-            "answer-regex", po::value<std::string>(), "PCRE2 regex for --answer-format regex (group 1 = answer)")(
-            "max-new-tokens", po::value<int64_t>()->default_value(64), "greedy reply length (0: no generation)")(
-            "batch-size", po::value<int64_t>()->default_value(8), "sequences per forward")(
-            "chunk-size", po::value<int64_t>()->default_value(16), "examples per work unit")(
             "json", po::bool_switch(), "print the summary as JSON instead of a table")(
-            "force", po::bool_switch(), "rerun even if the artifact is complete")(
-            "device", po::value<std::string>()->default_value("auto"), "auto, cpu or cuda")(
-            "threads", po::value<int>(), "CPU threads per rank (default: libtorch's)");
+            "force", po::bool_switch(), "rerun even if the artifact is complete");
+        scoring_add_options(d);
       },
       eval_run};
 }
