@@ -14,7 +14,15 @@ void write_tensor_map(ArtifactWriter& w, const std::string& group, const std::ma
   std::vector<std::string> names;
   for (const auto& [name, t] : m) {
     names.push_back(name);
-    artifact_write_tensor(w, group + "/" + name, t.detach().to(torch::kCPU, torch::kFloat32).contiguous());
+    const at::Tensor cpu = t.detach().to(torch::kCPU).contiguous();
+    if (cpu.scalar_type() == torch::kFloat64) {
+      // Exactly, as their bits: a float32 copy would make a resumed sum differ from an
+      // uninterrupted one (e.g. the MoE router load).
+      artifact_write_tensor(w, group + "/" + name, cpu.view(torch::kInt64));
+      w.set_attr(group + "/" + name, "float64_bits", int64_t{1});
+    } else {
+      artifact_write_tensor(w, group + "/" + name, cpu.to(torch::kFloat32));
+    }
   }
   if (names.empty()) names.push_back("");
   w.write_strings(group + "_names", names);
@@ -23,7 +31,10 @@ void write_tensor_map(ArtifactWriter& w, const std::string& group, const std::ma
 std::map<std::string, at::Tensor> read_tensor_map(const ArtifactReader& r, const std::string& group) {
   std::map<std::string, at::Tensor> m;
   for (const auto& name : r.read_strings(group + "_names")) {
-    if (!name.empty()) m[name] = artifact_read_tensor(r, group + "/" + name);
+    if (name.empty()) continue;
+    const std::string path = group + "/" + name;
+    at::Tensor t = artifact_read_tensor(r, path);
+    m[name] = r.has_attr(path, "float64_bits") ? t.view(torch::kFloat64) : t;
   }
   return m;
 }
