@@ -14,6 +14,7 @@ packages=(
   libpcre2-dev                          # Unicode regexes of the BPE pre-tokenizers
   python3 python3-h5py python3-numpy    # tests read artifacts with Debian's h5py
   python3-venv python3-pip python3-torch  # reference implementations (transformers, PEFT) for parity tests
+  python3-pil                           # Pillow, which sentence-transformers imports (encoder reference); seen by build/refenv
   slurm-wlm munge                       # the SLURM tests bring up a one-node cluster (slurm/cluster-up.sh)
   zlib1g-dev                            # PNG plots of the run report
 )
