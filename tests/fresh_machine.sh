@@ -20,6 +20,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 base=${KMOE_FRESH_DIR:-/var/tmp}
 mirror=${KMOE_FRESH_MIRROR:-http://deb.debian.org/debian}
 root=$(mktemp -d "$base/kmoe-fresh-XXXXXX")
+chmod 755 "$root"  # it becomes /: mktemp's 0700 would keep every user but root out (munge's postinst)
 log=$root.log
 : >"$log"
 echo "fresh_machine: root $root, log $log"
