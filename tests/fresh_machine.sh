@@ -66,9 +66,15 @@ step() {
   return $rc
 }
 
+# Of the host's environment only its network settings (proxy, CA bundle) reach the root.
+passed=()
+for v in http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY SSL_CERT_FILE SSL_CERT_DIR \
+         REQUESTS_CA_BUNDLE CURL_CA_BUNDLE PIP_CERT PIP_DEFAULT_TIMEOUT; do
+  [ -n "${!v:-}" ] && passed+=("$v=${!v}")
+done
 in_root() {  # runs a bash command line inside the chroot, in the clone, with a clean environment
   env -i HOME=/root TERM=dumb LANG=C.UTF-8 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    chroot "$root" /bin/bash -c "cd /root/kmoe && $1"
+    "${passed[@]}" chroot "$root" /bin/bash -c "cd /root/kmoe && $1"
 }
 
 summary() {
@@ -97,6 +103,15 @@ deb ${mirror%/debian}/debian-security bookworm-security main
 EOF
   cp /etc/resolv.conf "$root/etc/resolv.conf"
   cp /etc/hosts "$root/etc/hosts"
+  # The host's network, as a machine on it would have it: a TLS-intercepting proxy's CA that the
+  # host trusts through /usr/local/share/ca-certificates is trusted in the root too (the
+  # ca-certificates package that setup.sh brings adds it to /etc/ssl/certs).
+  if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+    mkdir -p "$root/usr/local/share/ca-certificates"
+    cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+    [ -x "$root/usr/sbin/update-ca-certificates" ] && chroot "$root" /usr/sbin/update-ca-certificates >>"$log" 2>&1
+    say "(the host's local CA certificates are copied into the root: $(ls /usr/local/share/ca-certificates/*.crt | xargs -n1 basename | tr '\n' ' '))"
+  fi
   mount -t proc proc "$root/proc" && mounted+=("$root/proc")
   for d in sys dev; do
     mount --rbind "/$d" "$root/$d" && mount --make-rslave "$root/$d" && mounted+=("$root/$d")
