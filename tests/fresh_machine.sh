@@ -14,6 +14,9 @@
 # variant; default: Debian's default, required + important, like a new installation),
 # KMOE_FRESH_KEEP=1 to keep the root after a successful run (it is always kept after a
 # failure, for inspection). Prints a summary; exits non-zero when any step fails.
+# Of the host the root gets only its network settings: /etc/resolv.conf, /etc/hosts, the CA
+# certificates of /usr/local/share/ca-certificates and the proxy/CA-bundle variables (a host
+# behind a TLS-intercepting proxy needs them for pip); the host's /usr/local/cuda is not seen.
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 [ "$(id -u)" -eq 0 ] || { echo "fresh_machine: must run as root (debootstrap, chroot, mount)" >&2; exit 2; }
