@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -100,12 +101,6 @@ H5Id link_create_plist() {
   return lcpl;
 }
 
-H5Id collective_xfer() {
-  H5Id xfer(H5Pcreate(H5P_DATASET_XFER), H5Pclose);
-  H5Pset_dxpl_mpio(xfer, H5FD_MPIO_COLLECTIVE);
-  return xfer;
-}
-
 void fsync_path(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY);
   if (fd >= 0) {
@@ -133,6 +128,7 @@ ArtifactWriter::ArtifactWriter(MPI_Comm comm, std::string final_path, const Prov
     : comm_(comm), final_path_(std::move(final_path)), partial_path_(final_path_ + ".partial") {
   h5_quiet();
   MPI_Comm_rank(comm_, &rank_);
+  MPI_Comm_size(comm_, &size_);
   // Rank 0 makes the parent folder; everybody learns whether that worked.
   int ok = 1;
   std::string why;
@@ -148,12 +144,17 @@ ArtifactWriter::ArtifactWriter(MPI_Comm comm, std::string final_path, const Prov
   MPI_Bcast(&ok, 1, MPI_INT, 0, comm_);
   if (!ok) throw std::runtime_error(final_path_ + ": cannot create its folder" + (why.empty() ? "" : ": " + why));
 
-  H5Id fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
-  H5Pset_fapl_mpio(fapl, comm_, MPI_INFO_NULL);
-  H5Pset_all_coll_metadata_ops(fapl, true);
-  H5Pset_coll_metadata_write(fapl, true);
-  file_ = H5Fcreate(partial_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-  if (file_ < 0) h5_fail(partial_path_, "cannot create artifact");
+  // Only rank 0 opens the file (the serial driver); see the header for why.
+  if (rank_ == 0) {
+    file_ = H5Fcreate(partial_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (file_ < 0) {
+      why = h5_error_text();
+      std::remove(partial_path_.c_str());
+    }
+  }
+  ok = file_ >= 0 || rank_ != 0 ? 1 : 0;
+  MPI_Bcast(&ok, 1, MPI_INT, 0, comm_);
+  if (!ok) throw std::runtime_error(partial_path_ + ": cannot create artifact" + (rank_ == 0 ? ": " + why : ""));
 
   nlohmann::json inputs = nlohmann::json::array();
   for (const auto& in : provenance.inputs)
@@ -170,8 +171,16 @@ ArtifactWriter::ArtifactWriter(MPI_Comm comm, std::string final_path, const Prov
   set_attr("/", "complete", int64_t{0});
 }
 
+namespace {
+std::atomic<bool> g_io_failed{false};
+}  // namespace
+
+bool artifact_io_failed() { return g_io_failed.load(); }
+
 ArtifactWriter::~ArtifactWriter() {
-  if (file_ >= 0 && !committed_ && std::uncaught_exceptions() == 0) H5Fclose(file_);
+  if (file_ < 0 || committed_) return;
+  if (std::uncaught_exceptions() == 0 && H5Fclose(file_) >= 0) return;
+  g_io_failed = true;  // left open (or half closed): see artifact_io_failed()
 }
 
 void ArtifactWriter::write_small(const std::string& name, const std::vector<int64_t>& shape, hid_t file_type,
@@ -179,21 +188,12 @@ void ArtifactWriter::write_small(const std::string& name, const std::vector<int6
   const auto dims = to_dims(shape);
   H5Id space = make_space(dims);
   H5Id lcpl = link_create_plist();
+  if (rank_ != 0) return;  // rank 0 writes; the others pass through
   H5Id dset(H5Dcreate2(file_, name.c_str(), file_type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
   if (dset < 0) h5_fail(partial_path_, "cannot create dataset '" + name + "'");
   if (H5Sget_simple_extent_npoints(space) == 0) return;
-  H5Id mem(H5Scopy(space), H5Sclose);
-  H5Id filesel(H5Scopy(space), H5Sclose);
-  static const char dummy = 0;
-  if (rank_ != 0) {  // rank 0 writes; the others take part in the collective call
-    H5Sselect_none(mem);
-    H5Sselect_none(filesel);
-    data = &dummy;
-  } else if (!data) {
-    throw std::invalid_argument(partial_path_ + ": no data for dataset '" + name + "' on rank 0");
-  }
-  H5Id xfer = collective_xfer();
-  if (H5Dwrite(dset, mem_type, mem, filesel, xfer, data) < 0)
+  if (!data) throw std::invalid_argument(partial_path_ + ": no data for dataset '" + name + "' on rank 0");
+  if (H5Dwrite(dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
     h5_fail(partial_path_, "cannot write dataset '" + name + "'");
 }
 
@@ -234,6 +234,7 @@ void ArtifactWriter::create_rows(const std::string& name, int64_t rows, int64_t 
   if (rows < 0 || cols <= 0 || chunk_rows <= 0) {
     throw std::invalid_argument(partial_path_ + ": bad row dataset shape for '" + name + "'");
   }
+  if (rank_ != 0) return;
   const std::vector<hsize_t> dims{static_cast<hsize_t>(rows), static_cast<hsize_t>(cols)};
   H5Id space = make_space(dims);
   H5Id dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
@@ -250,6 +251,46 @@ void ArtifactWriter::create_rows(const std::string& name, int64_t rows, int64_t 
 }
 
 void ArtifactWriter::write_rows(const std::string& name, int64_t row_begin, int64_t row_count, const float* data) {
+  // Every rank's block travels to rank 0, which writes them in rank order, one at a time
+  // (memory: one block per rank in flight).
+  int64_t mine[3] = {row_begin, row_count, 0};
+  std::vector<int64_t> all(3 * static_cast<size_t>(size_));
+  MPI_Gather(mine, 3, MPI_INT64_T, all.data(), 3, MPI_INT64_T, 0, comm_);
+  if (rank_ != 0) {
+    if (row_count > 0) {
+      int64_t cols = 0;
+      MPI_Bcast(&cols, 1, MPI_INT64_T, 0, comm_);
+      MPI_Send(data, static_cast<int>(row_count * cols), MPI_FLOAT, 0, 7, comm_);
+    } else {
+      int64_t cols = 0;
+      MPI_Bcast(&cols, 1, MPI_INT64_T, 0, comm_);
+    }
+    return;
+  }
+  int64_t cols = 0;
+  {
+    H5Id d(H5Dopen2(file_, name.c_str(), H5P_DEFAULT), H5Dclose);
+    if (d >= 0) {
+      H5Id sp(H5Dget_space(d), H5Sclose);
+      hsize_t dd[2] = {0, 0};
+      H5Sget_simple_extent_dims(sp, dd, nullptr);
+      cols = static_cast<int64_t>(dd[1]);
+    }
+  }
+  MPI_Bcast(&cols, 1, MPI_INT64_T, 0, comm_);
+  write_rows_local(name, row_begin, row_count, data);
+  std::vector<float> block;
+  for (int r = 1; r < size_; ++r) {
+    const int64_t begin = all[3 * r], count = all[3 * r + 1];
+    if (count <= 0) continue;
+    block.resize(static_cast<size_t>(count * cols));
+    MPI_Recv(block.data(), static_cast<int>(block.size()), MPI_FLOAT, r, 7, comm_, MPI_STATUS_IGNORE);
+    write_rows_local(name, begin, count, block.data());
+  }
+}
+
+void ArtifactWriter::write_rows_local(const std::string& name, int64_t row_begin, int64_t row_count,
+                                      const float* data) {
   H5Id dset(H5Dopen2(file_, name.c_str(), H5P_DEFAULT), H5Dclose);
   if (dset < 0) h5_fail(partial_path_, "no dataset '" + name + "' to write rows into");
   H5Id filespace(H5Dget_space(dset), H5Sclose);
@@ -260,28 +301,20 @@ void ArtifactWriter::write_rows(const std::string& name, int64_t row_begin, int6
                             std::to_string(row_begin + row_count) + ") outside dataset '" + name + "' of " +
                             std::to_string(dims[0]) + " rows");
   }
+  if (row_count == 0) return;
   const hsize_t count[2] = {static_cast<hsize_t>(row_count), dims[1]};
-  const hsize_t mem_dims[2] = {std::max<hsize_t>(count[0], 1), dims[1]};
-  H5Id mem(H5Screate_simple(2, mem_dims, nullptr), H5Sclose);
-  static const float dummy[1] = {0};
-  if (row_count == 0) {
-    H5Sselect_none(filespace);
-    H5Sselect_none(mem);
-    data = dummy;
-  } else {
-    const hsize_t start[2] = {static_cast<hsize_t>(row_begin), 0};
-    H5Sselect_hyperslab(filespace, H5S_SELECT_SET, start, nullptr, count, nullptr);
-  }
+  H5Id mem(H5Screate_simple(2, count, nullptr), H5Sclose);
+  const hsize_t start[2] = {static_cast<hsize_t>(row_begin), 0};
+  H5Sselect_hyperslab(filespace, H5S_SELECT_SET, start, nullptr, count, nullptr);
   H5Id type(H5Dget_type(dset), H5Tclose);
-  H5Id xfer = collective_xfer();
   herr_t rc;
   if (H5Tget_size(type) == 2) {
     std::vector<uint16_t> bits(static_cast<size_t>(row_count * dims[1]));
     for (size_t i = 0; i < bits.size(); ++i) bits[i] = float_to_half_bits(data[i]);
     H5Id f16(make_f16_type(), H5Tclose);
-    rc = H5Dwrite(dset, f16, mem, filespace, xfer, row_count ? static_cast<const void*>(bits.data()) : dummy);
+    rc = H5Dwrite(dset, f16, mem, filespace, H5P_DEFAULT, bits.data());
   } else {
-    rc = H5Dwrite(dset, H5T_NATIVE_FLOAT, mem, filespace, xfer, data);
+    rc = H5Dwrite(dset, H5T_NATIVE_FLOAT, mem, filespace, H5P_DEFAULT, data);
   }
   if (rc < 0) h5_fail(partial_path_, "cannot write rows of '" + name + "'");
 }
@@ -300,8 +333,8 @@ void with_attr(hid_t file, const std::string& path, const std::string& object, c
 }  // namespace
 
 void ArtifactWriter::set_attr(const std::string& object, const std::string& key, const std::string& value) {
-  // Variable-length so h5py returns str; attributes are metadata, which parallel HDF5
-  // writes from identical values on all ranks.
+  // Variable-length so h5py returns str. Rank 0 writes; every rank passes the same value.
+  if (rank_ != 0) return;
   H5Id type(H5Tcopy(H5T_C_S1), H5Tclose);
   H5Tset_size(type, H5T_VARIABLE);
   H5Tset_cset(type, H5T_CSET_UTF8);
@@ -310,40 +343,53 @@ void ArtifactWriter::set_attr(const std::string& object, const std::string& key,
 }
 
 void ArtifactWriter::set_attr(const std::string& object, const std::string& key, int64_t value) {
+  if (rank_ != 0) return;
   with_attr(file_, partial_path_, object, key, H5T_STD_I64LE,
             [&](hid_t a) { return H5Awrite(a, H5T_NATIVE_INT64, &value); });
 }
 
 void ArtifactWriter::set_attr(const std::string& object, const std::string& key, double value) {
+  if (rank_ != 0) return;
   with_attr(file_, partial_path_, object, key, H5T_IEEE_F64LE,
             [&](hid_t a) { return H5Awrite(a, H5T_NATIVE_DOUBLE, &value); });
 }
 
 void ArtifactWriter::commit() {
   if (committed_) return;
-  set_attr("/", "end_time", utc_now_iso8601());
-  set_attr("/", "complete", int64_t{1});
-  const herr_t rc = H5Fclose(file_);
-  file_ = -1;
   committed_ = true;
-  if (rc < 0) h5_fail(partial_path_, "cannot close artifact");
-  MPI_Barrier(comm_);  // every rank's data is in the file before it gets its final name
-  int ok = 1;
+  // Rank 0 alone closes, syncs and renames, and tells the others how it went: an I/O
+  // error (a full disk) is then an error on every rank, never a rank left in a collective.
   std::string why;
   if (rank_ == 0) {
-    fsync_path(partial_path_);
-    if (std::rename(partial_path_.c_str(), final_path_.c_str()) != 0) {
-      ok = 0;
-      why = std::strerror(errno);
+    try {
+      set_attr("/", "end_time", utc_now_iso8601());
+      set_attr("/", "complete", int64_t{1});
+      if (H5Fflush(file_, H5F_SCOPE_GLOBAL) < 0) why = "cannot write artifact (disk full?): " + h5_error_text();
+    } catch (const std::exception& e) {
+      why = e.what();
+    }
+    const herr_t rc = H5Fclose(file_);
+    file_ = -1;
+    if (rc < 0 && why.empty()) why = "cannot close artifact (disk full?): " + h5_error_text();
+    if (!why.empty()) {
+      g_io_failed = true;
+      std::remove(partial_path_.c_str());  // give the space back; a partial is never used
+      why = partial_path_ + ": " + why;
     } else {
-      const auto parent = std::filesystem::path(final_path_).parent_path();
-      fsync_path(parent.empty() ? "." : parent.string());
+      fsync_path(partial_path_);
+      if (std::rename(partial_path_.c_str(), final_path_.c_str()) != 0) {
+        why = final_path_ + ": cannot rename " + partial_path_ + " into place: " + std::strerror(errno);
+      } else {
+        const auto parent = std::filesystem::path(final_path_).parent_path();
+        fsync_path(parent.empty() ? "." : parent.string());
+      }
     }
   }
-  MPI_Bcast(&ok, 1, MPI_INT, 0, comm_);
-  if (!ok)
-    throw std::runtime_error(final_path_ + ": cannot rename " + partial_path_ + " into place" +
-                             (why.empty() ? "" : ": " + why));
+  uint64_t n = why.size();
+  MPI_Bcast(&n, 1, MPI_UINT64_T, 0, comm_);
+  why.resize(n);
+  MPI_Bcast(why.data(), static_cast<int>(n), MPI_CHAR, 0, comm_);
+  if (!why.empty()) throw std::runtime_error(rank_ == 0 ? why : why + " (on rank 0)");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -603,6 +649,18 @@ ArtifactStatus artifact_check(const std::string& path, const Provenance& expecte
     return {true, "complete"};
   } catch (const std::exception& e) {
     return {false, std::string("unreadable: ") + e.what()};
+  }
+}
+
+std::string artifact_stage(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return "";
+  try {
+    ArtifactReader r(path);
+    if (!r.has_attr("/", "format") || r.attr_string("/", "format") != "kmoe-artifact") return "";
+    return r.has_attr("/", "stage") ? r.attr_string("/", "stage") : "";
+  } catch (const std::exception&) {
+    return "";
   }
 }
 

@@ -1,9 +1,11 @@
 // The HDF5 artifact store: every stage writes exactly one artifact through ArtifactWriter,
-// and every artifact is readable with plain h5py. The writer creates FINAL.partial with
-// the MPI-IO driver so that all ranks can write row blocks of one dataset; commit() closes
-// it on every rank and only then does rank 0 rename it to FINAL. A crash at any earlier
-// point leaves nothing under FINAL, and a completed FINAL carries provenance attributes
-// that artifact_check() compares against the inputs and options of a new run.
+// and every artifact is readable with plain h5py. The calls are collective, but only rank 0
+// holds the file (FINAL.partial, HDF5's serial driver): row blocks of the other ranks reach
+// it over MPI. Parallel HDF5 (MPI-IO) was the first design; it deadlocks or crashes when a
+// write fails on one rank (a full disk): its collective close carries on past the error.
+// commit() closes on rank 0, which renames FINAL.partial to FINAL and tells every rank the
+// outcome. A crash at any earlier point leaves nothing under FINAL, and a completed FINAL
+// carries provenance attributes that artifact_check() compares with a new run's.
 #pragma once
 
 #include <hdf5.h>
@@ -67,8 +69,9 @@ class ArtifactWriter {
   void set_attr(const std::string& object, const std::string& key, int64_t value);
   void set_attr(const std::string& object, const std::string& key, double value);
 
-  // Collective: stamps end_time and complete = 1, closes on all ranks, then rank 0 renames
-  // FINAL.partial to FINAL (after fsync). Throws on every rank if the rename failed.
+  // Collective: rank 0 stamps end_time and complete = 1, closes the file and renames
+  // FINAL.partial to FINAL (after fsync). Throws on every rank if writing, closing or
+  // renaming failed (the partial file is then removed).
   void commit();
 
   const std::string& final_path() const { return final_path_; }
@@ -78,13 +81,20 @@ class ArtifactWriter {
  private:
   void write_small(const std::string& name, const std::vector<int64_t>& shape, hid_t file_type, hid_t mem_type,
                    const void* data);
+  void write_rows_local(const std::string& name, int64_t row_begin, int64_t row_count, const float* data);
 
   MPI_Comm comm_;
   int rank_ = 0;
+  int size_ = 1;
   std::string final_path_, partial_path_;
   hid_t file_ = -1;
   bool committed_ = false;
 };
+
+// True once an artifact could not be closed (a full disk, an I/O error) or was abandoned
+// open by an exception. HDF5 then holds a file it cannot close, and its own clean-up at
+// MPI_Finalize would crash on it: main ends such a process without MPI_Finalize.
+bool artifact_io_failed();
 
 // Reads an artifact with the serial driver: any rank, any number of readers, no MPI.
 class ArtifactReader {
@@ -123,5 +133,9 @@ struct ArtifactStatus {
 // options and from inputs with the same content hashes? Serial; never throws for a bad
 // or foreign file (that is a reason, not an error).
 ArtifactStatus artifact_check(const std::string& path, const Provenance& expected);
+
+// The stage that wrote the kmoe artifact at `path`, or "" when it is missing, unreadable
+// or not a kmoe artifact. Serial; never throws.
+std::string artifact_stage(const std::string& path);
 
 }  // namespace kmoe

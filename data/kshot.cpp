@@ -8,6 +8,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "data/input_file.h"
+
 namespace kmoe {
 
 namespace {
@@ -87,8 +89,7 @@ std::vector<KshotExample> kshot_parse(const std::string& text, const std::string
 }
 
 std::vector<KshotExample> kshot_load(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw std::runtime_error(path + ": cannot open the K-shot file");
+  std::ifstream f = input_file_open(path, "the K-shot file");
   std::stringstream ss;
   ss << f.rdbuf();
   return kshot_parse(ss.str(), path);

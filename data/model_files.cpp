@@ -124,6 +124,11 @@ ModelFiles model_files_load(const std::string& path) {
                              " tokens but the model only " + std::to_string(m.config.vocab_size));
   }
   add_stop_ids(m);
+  // A NaN or inf weight would be scored, ranked and trained on silently.
+  for (const auto& [name, t] : m.weights) {
+    if (t.is_floating_point() && !at::isfinite(t).all().item<bool>())
+      throw std::runtime_error(path + ": tensor '" + name + "' holds non-finite values (NaN or inf)");
+  }
   return m;
 }
 

@@ -12,6 +12,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "data/folder_commit.h"
 #include "data/safetensors.h"
 #include "data/tokenizer.h"
 
@@ -150,7 +151,7 @@ std::string model_init_tokenizer_config_json() {
 
 void model_init_write(const std::string& dir, const ModelInitOptions& o) {
   model_init_validate(o);
-  const fs::path partial = dir + ".partial";
+  const fs::path partial = folder_partial_path(dir);
   fs::remove_all(partial);
   fs::create_directories(partial);
 
@@ -183,8 +184,7 @@ void model_init_write(const std::string& dir, const ModelInitOptions& o) {
   write_text(partial / "tokenizer_config.json", model_init_tokenizer_config_json());
   write_text(partial / "generation_config.json",
              json{{"bos_token_id", kInitEndOfText}, {"eos_token_id", kInitImEnd}}.dump(1));
-  fs::remove_all(dir);
-  fs::rename(partial, dir);
+  folder_commit(partial.string(), dir);
 }
 
 bool model_init_matches(const std::string& dir, const ModelInitOptions& o) {

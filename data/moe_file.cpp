@@ -160,6 +160,11 @@ MoeLora moe_read(const std::string& path, const ModelConfig& base) {
       fail(path, "/moe/keys lists '" + key_name + "' twice");
     const at::Tensor a = read_shaped(r, g + "lora_A", {n, lc.r, in});
     const at::Tensor b = read_shaped(r, g + "lora_B", {n, out, lc.r});
+    for (const auto& [what, t] : {std::pair<const char*, const at::Tensor*>{"router", &routers.at(key)},
+                                  {"lora_A", &a}, {"lora_B", &b}}) {
+      if (!at::isfinite(*t).all().item<bool>())
+        fail(path, "dataset '" + g + what + "' holds non-finite values (NaN or inf)");
+    }
     for (int64_t e = 0; e < n; ++e) experts[e].weights[key] = LoraWeights{a[e].clone(), b[e].clone()};
   }
   std::vector<at::Tensor> router_list;

@@ -5,6 +5,8 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "data/input_file.h"
+
 namespace kmoe {
 
 namespace {
@@ -35,8 +37,7 @@ bool blank(const std::string& line) {
 
 template <typename F>
 void jsonl_for_each(const std::string& path, F&& f) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error(path + ": cannot open");
+  std::ifstream in = input_file_open(path, "a JSONL file");
   std::string line;
   for (int64_t n = 1; std::getline(in, line); ++n) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -113,8 +114,7 @@ std::vector<CorpusRow> kshot_read(const std::string& path) {
 }
 
 std::vector<std::string> jsonl_lines_read(const std::string& path, const std::vector<int64_t>& lines) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error(path + ": cannot open");
+  std::ifstream in = input_file_open(path, "a JSONL file");
   std::vector<std::string> out;
   out.reserve(lines.size());
   std::string line;

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "data/folder_commit.h"
 #include "data/safetensors.h"
 
 namespace kmoe {
@@ -266,6 +267,7 @@ LoraAdapter peft_adapter_load(const std::string& dir, const ModelConfig& base, c
                       " -> " + std::to_string(out) + ")");
     at::Tensor t = file.tensor(key);
     if (!t.is_floating_point()) fail(wpath, "tensor '" + key + "' is not floating point (" + entry.dtype + ")");
+    if (!at::isfinite(t).all().item<bool>()) fail(wpath, "tensor '" + key + "' holds non-finite values (NaN or inf)");
     LoraWeights& w = adapter.weights[{layer, m}];
     (which == 'A' ? w.A : w.B) = t.to(torch::kFloat32).contiguous();
   }
@@ -292,9 +294,7 @@ void peft_adapter_save(const LoraAdapter& adapter, const std::string& dir) {
     tensors[peft_tensor_key(key.first, key.second, 'A')] = w.A.detach().to(torch::kCPU).contiguous();
     tensors[peft_tensor_key(key.first, key.second, 'B')] = w.B.detach().to(torch::kCPU).contiguous();
   }
-  fs::path target(dir);
-  if (target.filename().empty()) target = target.parent_path();  // "dir/"
-  const fs::path partial = target.string() + ".partial";
+  const fs::path partial = folder_partial_path(dir);
   std::error_code ec;
   fs::remove_all(partial, ec);
   fs::create_directories(partial);
@@ -305,10 +305,7 @@ void peft_adapter_save(const LoraAdapter& adapter, const std::string& dir) {
     if (!out.flush()) fail(config_path.string(), "cannot be written");
   }
   safetensors_write((partial / "adapter_model.safetensors").string(), tensors, {{"format", "pt"}});
-  // A directory cannot be renamed over a non-empty one; the old adapter goes only once the new
-  // one is complete.
-  if (fs::exists(target)) fs::remove_all(target);
-  fs::rename(partial, target);
+  folder_commit(partial.string(), dir);
 }
 
 }  // namespace kmoe

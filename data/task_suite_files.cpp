@@ -10,6 +10,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "data/folder_commit.h"
 #include "data/content_hash.h"
 #include "data/task_suite.h"
 
@@ -166,10 +167,7 @@ SuiteWrite task_suite_write(const std::vector<std::pair<std::string, std::string
   std::error_code ec;
   fs::remove_all(partial, ec);
   for (const auto& [path, bytes] : files) write_synced(partial / path, bytes);
-  // A directory cannot be renamed over a non-empty one: the old suite goes only once the
-  // new one is complete.
-  if (fs::exists(target)) fs::remove_all(target);
-  fs::rename(partial, target);
+  folder_commit(partial.string(), target.string());
   return replacing ? SuiteWrite::replaced : SuiteWrite::written;
 }
 

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
@@ -37,7 +38,7 @@ std::string provenance_fingerprint(const Provenance& p) {
   return sha256_hex(text.data(), text.size());
 }
 
-UnitJournal::UnitJournal(MPI_Comm comm, const std::string& final_path, const std::string& fingerprint)
+UnitJournal::UnitJournal(MPI_Comm comm, const std::string& final_path, const std::string& fingerprint, bool fresh)
     : comm_(comm), dir_(final_path + ".units") {
   MPI_Comm_rank(comm_, &rank_);
   std::vector<int64_t> units;
@@ -47,7 +48,7 @@ UnitJournal::UnitJournal(MPI_Comm comm, const std::string& final_path, const std
       const fs::path manifest = fs::path(dir_) / "fingerprint";
       std::string have;
       if (fs::exists(manifest)) std::getline(std::ifstream(manifest), have);
-      if (have != fingerprint) {
+      if (have != fingerprint || fresh) {
         fs::remove_all(dir_);  // made from other inputs or options, or not a journal
         fs::create_directories(dir_);
         const fs::path tmp = manifest.string() + ".tmp";
@@ -57,7 +58,13 @@ UnitJournal::UnitJournal(MPI_Comm comm, const std::string& final_path, const std
       for (const auto& e : fs::directory_iterator(dir_)) {
         const std::string name = e.path().filename().string();
         if (name.rfind("unit-", 0) == 0 && e.path().extension() == ".safetensors") {
-          units.push_back(std::stoll(name.substr(5)));
+          try {
+            const SafetensorsFile check(e.path().string());  // parses the header, checks the sizes
+            units.push_back(std::stoll(name.substr(5)));
+          } catch (const std::exception& bad) {
+            std::cerr << "kmoe: warning: discarding a corrupt journal unit, to be redone: " << bad.what() << "\n";
+            fs::remove(e.path());
+          }
         }
       }
     } catch (const std::exception& e) {

@@ -34,8 +34,10 @@ std::string unit_journal_text(const at::Tensor& bytes);
 class UnitJournal {
  public:
   // Collective over comm: rank 0 creates FINAL.units/ (or wipes it when its fingerprint
-  // differs) and lists the finished units; every rank gets the list.
-  UnitJournal(MPI_Comm comm, const std::string& final_path, const std::string& fingerprint);
+  // differs, or when `fresh`: --force) and lists the finished units; every rank gets the
+  // list. A unit file that does not read back as safetensors (a disk fault, an edit) is
+  // removed, with a warning, and will be redone.
+  UnitJournal(MPI_Comm comm, const std::string& final_path, const std::string& fingerprint, bool fresh = false);
 
   bool done(int64_t unit) const { return done_.count(unit) > 0; }
   const std::set<int64_t>& done_units() const { return done_; }  // as of construction, plus this rank's commits

@@ -290,7 +290,7 @@ int score_run(const po::variables_map& vm) {
   const int64_t n_units = n_adapters * n_chunks;
 
   const auto outcome = stage_run(world, spec, [&](const Provenance& prov) {
-    UnitJournal journal(world.comm, cfg.output, provenance_fingerprint(prov));
+    UnitJournal journal(world.comm, cfg.output, provenance_fingerprint(prov), spec.force);
     const int64_t already = static_cast<int64_t>(journal.done_units().size());
     log_info("score: ", n_adapters, " adapters (base included) x ", n_samples, " examples = ", n_units,
              " units; skipping ", already, " units already done, ", n_units - already, " to do");
@@ -546,6 +546,8 @@ ScoringCommandOptions scoring_options_parse(const po::variables_map& vm, const s
   }
   if (o.device == "auto") o.device = torch::cuda::is_available() ? "cuda" : "cpu";
   if (o.device != "cpu" && o.device != "cuda") throw UsageError(prefix + "--device must be auto, cpu or cuda");
+  if (o.device == "cuda" && !torch::cuda::is_available())
+    throw UsageError(prefix + "--device cuda, but libtorch sees no CUDA device on this machine (use --device cpu or auto)");
   return o;
 }
 

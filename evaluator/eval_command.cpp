@@ -178,7 +178,7 @@ int eval_run(const po::variables_map& vm) {
   const int64_t n_units = n_models * n_chunks;
 
   const auto outcome = stage_run(world, spec, [&](const Provenance& prov) {
-    UnitJournal journal(world.comm, cfg.output, provenance_fingerprint(prov));
+    UnitJournal journal(world.comm, cfg.output, provenance_fingerprint(prov), spec.force);
     const int64_t already = static_cast<int64_t>(journal.done_units().size());
     log_info("eval: ", n_models, " models x ", n_samples, " examples = ", n_units, " units; skipping ", already,
              " units already done, ", n_units - already, " to do");

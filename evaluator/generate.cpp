@@ -65,6 +65,17 @@ int generate_run(const po::variables_map& vm) {
   opt.top_k = vm["top-k"].as<int>();
   opt.seed = vm["seed"].as<uint64_t>();
   opt.stop_token_ids = files.stop_token_ids;
+  if (opt.temperature < 0) throw UsageError("kmoe generate: --temperature must be >= 0 (0 = greedy)");
+  if (!(opt.top_p > 0 && opt.top_p <= 1)) throw UsageError("kmoe generate: --top-p must be in (0, 1]");
+  if (opt.top_k < 0) throw UsageError("kmoe generate: --top-k must be >= 0 (0 = all)");
+  if (opt.max_new_tokens < 0) throw UsageError("kmoe generate: --max-new-tokens must be >= 0");
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const int64_t need = static_cast<int64_t>(inputs[i].size()) + opt.max_new_tokens;
+    if (need > files.config.max_position_embeddings)
+      throw UsageError("kmoe generate: prompt " + std::to_string(i + 1) + " has " + std::to_string(inputs[i].size()) +
+                       " tokens; with --max-new-tokens " + std::to_string(opt.max_new_tokens) + " it would pass the " +
+                       "model's " + std::to_string(files.config.max_position_embeddings) + " positions");
+  }
   const auto t1 = std::chrono::steady_clock::now();
   const auto outputs = llama_generate(model, inputs, opt, hook);
   const double gen_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();

@@ -2,7 +2,10 @@
 // that every error can name the file and line, which Boost's parser does not report.
 #include "launcher/cli.h"
 
+#include <cmath>
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 namespace kmoe {
@@ -116,13 +119,17 @@ void store_config(const std::vector<Subcommand>& table, const Subcommand& sub, c
 }  // namespace
 
 std::vector<IniEntry> ini_parse(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw UsageError("config file '" + path + "' is a folder");
   std::ifstream in(path);
   if (!in) throw UsageError("cannot open config file '" + path + "'");
   std::vector<IniEntry> out;
+  std::map<std::pair<std::string, std::string>, int> seen;  // (section, key) -> line
   std::string raw, section;
   int line_no = 0;
   while (std::getline(in, raw)) {
     ++line_no;
+    if (line_no == 1 && raw.rfind("\xEF\xBB\xBF", 0) == 0) raw = raw.substr(3);  // a UTF-8 byte-order mark
     const std::string line = trim(raw);
     if (line.empty() || line[0] == '#' || line[0] == ';') continue;
     if (line.front() == '[') {
@@ -136,7 +143,13 @@ std::vector<IniEntry> ini_parse(const std::string& path) {
     if (eq == std::string::npos || trim(line.substr(0, eq)).empty()) {
       throw UsageError(path + ":" + std::to_string(line_no) + ": expected 'key = value', got '" + line + "'");
     }
-    out.push_back({section, trim(line.substr(0, eq)), trim(line.substr(eq + 1)), line_no});
+    const std::string key = trim(line.substr(0, eq));
+    const auto [it, fresh] = seen.emplace(std::make_pair(section, key), line_no);
+    if (!fresh)
+      throw UsageError(path + ":" + std::to_string(line_no) + ": '" + key + "' is set twice" +
+                       (section.empty() ? "" : " in [" + section + "]") + " (first on line " +
+                       std::to_string(it->second) + ")");
+    out.push_back({section, key, trim(line.substr(eq + 1)), line_no});
   }
   return out;
 }
@@ -199,6 +212,12 @@ ParsedCommand cli_parse(const std::vector<Subcommand>& table, const std::vector<
     po::notify(out.vm);  // required options, notifiers
   } catch (const po::error& e) {
     throw UsageError("kmoe " + sub.name + ": " + e.what());
+  }
+  // No option of kmoe means anything as NaN or infinity (a learning rate, a temperature, tau).
+  for (const auto& [name, value] : out.vm) {
+    if (value.value().type() == typeid(double) && !std::isfinite(value.as<double>()))
+      throw UsageError("kmoe " + sub.name + ": --" + name + " must be a finite number, not " +
+                       std::to_string(value.as<double>()));
   }
   return out;
 }

@@ -2,9 +2,11 @@
 // ends here as one message: a usage error exits 2 (printed once, by rank 0, since every
 // rank parses the same arguments); any other error names its rank and, when other ranks
 // exist, ends the whole job through MPI_Abort so that nobody waits in a collective.
+#include <cstdlib>
 #include <exception>
 #include <iostream>
 
+#include "data/artifact.h"
 #include "launcher/cli.h"
 #include "launcher/commands.h"
 #include "launcher/log.h"
@@ -43,6 +45,12 @@ int main(int argc, char** argv) {
               << world->host_names[world->node_index] << "): " << e.what() << std::endl;
     if (world->size > 1) mpi_world_abort(1);
     code = 1;
+  }
+  if (code != 0 && artifact_io_failed()) {
+    // HDF5 would try to close the failed file again inside MPI_Finalize and crash there.
+    std::cout.flush();
+    std::cerr.flush();
+    std::_Exit(code);
   }
   mpi_world_finalize();
   return code;

@@ -17,6 +17,7 @@
 #include "data/artifact.h"
 #include "launcher/log.h"
 #include "launcher/mpi_world.h"
+#include "launcher/output_guard.h"
 #include "launcher/version.h"
 
 namespace kmoe {
@@ -235,7 +236,7 @@ int run_run(const std::vector<Subcommand>& table, const po::variables_map& vm) {
   RunOptions o;
   if (!vm.count("config")) throw UsageError("kmoe run: needs a CONFIG file (kmoe run CONFIG)");
   o.config = fs::absolute(vm["config"].as<std::string>()).lexically_normal().string();
-  o.run_dir = fs::path(vm["run-dir"].as<std::string>()).lexically_normal().string();
+  o.run_dir = path_normalize(vm["run-dir"].as<std::string>());
   o.bank_build = vm["bank-build"].as<bool>();
   if (vm.count("from")) o.from = vm["from"].as<std::string>();
   if (vm.count("only")) o.only = vm["only"].as<std::string>();
@@ -298,8 +299,20 @@ int run_run(const std::vector<Subcommand>& table, const po::variables_map& vm) {
     return 0;
   }
 
-  if (world.is_root()) fs::create_directories(o.run_dir);
-  mpi_check(MPI_Barrier(world.comm), "run: barrier");
+  // One driver per run directory: a second `kmoe run` on it fails at once (rank 0 holds
+  // RUN_DIR/run.lock until the run ends; see output_guard.h for the file systems).
+  OutputLock lock;
+  std::string refusal;
+  if (world.is_root()) {
+    try {
+      fs::create_directories(o.run_dir);
+      lock = OutputLock((fs::path(o.run_dir) / "run").string());
+    } catch (const std::exception& e) {
+      refusal = e.what();
+    }
+  }
+  refusal = bcast_string(world, refusal);
+  if (!refusal.empty()) throw std::runtime_error("kmoe run: " + refusal);
   nlohmann::json record = {{"config", o.config},
                            {"config_text", bcast_string(world, world.is_root() ? read_text(o.config) : "")},
                            {"run_dir", o.run_dir},

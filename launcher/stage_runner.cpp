@@ -2,8 +2,11 @@
 // the verdict is broadcast so that every rank takes the same branch.
 #include "launcher/stage_runner.h"
 
+#include <filesystem>
+
 #include "data/content_hash.h"
 #include "launcher/log.h"
+#include "launcher/output_guard.h"
 #include "launcher/version.h"
 
 namespace kmoe {
@@ -47,11 +50,29 @@ Provenance stage_provenance(const MpiWorld& world, const StageSpec& spec) {
 
 StageOutcome stage_run(const MpiWorld& world, const StageSpec& spec,
                        const std::function<void(const Provenance&)>& body) {
+  // Rank 0 holds the lock until the stage is over; a refusal becomes the same error on every rank.
+  OutputLock lock;
+  std::string refusal;
+  if (world.is_root()) {
+    try {
+      lock = OutputLock(spec.folder.empty() ? spec.output : spec.folder);
+      output_check({spec.stage, spec.output, spec.folder, spec.extra_files}, spec.inputs);
+    } catch (const std::exception& e) {
+      refusal = e.what();
+    }
+  }
+  refusal = bcast_string(world, refusal);
+  if (!refusal.empty()) throw std::runtime_error(spec.stage + ": " + refusal);
+
   const Provenance provenance = stage_provenance(world, spec);
   std::string verdict;
   if (world.is_root()) {
     const ArtifactStatus status = artifact_check(spec.output, provenance);
     verdict = status.complete ? "complete" : status.reason;
+    if (status.complete) {
+      for (const auto& f : spec.extra_files)
+        if (!std::filesystem::exists(f)) verdict = f + " is missing";
+    }
   }
   verdict = bcast_string(world, verdict);
   if (verdict == "complete" && !spec.force) {

@@ -2,6 +2,8 @@
 // skip the stage if its artifact is already complete for the same inputs and options,
 // otherwise run it with the provenance the artifact must carry. The stage body writes
 // through ArtifactWriter, so a failure or a kill leaves nothing under the final name.
+// Before anything runs, rank 0 locks the output (a second process with the same output
+// fails at once) and checks that it may be written (output_guard.h).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -19,6 +21,8 @@ namespace kmoe {
 struct StageSpec {
   std::string stage;                                        // subcommand name, e.g. "score"
   std::string output;                                       // final artifact path
+  std::string folder;                   // a folder the stage writes as a whole, holding `output` (or "")
+  std::vector<std::string> extra_files;  // written beside `output`; the stage is complete only with them
   nlohmann::json options = nlohmann::json::object();        // every option that changes the result
   std::vector<std::pair<std::string, std::string>> inputs;  // role -> file or directory
   bool force = false;                                       // run even if the artifact is complete

@@ -111,7 +111,7 @@ int embed_run(const po::variables_map& vm) {
   const StageOutcome outcome = stage_run(world, spec, [&](const Provenance& prov) {
     const auto encoder = encoder_load(vm);
     const EncoderDescription& desc = encoder->describe();
-    UnitJournal journal(world.comm, output, provenance_fingerprint(prov));
+    UnitJournal journal(world.comm, output, provenance_fingerprint(prov), spec.force);
     log_info("embed: ", n_rows, " corpus rows + ", n_kshot, " K-shot rows in ", blocks.size(), " blocks (",
              journal.done_units().size(), " already done), encoder ", desc.kind, " ", desc.model, ", dim ", desc.dim);
     {

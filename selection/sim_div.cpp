@@ -12,6 +12,7 @@
 
 #include "data/artifact.h"
 #include "data/content_hash.h"
+#include "data/folder_commit.h"
 #include "data/open_corpus.h"
 #include "launcher/log.h"
 #include "launcher/mpi_world.h"
@@ -209,6 +210,7 @@ int select_data_run(const po::variables_map& vm) {
   StageSpec spec;
   spec.stage = "select-data";
   spec.output = out_dir + "/data_selection.h5";
+  spec.extra_files = {out_dir + "/selected.jsonl"};
   spec.options = {{"c", opt.c}, {"tau", opt.tau}, {"score", score}, {"kshot_appended", with_kshot}};
   spec.inputs.push_back({"embeddings", emb_path});
   for (size_t f = 0; f < corpus.size(); ++f) spec.inputs.push_back({"corpus" + std::to_string(f), corpus[f]});
@@ -249,6 +251,8 @@ int select_data_run(const po::variables_map& vm) {
           out_lines[rank] = rec.dump();
         }
       }
+      // Written as .partial and renamed only after data_selection.h5 is committed: a
+      // selected.jsonl under its final name is always complete and has its artifact.
       std::ofstream out(out_dir + "/selected.jsonl.partial");
       for (const auto& l : out_lines) out << l << "\n";
       if (with_kshot) {
@@ -264,8 +268,8 @@ int select_data_run(const po::variables_map& vm) {
         }
       }
       out.close();
-      if (!out) throw std::runtime_error(out_dir + "/selected.jsonl: write failed");
-      std::filesystem::rename(out_dir + "/selected.jsonl.partial", out_dir + "/selected.jsonl");
+      if (!out) throw std::runtime_error(out_dir + "/selected.jsonl.partial: write failed (disk full?)");
+      path_sync(out_dir + "/selected.jsonl.partial");
       sizes[0] = static_cast<int64_t>(res.scores.size());
       sizes[1] = static_cast<int64_t>(res.selected.size());
       sizes[2] = static_cast<int64_t>(res.dropped.size());
@@ -282,6 +286,14 @@ int select_data_run(const po::variables_map& vm) {
     w.set_attr("/", "score", score);
     w.set_attr("/", "embeddings", emb_path);
     w.commit();
+    int renamed = 1;
+    if (world.is_root()) {
+      std::error_code ec;
+      std::filesystem::rename(out_dir + "/selected.jsonl.partial", out_dir + "/selected.jsonl", ec);
+      renamed = ec ? 0 : 1;
+    }
+    mpi_check(MPI_Bcast(&renamed, 1, MPI_INT, 0, world.comm), "select-data rename");
+    if (!renamed) throw std::runtime_error(out_dir + "/selected.jsonl: cannot rename selected.jsonl.partial into place");
   });
   if (outcome.skipped) log_info("select-data: ", outcome.reason);
   return 0;

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "data/input_file.h"
 #include "data/kshot.h"
 
 namespace kmoe {
@@ -120,8 +121,7 @@ std::vector<SftExample> sft_load(const std::vector<std::string>& files, const To
   const bool bos = options.prompt.style == PromptStyle::alpaca;  // chat templates carry their BOS text
   for (size_t source = 0; source < files.size(); ++source) {
     const std::string& path = files[source];
-    std::ifstream in(path);
-    if (!in) throw std::runtime_error(path + ": cannot open the data file");
+    std::ifstream in = input_file_open(path, "a data file (JSONL)");
     std::string line_text;
     int64_t line = 0;
     while (std::getline(in, line_text)) {

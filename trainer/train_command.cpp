@@ -14,12 +14,14 @@
 
 #include "data/artifact.h"
 #include "data/artifact_tensor.h"
+#include "data/folder_commit.h"
 #include "data/model_files.h"
 #include "data/moe_file.h"
 #include "data/peft_adapter.h"
 #include "data/safetensors.h"
 #include "launcher/log.h"
 #include "launcher/mpi_world.h"
+#include "launcher/output_guard.h"
 #include "launcher/stage_runner.h"
 #include "model/lora.h"
 #include "model/moe_lora.h"
@@ -116,6 +118,8 @@ TrainConfig config_from(const po::variables_map& vm, const std::string& who) {
   c.force = vm["force"].as<bool>();
   if (c.device == "auto") c.device = torch::cuda::is_available() ? "cuda" : "cpu";
   if (c.device != "cpu" && c.device != "cuda") throw UsageError(who + ": --device must be auto, cpu or cuda");
+  if (c.device == "cuda" && !torch::cuda::is_available())
+    throw UsageError(who + ": --device cuda, but libtorch sees no CUDA device on this machine (use --device cpu or auto)");
   if (c.dtype == "auto") c.dtype = c.device == "cuda" && c.mode != "full" ? "bfloat16" : "float32";
   if (c.dtype != "float32" && c.dtype != "bfloat16") throw UsageError(who + ": --dtype must be float32 or bfloat16");
   if (c.mode == "full" && c.dtype != "float32") throw UsageError(who + ": --mode full trains in float32 only");
@@ -194,10 +198,10 @@ std::vector<std::pair<std::string, at::Tensor>> llama_named_weights(const LlamaM
 }
 
 // An HF folder of the trained weights: config.json and tokenizer files copied from the
-// input folder, model.safetensors written; built in DIR.partial and renamed over DIR.
+// input folder, model.safetensors written into a fresh `dir` (the stage's DIR.partial).
 void hf_folder_save(const std::string& input_dir, const std::vector<std::pair<std::string, at::Tensor>>& weights,
                     const std::string& dir) {
-  const fs::path partial = dir + ".partial";
+  const fs::path partial = dir;
   fs::remove_all(partial);
   fs::create_directories(partial);
   for (const char* name : {"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
@@ -207,8 +211,6 @@ void hf_folder_save(const std::string& input_dir, const std::vector<std::pair<st
   std::map<std::string, at::Tensor> named;
   for (const auto& [name, t] : weights) named[name] = t.detach().to(torch::kCPU, torch::kFloat32).contiguous();
   safetensors_write((partial / "model.safetensors").string(), named, {{"format", "pt"}});
-  fs::remove_all(dir);
-  fs::rename(partial, dir);
 }
 
 void write_metrics(ArtifactWriter& w, const TrainMetrics& m) {
@@ -223,13 +225,17 @@ void write_metrics(ArtifactWriter& w, const TrainMetrics& m) {
 // Trains one output on `world`; returns 0, or kExitCheckpointed after a signal. `device`
 // is this rank's device.
 int train_stage(const MpiWorld& world, const TrainConfig& cfg, c10::Device device) {
+  // A folder output (lora, full) is built whole in DIR.partial/, train.h5 last, and then
+  // renamed to DIR: a folder under its final name always holds its train.h5.
   const bool dir_output = cfg.mode != "moe";
   const std::string artifact = dir_output ? (fs::path(cfg.output) / "train.h5").string() : cfg.output;
+  const std::string staging = folder_partial_path(cfg.output);
   const std::string ckpt_path = cfg.output + ".ckpt.h5";
-  const StageSpec spec = train_spec(cfg, artifact);
-  if (cfg.force && world.is_root()) fs::remove(ckpt_path);
+  StageSpec spec = train_spec(cfg, artifact);
+  if (dir_output) spec.folder = cfg.output;
   int code = 0;
   stage_run(world, spec, [&](const Provenance& prov) {
+    if (cfg.force && world.is_root()) fs::remove(ckpt_path);
     ModelFiles files = model_files_load(cfg.model);
     if (cfg.mode == "full" && files.format != "hf")
       throw std::invalid_argument(cfg.model + ": --mode full needs a HF model folder (it writes one)");
@@ -363,13 +369,13 @@ int train_stage(const MpiWorld& world, const TrainConfig& cfg, c10::Device devic
           w.A = w.A.detach().to(torch::kCPU, torch::kFloat32).contiguous();
           w.B = w.B.detach().to(torch::kCPU, torch::kFloat32).contiguous();
         }
-        peft_adapter_save(saved, cfg.output);
+        peft_adapter_save(saved, staging);
       } else {
-        hf_folder_save(cfg.model, llama_named_weights(model), cfg.output);
+        hf_folder_save(cfg.model, llama_named_weights(model), staging);
       }
     }
     MPI_Barrier(world.comm);
-    ArtifactWriter w(world.comm, artifact, prov);
+    ArtifactWriter w(world.comm, (fs::path(staging) / "train.h5").string(), prov);
     write_metrics(w, res.metrics);
     w.set_attr("/", "examples", static_cast<int64_t>(data.size()));
     w.set_attr("/", "examples_truncated", stats.truncated);
@@ -377,7 +383,18 @@ int train_stage(const MpiWorld& world, const TrainConfig& cfg, c10::Device devic
     w.set_attr("/", "resumed_from_step", res.resumed_from);
     w.set_attr("/", "exit_code_on_signal", static_cast<int64_t>(kExitCheckpointed));
     w.commit();
-    if (world.is_root()) fs::remove(ckpt_path);
+    std::string failed;
+    if (world.is_root()) {
+      try {
+        folder_commit(staging, cfg.output);
+        fs::remove(ckpt_path);
+      } catch (const std::exception& e) {
+        failed = e.what();
+      }
+    }
+    int bad = failed.empty() ? 0 : 1;
+    MPI_Bcast(&bad, 1, MPI_INT, 0, world.comm);
+    if (bad) throw std::runtime_error(world.is_root() ? failed : cfg.output + ": the folder could not be committed (see rank 0)");
     const float last = res.metrics.loss.empty() ? 0.f : res.metrics.loss.back();
     log_info("train: ", res.steps, " steps, final loss ", last, " -> ", cfg.output);
   });
@@ -431,7 +448,7 @@ void add_training_options(po::options_description& d, bool with_output) {
 int train_main(const po::variables_map& vm) {
   const MpiWorld& world = mpi_world();
   TrainConfig cfg = config_from(vm, "kmoe train");
-  cfg.output = vm["output"].as<std::string>();
+  cfg.output = path_normalize(vm["output"].as<std::string>());
   if (vm.count("init-adapter") && cfg.mode != "lora") throw UsageError("kmoe train: --init-adapter is for --mode lora");
   if (cfg.mode == "moe" && cfg.adapters.size() < 2)
     throw UsageError("kmoe train: --mode moe needs --adapters DIR DIR...");
@@ -446,7 +463,7 @@ int bank_main(const po::variables_map& vm) {
   const MpiWorld& world = mpi_world();
   TrainConfig cfg = config_from(vm, "kmoe bank build");
   cfg.mode = "lora";
-  const std::string dir = vm["output-dir"].as<std::string>();
+  const std::string dir = path_normalize(vm["output-dir"].as<std::string>());
   const c10::Device device =
       cfg.device == "cuda" ? c10::Device(torch::kCUDA, world.local_rank) : c10::Device(torch::kCPU);
   std::vector<std::string> stems;

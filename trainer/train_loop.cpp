@@ -93,6 +93,27 @@ std::string format_metric(double v, const char* fmt) {
   return buf;
 }
 
+// Stops the run at a non-finite loss or gradient, naming the step and the first tensor whose
+// gradient is not finite; the last checkpoint, made before this step, stays as it is.
+[[noreturn]] void train_stop_non_finite(const TrainTarget& target, int64_t step, double loss,
+                                        const TrainOptions& options) {
+  std::string where;
+  for (const auto& [name, p] : target.params) {
+    if (p.grad().defined() && !torch::isfinite(p.grad()).all().item<bool>()) {
+      where = "the gradient of '" + name + "' is not finite";
+      break;
+    }
+  }
+  if (where.empty()) where = "the gradient norm is not finite";
+  std::string kept = "no checkpoint was made";
+  std::error_code ec;
+  if (!options.checkpoint_path.empty() && std::filesystem::exists(options.checkpoint_path, ec))
+    kept = "the last good checkpoint is kept in " + options.checkpoint_path;
+  throw std::runtime_error("training stopped at step " + std::to_string(step) + ": loss " + std::to_string(loss) +
+                           ", " + where + " (a lower --lr, --max-grad-norm or checking the data may help); " + kept +
+                           "; nothing was written under the output name");
+}
+
 }  // namespace
 
 int64_t train_steps_per_epoch(int64_t n_examples, int64_t global_batch) {
@@ -279,13 +300,16 @@ TrainResult train_run(const LlamaModel& model, TrainTarget& target, const std::v
       ce_local += ce.item<double>();
     }
     buckets.finish();
-    const double grad_norm = clip_grad_norm(params, options.max_grad_norm);
-    const double lr = schedule.at(step);
-    opt.step(lr);
-    opt.zero_grad();
     at::Tensor ce_sum = torch::full({1}, ce_local, torch::TensorOptions().dtype(torch::kFloat64).device(device));
     comm.allreduce_sum(ce_sum);
     const double loss = ce_sum.item<double>() / static_cast<double>(step_targets);
+    const double grad_norm = clip_grad_norm(params, options.max_grad_norm);
+    // The loss and the summed gradients are the same on every rank, so every rank stops
+    // here together, before a non-finite value reaches the weights or a checkpoint.
+    if (!std::isfinite(loss) || !std::isfinite(grad_norm)) train_stop_non_finite(target, step + 1, loss, options);
+    const double lr = schedule.at(step);
+    opt.step(lr);
+    opt.zero_grad();
     if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
     const double tps = static_cast<double>(step_tokens) / std::max(1e-9, seconds_now() - t0);
     const int64_t done = step + 1;
@@ -323,6 +347,11 @@ TrainResult train_run(const LlamaModel& model, TrainTarget& target, const std::v
   progress.finish();
   train_signals_restore();
   if (target.set_training) target.set_training(false);
+  for (const auto& [name, p] : target.params) {  // the last optimizer step had no loss after it
+    if (!torch::isfinite(p.detach()).all().item<bool>())
+      throw std::runtime_error("training ended with non-finite values in '" + name +
+                               "' after the last step; nothing was written under the output name");
+  }
   result.steps = total;
   return result;
 }

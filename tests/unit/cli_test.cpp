@@ -145,6 +145,37 @@ TEST(Cli, ConfigErrorsNameFileAndLine) {
   expect_error("batch-size = many\n", "bad.ini:1:");
   expect_error("[score\n", "bad.ini:1: malformed section header");
   EXPECT_THROW(cli_parse(test_table(), {"score", "--config", dir / "missing.ini"}), UsageError);
+  // a duplicate key is an error even when its first value is valid and the second is not
+  expect_error("[score]\nbatch-size = 4\nmodel = m\nbatch-size = many\n", "bad.ini:4: 'batch-size' is set twice in [score] (first on line 2)");
+  try {
+    cli_parse(test_table(), {"score", "--bank", "b", "--config", dir.path.string()});
+    ADD_FAILURE() << "a folder taken as a config";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("is a folder"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Cli, ConfigWithAByteOrderMarkReadsAsWithout) {
+  testing::TempDir dir;
+  const auto cfg = write_file(dir, "bom.ini", "\xEF\xBB\xBF" "batch-size = 3\n");
+  EXPECT_EQ(cli_parse(test_table(), {"score", "--bank", "b", "--config", cfg}).vm["batch-size"].as<int>(), 3);
+}
+
+TEST(Cli, NonFiniteNumbersAreRefused) {
+  Subcommand train{"train", "train",
+                   [](po::options_description& d, po::positional_options_description&) {
+                     d.add_options()("lr", po::value<double>()->default_value(1e-4), "learning rate");
+                   },
+                   [](const po::variables_map&) { return 0; }};
+  EXPECT_DOUBLE_EQ(cli_parse({train}, {"train", "--lr", "0.5"}).vm["lr"].as<double>(), 0.5);
+  for (const char* bad : {"nan", "inf", "-inf"}) {
+    try {
+      cli_parse({train}, {"train", "--lr", bad});
+      ADD_FAILURE() << "--lr " << bad << " accepted";
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find("--lr must be a finite number"), std::string::npos) << e.what();
+    }
+  }
 }
 
 }  // namespace

@@ -55,6 +55,26 @@ TEST(UnitJournal, AJournalFromOtherInputsIsDiscarded) {
   EXPECT_FALSE(std::filesystem::exists(final_path + ".units/unit-000000000.safetensors"));
 }
 
+TEST(UnitJournal, ACorruptUnitIsRedoneAndForceStartsOver) {
+  testing::TempDir dir;
+  const std::string final_path = dir / "scores.h5";
+  const std::string fp = provenance_fingerprint(provenance("aa"));
+  {
+    UnitJournal j(mpi_world().comm, final_path, fp);
+    j.commit(0, {{"x", torch::ones({64})}});
+    j.commit(1, {{"x", torch::ones({64})}});
+  }
+  const std::string unit1 = final_path + ".units/unit-000000001.safetensors";
+  std::filesystem::resize_file(unit1, std::filesystem::file_size(unit1) / 2);  // a torn disk block
+  {
+    UnitJournal again(mpi_world().comm, final_path, fp);
+    EXPECT_EQ(again.done_units(), std::set<int64_t>{0});
+    EXPECT_FALSE(std::filesystem::exists(unit1));
+  }
+  UnitJournal forced(mpi_world().comm, final_path, fp, /*fresh=*/true);
+  EXPECT_TRUE(forced.done_units().empty());
+}
+
 TEST(UnitJournal, AHalfWrittenUnitIsNotCountedAsDone) {
   testing::TempDir dir;
   const std::string final_path = dir / "scores.h5";
