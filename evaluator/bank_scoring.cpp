@@ -22,6 +22,7 @@
 #include <numeric>
 #include <optional>
 
+#include "model/cpu_threads.h"
 #include "data/artifact.h"
 #include "data/model_files.h"
 #include "data/moe_file.h"
@@ -525,7 +526,7 @@ void scoring_add_options(po::options_description& d) {
 
 ScoringCommandOptions scoring_options_parse(const po::variables_map& vm, const std::string& command) {
   const std::string prefix = std::string("kmoe ").append(command).append(": ");
-  if (vm.count("threads")) torch::set_num_threads(vm["threads"].as<int>());
+  if (vm.count("threads")) cpu_threads_set(vm["threads"].as<int>());
   ScoringCommandOptions o;
   o.chunk_size = vm["chunk-size"].as<int64_t>();
   o.device = vm["device"].as<std::string>();

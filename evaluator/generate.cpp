@@ -8,6 +8,7 @@
 #include <chrono>
 #include <iostream>
 
+#include "model/cpu_threads.h"
 #include "data/model_files.h"
 #include "data/peft_adapter.h"
 #include "launcher/log.h"
@@ -23,7 +24,7 @@ int generate_run(const po::variables_map& vm) {
   const MpiWorld& world = mpi_world();
   if (!world.is_root()) return 0;
   const auto prompts = vm["prompt"].as<std::vector<std::string>>();
-  if (vm.count("threads")) torch::set_num_threads(vm["threads"].as<int>());
+  if (vm.count("threads")) cpu_threads_set(vm["threads"].as<int>());
   std::string device_name = vm["device"].as<std::string>();
   if (device_name == "auto") device_name = torch::cuda::is_available() ? "cuda" : "cpu";
   if (device_name != "cpu" && device_name != "cuda") {

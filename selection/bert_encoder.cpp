@@ -11,6 +11,7 @@
 #include <numeric>
 #include <stdexcept>
 
+#include "model/cpu_threads.h"
 #include "data/content_hash.h"
 #include "data/safetensors.h"
 #include "data/wordpiece_tokenizer.h"
@@ -107,7 +108,7 @@ class BertEncoder : public SentenceEncoder {
     max_tokens = std::min(max_tokens, config.max_position_embeddings);
     if (max_tokens < 2) throw std::runtime_error("BERT encoder: max_tokens must be at least 2 ([CLS] and [SEP])");
     if (options.batch_size <= 0) throw std::runtime_error("BERT encoder: batch_size must be positive");
-    if (options.threads > 0) torch::set_num_threads(options.threads);
+    if (options.threads > 0) cpu_threads_set(options.threads);
     description_ = {"bert",    folder,         content_hash(folder), pooling,
                     normalize, options.prefix, config.hidden_size,   max_tokens};
   }

@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 
+#include "model/cpu_threads.h"
 #include "data/content_hash.h"
 #include "data/model_files.h"
 #include "model/llama.h"
@@ -70,7 +71,7 @@ class DecoderEncoder : public SentenceEncoder {
 }  // namespace
 
 std::unique_ptr<SentenceEncoder> decoder_encoder_load(const std::string& model, const DecoderEncoderOptions& options) {
-  if (options.threads > 0) torch::set_num_threads(options.threads);
+  if (options.threads > 0) cpu_threads_set(options.threads);
   return std::make_unique<DecoderEncoder>(model, options);
 }
 

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "model/cpu_threads.h"
 #include "data/artifact.h"
 #include "data/artifact_tensor.h"
 #include "data/folder_commit.h"
@@ -126,7 +127,7 @@ TrainConfig config_from(const po::variables_map& vm, const std::string& who) {
   if (t.global_batch <= 0 || t.micro_batch <= 0 || c.max_len < 2 || t.lr <= 0 || c.lora.r <= 0)
     throw UsageError(who + ": --global-batch, --micro-batch, --lr and --lora-r must be positive, --max-len >= 2");
   if (t.max_steps <= 0 && t.epochs <= 0) throw UsageError(who + ": give --epochs or --max-steps");
-  if (vm.count("threads")) torch::set_num_threads(vm["threads"].as<int>());
+  if (vm.count("threads")) cpu_threads_set(vm["threads"].as<int>());
   return c;
 }
 
