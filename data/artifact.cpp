@@ -256,18 +256,12 @@ void ArtifactWriter::write_rows(const std::string& name, int64_t row_begin, int6
   int64_t mine[3] = {row_begin, row_count, 0};
   std::vector<int64_t> all(3 * static_cast<size_t>(size_));
   MPI_Gather(mine, 3, MPI_INT64_T, all.data(), 3, MPI_INT64_T, 0, comm_);
+  int64_t cols = 0;
   if (rank_ != 0) {
-    if (row_count > 0) {
-      int64_t cols = 0;
-      MPI_Bcast(&cols, 1, MPI_INT64_T, 0, comm_);
-      MPI_Send(data, static_cast<int>(row_count * cols), MPI_FLOAT, 0, 7, comm_);
-    } else {
-      int64_t cols = 0;
-      MPI_Bcast(&cols, 1, MPI_INT64_T, 0, comm_);
-    }
+    MPI_Bcast(&cols, 1, MPI_INT64_T, 0, comm_);
+    if (row_count > 0) MPI_Send(data, static_cast<int>(row_count * cols), MPI_FLOAT, 0, 7, comm_);
     return;
   }
-  int64_t cols = 0;
   {
     H5Id d(H5Dopen2(file_, name.c_str(), H5P_DEFAULT), H5Dclose);
     if (d >= 0) {
