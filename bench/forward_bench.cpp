@@ -8,8 +8,8 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "data/model_files.h"
-#include "launcher/mpi_world.h"
+#include "data/formats/model_files.h"
+#include "runtime/mpi_world.h"
 #include "model/llama.h"
 
 int main(int argc, char** argv) {

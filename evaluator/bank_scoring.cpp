@@ -22,18 +22,17 @@
 #include <numeric>
 #include <optional>
 
+#include "data/formats/model_files.h"
+#include "data/formats/moe_file.h"
+#include "data/formats/peft_adapter.h"
+#include "data/store/artifact.h"
 #include "model/cpu_threads.h"
-#include "data/artifact.h"
-#include "data/model_files.h"
-#include "data/moe_file.h"
-#include "data/peft_adapter.h"
-#include "data/unit_journal.h"
-#include "launcher/log.h"
-#include "launcher/mpi_world.h"
-#include "launcher/progress.h"
-#include "launcher/stage_runner.h"
-#include "launcher/work_queue.h"
 #include "model/lora.h"
+#include "runtime/log.h"
+#include "runtime/mpi_world.h"
+#include "runtime/stage_runner.h"
+#include "runtime/unit_journal.h"
+#include "runtime/work_units.h"
 
 namespace kmoe {
 
@@ -236,27 +235,14 @@ struct ScoreConfig {
   std::string device = "auto";
 };
 
-int score_run(const po::variables_map& vm) {
-  const MpiWorld& world = mpi_world();
-  ScoreConfig cfg;
-  cfg.model_path = vm["model"].as<std::string>();
-  cfg.kshot_path = vm["kshot"].as<std::string>();
-  if (vm.count("bank")) cfg.bank_path = vm["bank"].as<std::string>();
-  if (vm.count("moe")) cfg.moe_paths = vm["moe"].as<std::vector<std::string>>();
-  if (cfg.bank_path.empty() && cfg.moe_paths.empty()) throw UsageError("kmoe score: give --bank, --moe or both");
-  cfg.output = vm["output"].as<std::string>();
-  cfg.skip_bad = vm["skip-bad-adapters"].as<bool>();
-  ScoringCommandOptions common = scoring_options_parse(vm, "score");
-  cfg.scoring = std::move(common.scoring);
-  cfg.chunk_size = common.chunk_size;
-  cfg.device = common.device;
-
-  const auto examples = kshot_load(cfg.kshot_path);
-  const auto bank = cfg.bank_path.empty() ? std::vector<BankEntry>{} : bank_list(cfg.bank_path);
+// The rows of scores.h5: "base", the bank's adapters, then each MoE file named after its stem
+// (from index `first_moe` on). Throws UsageError when a MoE's name is taken.
+std::vector<BankEntry> score_rows(const std::vector<BankEntry>& bank, const std::vector<std::string>& moe_paths,
+                                  size_t& first_moe) {
   std::vector<BankEntry> rows{{"base", ""}};
   rows.insert(rows.end(), bank.begin(), bank.end());
-  const size_t first_moe = rows.size();
-  for (const auto& path : cfg.moe_paths) {
+  first_moe = rows.size();
+  for (const auto& path : moe_paths) {
     const std::string name = fs::path(path).stem().empty() ? "moe" : fs::path(path).stem().string();
     for (const auto& r : rows) {
       if (r.name == name)
@@ -268,13 +254,270 @@ int score_run(const po::variables_map& vm) {
     }
     rows.push_back({name, path});
   }
+  return rows;
+}
+
+// One rank's side of the work units: unit = row (adapter) x chunk of examples. The model,
+// the tokenised examples and the adapters load on first use, so a rank whose units were
+// all done before a kill loads nothing.
+class ScoreWorker {
+ public:
+  ScoreWorker(const MpiWorld& world, ScoreConfig cfg, const std::vector<KshotExample>& examples,
+              const std::vector<BankEntry>& rows, size_t first_moe)
+      : world_(world),
+        cfg_(std::move(cfg)),
+        examples_(examples),
+        rows_(rows),
+        first_moe_(first_moe),
+        n_samples_(static_cast<int64_t>(examples.size())),
+        n_chunks_((n_samples_ + cfg_.chunk_size - 1) / cfg_.chunk_size) {}
+
+  UnitTensors unit(int64_t unit) {
+    const int64_t a = unit / n_chunks_, c = unit % n_chunks_;
+    const int64_t begin = c * cfg_.chunk_size, end = std::min(n_samples_, begin + cfg_.chunk_size);
+    ensure_model();
+    std::map<std::string, at::Tensor> t;
+    const LinearHook* hook = nullptr;
+    std::string skip_reason;
+    try {
+      hook = hook_for(a);
+    } catch (const std::exception& e) {
+      if (!cfg_.skip_bad) throw;
+      skip_reason = e.what();
+    }
+    const int64_t n = end - begin;
+    if (!skip_reason.empty()) {
+      t["skipped"] = torch::ones({1}, torch::kInt64);
+      t["reason"] = unit_journal_bytes(skip_reason);
+    } else {
+      const std::vector<ScoringItem> chunk(items_.begin() + begin, items_.begin() + end);
+      const auto scores = scoring_run(*rm_.model, *rm_.files->tokenizer, chunk, cfg_.scoring, hook);
+      at::Tensor f = torch::zeros({3, n}, torch::kFloat64);       // nll, ppl, ppl_reasoning [3, n]
+      at::Tensor i64 = torch::zeros({3, n}, torch::kInt64);       // correct, ll_correct, ll_norm_correct
+      at::Tensor offsets = torch::zeros({n + 1}, torch::kInt64);  // into the concatenated predictions
+      auto fa = f.accessor<double, 2>();
+      auto ia = i64.accessor<int64_t, 2>();
+      auto oa = offsets.accessor<int64_t, 1>();
+      std::string preds;
+      for (int64_t k = 0; k < n; ++k) {
+        fa[0][k] = scores[k].nll;
+        fa[1][k] = scores[k].ppl;
+        fa[2][k] = scores[k].ppl_reasoning;
+        ia[0][k] = scores[k].correct;
+        ia[1][k] = scores[k].ll_correct;
+        ia[2][k] = scores[k].ll_norm_correct;
+        preds += scores[k].prediction;
+        oa[k + 1] = static_cast<int64_t>(preds.size());
+      }
+      t["skipped"] = torch::zeros({1}, torch::kInt64);
+      t["floats"] = f;
+      t["ints"] = i64;
+      t["predictions"] = unit_journal_bytes(preds);
+      t["offsets"] = offsets;
+    }
+    return t;
+  }
+
+ private:
+  void ensure_model() {
+    if (rm_.model) return;
+    rm_.files = model_files_load(cfg_.model_path);
+    rm_.device = cfg_.device == "cuda" ? torch::Device(torch::kCUDA, world_.local_rank) : torch::Device(torch::kCPU);
+    rm_.dtype = rm_.device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
+    rm_.model = llama_from_weights(rm_.files->config, std::move(rm_.files->weights), rm_.device, rm_.dtype);
+    rm_.lora = std::make_unique<LoraSet>(rm_.files->config);
+    ScoringOptions o = cfg_.scoring;
+    if (o.prompt.style == PromptStyle::chat) o.prompt.chat = rm_.files->chat_template;
+    o.stop_ids = rm_.files->stop_token_ids;
+    cfg_.scoring = o;
+    items_ = scoring_prepare(examples_, *rm_.files->tokenizer, cfg_.scoring, cfg_.kshot_path);
+  }
+
+  // The hook for row `a`; nullptr for the base. Throws naming the adapter when it cannot load.
+  const LinearHook* hook_for(int64_t a) {
+    if (a == 0) return nullptr;
+    const std::string& name = rows_[a].name;
+    if (static_cast<size_t>(a) >= first_moe_) {
+      auto& moe = rm_.moes[name];
+      if (!moe) {
+        try {
+          moe = std::make_unique<MoeLora>(moe_read(rows_[a].path, rm_.files->config));
+        } catch (const std::exception& e) {
+          rm_.moes.erase(name);
+          throw std::runtime_error("MoE '" + name + "' (" + rows_[a].path + "): " + e.what());
+        }
+        moe->to(rm_.device, rm_.dtype);
+      }
+      return moe.get();
+    }
+    if (!rm_.lora->has(name)) {
+      LoraAdapter adapter;
+      try {
+        adapter = peft_adapter_load(rows_[a].path, rm_.files->config, name);
+        lora_adapter_validate(adapter, rm_.files->config);
+      } catch (const std::exception& e) {
+        throw std::runtime_error("adapter '" + name + "' (" + rows_[a].path + "): " + e.what());
+      }
+      lora_adapter_to(adapter, rm_.device, rm_.dtype);
+      while (rm_.lru.size() >= 2) {
+        rm_.lora->remove(rm_.lru.back());
+        rm_.lru.pop_back();
+      }
+      rm_.lora->add(std::move(adapter));
+      rm_.lru.push_front(name);
+    } else {
+      rm_.lru.remove(name);
+      rm_.lru.push_front(name);
+    }
+    rm_.lora->activate(name);
+    return rm_.lora.get();
+  }
+
+  const MpiWorld& world_;
+  ScoreConfig cfg_;
+  const std::vector<KshotExample>& examples_;
+  const std::vector<BankEntry>& rows_;
+  const size_t first_moe_;
+  const int64_t n_samples_, n_chunks_;
+  RankModel rm_;
+  std::vector<ScoringItem> items_;
+};
+
+// Reads every unit back from the journal (every rank: a shared folder) and writes scores.h5.
+void score_write(const MpiWorld& world, const ScoreConfig& cfg, const Provenance& prov, const UnitJournal& journal,
+                 const std::vector<BankEntry>& rows, const std::vector<KshotExample>& examples) {
+  const int64_t n_samples = examples.size();
+  const int64_t n_adapters = rows.size();
+  const int64_t n_chunks = (n_samples + cfg.chunk_size - 1) / cfg.chunk_size;
+  const int64_t n_units = n_adapters * n_chunks;
+  // Every rank reads the journal (a shared folder) and holds the same tables.
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> nll(n_adapters * n_samples, nan), ppl(nll), ppl_r(nll);
+  std::vector<int64_t> correct(n_adapters * n_samples, 0);
+  std::vector<int64_t> ll_c(n_adapters * n_samples, -1), ll_nc(n_adapters * n_samples, -1);
+  std::vector<std::string> prediction(n_adapters * n_samples);
+  std::vector<int64_t> skipped(n_adapters, 0);
+  std::vector<std::string> reasons(n_adapters);
+  for (int64_t u = 0; u < n_units; ++u) {
+    const auto t = journal.read(u);
+    const int64_t a = u / n_chunks, begin = (u % n_chunks) * cfg.chunk_size;
+    if (t.at("skipped").item<int64_t>()) {
+      skipped[a] = 1;
+      reasons[a] = unit_journal_text(t.at("reason"));
+      continue;
+    }
+    const auto f = t.at("floats").contiguous();
+    const auto iv = t.at("ints").contiguous();
+    const auto off = t.at("offsets").contiguous();
+    auto fa = f.accessor<double, 2>();
+    auto ia = iv.accessor<int64_t, 2>();
+    auto oa = off.accessor<int64_t, 1>();
+    const std::string preds = unit_journal_text(t.at("predictions"));
+    for (int64_t k = 0; k < f.size(1); ++k) {
+      const int64_t i = a * n_samples + begin + k;
+      nll[i] = static_cast<float>(fa[0][k]);
+      ppl[i] = static_cast<float>(fa[1][k]);
+      ppl_r[i] = static_cast<float>(fa[2][k]);
+      correct[i] = ia[0][k];
+      ll_c[i] = ia[1][k];
+      ll_nc[i] = ia[2][k];
+      prediction[i] = preds.substr(oa[k], oa[k + 1] - oa[k]);
+    }
+  }
+  std::vector<float> acc(n_adapters, nan), ppl_sum(n_adapters, nan), acc_ll(n_adapters, nan),
+      acc_ll_norm(n_adapters, nan);
+  bool any_mc = false;
+  for (int64_t a = 0; a < n_adapters; ++a) {
+    if (skipped[a]) continue;
+    double c = 0, s = 0, l = 0, ln = 0;
+    int64_t mc = 0;
+    for (int64_t k = 0; k < n_samples; ++k) {
+      const int64_t i = a * n_samples + k;
+      c += correct[i];
+      s += ppl_r[i];
+      if (ll_c[i] >= 0) {
+        ++mc;
+        l += ll_c[i];
+        ln += ll_nc[i];
+      }
+    }
+    acc[a] = static_cast<float>(c / n_samples);
+    ppl_sum[a] = static_cast<float>(s);
+    if (mc > 0) {
+      any_mc = true;
+      acc_ll[a] = static_cast<float>(l / mc);
+      acc_ll_norm[a] = static_cast<float>(ln / mc);
+    }
+  }
+  std::vector<std::string> names, paths, ids;
+  for (const auto& r : rows) {
+    names.push_back(r.name);
+    paths.push_back(r.path.empty() ? cfg.model_path : r.path);
+  }
+  std::vector<int64_t> reasoning_is_answer;
+  for (const auto& e : examples) {
+    ids.push_back(e.id);
+    reasoning_is_answer.push_back(e.rationale.empty() ? 1 : 0);
+  }
+  ArtifactWriter w(world.comm, cfg.output, prov);
+  const std::vector<int64_t> as{n_adapters, n_samples};
+  w.write_strings("adapters", names);
+  w.write_strings("adapter_paths", paths);
+  w.write_strings("samples", ids);
+  w.write_floats("nll", as, nll.data());
+  w.write_floats("ppl", as, ppl.data());
+  w.write_floats("ppl_reasoning", as, ppl_r.data());
+  w.write_int64("ppl_reasoning_is_answer", {n_samples}, reasoning_is_answer.data());
+  w.write_int64("correct", as, correct.data());
+  w.write_strings("prediction", prediction);
+  w.set_attr("prediction", "layout", std::string("adapters x samples, row-major, flattened"));
+  w.write_floats("acc", {n_adapters}, acc.data());
+  w.write_floats("ppl_sum", {n_adapters}, ppl_sum.data());
+  if (any_mc) {
+    w.write_floats("acc_ll", {n_adapters}, acc_ll.data());
+    w.write_floats("acc_ll_norm", {n_adapters}, acc_ll_norm.data());
+  }
+  w.write_int64("skipped", {n_adapters}, skipped.data());
+  w.write_strings("skipped_reason", reasons);
+  std::string all_reasons;
+  for (int64_t a = 0; a < n_adapters; ++a) {
+    if (skipped[a]) all_reasons += (all_reasons.empty() ? "" : "\n") + names[a] + ": " + reasons[a];
+  }
+  w.set_attr("skipped", "reasons", all_reasons);
+  w.commit();
+  for (int64_t a = 0; a < n_adapters; ++a) {
+    if (skipped[a]) log_warn("skipped adapter ", names[a], ": ", reasons[a]);
+  }
+}
+
+}  // namespace
+
+StageOutcome score_stage(const MpiWorld& world, const ScoreOptions& options) {
+  if (options.model.empty() || options.kshot.empty()) throw UsageError("kmoe score: --model and --kshot are required");
+  ScoreConfig cfg;
+  cfg.model_path = options.model;
+  cfg.kshot_path = options.kshot;
+  cfg.bank_path = options.bank;
+  cfg.moe_paths = options.moe;
+  if (cfg.bank_path.empty() && cfg.moe_paths.empty()) throw UsageError("kmoe score: give --bank, --moe or both");
+  cfg.output = options.output;
+  cfg.skip_bad = options.skip_bad_adapters;
+  ScoringCommandOptions common = scoring_options_resolve(options.scoring, "score");
+  cfg.scoring = std::move(common.scoring);
+  cfg.chunk_size = common.chunk_size;
+  cfg.device = common.device;
+
+  const auto examples = kshot_load(cfg.kshot_path);
+  const auto bank = cfg.bank_path.empty() ? std::vector<BankEntry>{} : bank_list(cfg.bank_path);
+  size_t first_moe = 0;
+  const std::vector<BankEntry> rows = score_rows(bank, cfg.moe_paths, first_moe);
 
   StageSpec spec;
   spec.stage = "score";
   spec.output = cfg.output;
-  spec.force = vm["force"].as<bool>();
-  spec.options = {{"prompt_format", vm["prompt-format"].as<std::string>()},
-                  {"answer_format", vm["answer-format"].as<std::string>()},
+  spec.force = options.force;
+  spec.options = {{"prompt_format", options.scoring.prompt_format},
+                  {"answer_format", options.scoring.answer_format},
                   {"answer_regex", cfg.scoring.answer.regex},
                   {"max_new_tokens", cfg.scoring.max_new_tokens},
                   {"batch_size", cfg.scoring.batch_size},
@@ -287,258 +530,36 @@ int score_run(const po::variables_map& vm) {
 
   const int64_t n_samples = examples.size();
   const int64_t n_adapters = rows.size();
-  const int64_t n_chunks = (n_samples + cfg.chunk_size - 1) / cfg.chunk_size;
-  const int64_t n_units = n_adapters * n_chunks;
-
+  const int64_t n_units = n_adapters * ((n_samples + cfg.chunk_size - 1) / cfg.chunk_size);
   const auto outcome = stage_run(world, spec, [&](const Provenance& prov) {
     UnitJournal journal(world.comm, cfg.output, provenance_fingerprint(prov), spec.force);
     const int64_t already = static_cast<int64_t>(journal.done_units().size());
     log_info("score: ", n_adapters, " adapters (base included) x ", n_samples, " examples = ", n_units,
              " units; skipping ", already, " units already done, ", n_units - already, " to do");
-    RankModel rm;
-    std::vector<ScoringItem> items;
-    auto ensure_model = [&]() {
-      if (rm.model) return;
-      rm.files = model_files_load(cfg.model_path);
-      rm.device = cfg.device == "cuda" ? torch::Device(torch::kCUDA, world.local_rank) : torch::Device(torch::kCPU);
-      rm.dtype = rm.device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
-      rm.model = llama_from_weights(rm.files->config, std::move(rm.files->weights), rm.device, rm.dtype);
-      rm.lora = std::make_unique<LoraSet>(rm.files->config);
-      ScoringOptions o = cfg.scoring;
-      if (o.prompt.style == PromptStyle::chat) o.prompt.chat = rm.files->chat_template;
-      o.stop_ids = rm.files->stop_token_ids;
-      cfg.scoring = o;
-      items = scoring_prepare(examples, *rm.files->tokenizer, cfg.scoring, cfg.kshot_path);
-    };
-    // The hook for row `a`; nullptr for the base. Throws naming the adapter when it cannot load.
-    auto hook_for = [&](int64_t a) -> const LinearHook* {
-      if (a == 0) return nullptr;
-      const std::string& name = rows[a].name;
-      if (static_cast<size_t>(a) >= first_moe) {
-        auto& moe = rm.moes[name];
-        if (!moe) {
-          try {
-            moe = std::make_unique<MoeLora>(moe_read(rows[a].path, rm.files->config));
-          } catch (const std::exception& e) {
-            rm.moes.erase(name);
-            throw std::runtime_error("MoE '" + name + "' (" + rows[a].path + "): " + e.what());
-          }
-          moe->to(rm.device, rm.dtype);
-        }
-        return moe.get();
-      }
-      if (!rm.lora->has(name)) {
-        LoraAdapter adapter;
-        try {
-          adapter = peft_adapter_load(rows[a].path, rm.files->config, name);
-          lora_adapter_validate(adapter, rm.files->config);
-        } catch (const std::exception& e) {
-          throw std::runtime_error("adapter '" + name + "' (" + rows[a].path + "): " + e.what());
-        }
-        lora_adapter_to(adapter, rm.device, rm.dtype);
-        while (rm.lru.size() >= 2) {
-          rm.lora->remove(rm.lru.back());
-          rm.lru.pop_back();
-        }
-        rm.lora->add(std::move(adapter));
-        rm.lru.push_front(name);
-      } else {
-        rm.lru.remove(name);
-        rm.lru.push_front(name);
-      }
-      rm.lora->activate(name);
-      return rm.lora.get();
-    };
-    const char* kill_env = std::getenv("KMOE_TEST_KILL_AFTER_UNITS");
-    const int64_t kill_after = kill_env ? std::atoll(kill_env) : -1;
-    int64_t committed_here = 0;
-    Progress progress("scoring", n_units, "units", ProgressOptions{10.0, world.is_root()});
-    {
-      WorkQueue queue(world, n_units);
-      while (const auto unit = queue.next()) {
-        if (world.is_root()) progress.set(queue.handed_out());
-        if (journal.done(*unit)) continue;
-        const int64_t a = *unit / n_chunks, c = *unit % n_chunks;
-        const int64_t begin = c * cfg.chunk_size, end = std::min(n_samples, begin + cfg.chunk_size);
-        ensure_model();
-        std::map<std::string, at::Tensor> t;
-        const LinearHook* hook = nullptr;
-        std::string skip_reason;
-        try {
-          hook = hook_for(a);
-        } catch (const std::exception& e) {
-          if (!cfg.skip_bad) throw;
-          skip_reason = e.what();
-        }
-        const int64_t n = end - begin;
-        if (!skip_reason.empty()) {
-          t["skipped"] = torch::ones({1}, torch::kInt64);
-          t["reason"] = unit_journal_bytes(skip_reason);
-        } else {
-          const std::vector<ScoringItem> chunk(items.begin() + begin, items.begin() + end);
-          const auto scores = scoring_run(*rm.model, *rm.files->tokenizer, chunk, cfg.scoring, hook);
-          at::Tensor f = torch::zeros({3, n}, torch::kFloat64);       // nll, ppl, ppl_reasoning [3, n]
-          at::Tensor i64 = torch::zeros({3, n}, torch::kInt64);       // correct, ll_correct, ll_norm_correct
-          at::Tensor offsets = torch::zeros({n + 1}, torch::kInt64);  // into the concatenated predictions
-          auto fa = f.accessor<double, 2>();
-          auto ia = i64.accessor<int64_t, 2>();
-          auto oa = offsets.accessor<int64_t, 1>();
-          std::string preds;
-          for (int64_t k = 0; k < n; ++k) {
-            fa[0][k] = scores[k].nll;
-            fa[1][k] = scores[k].ppl;
-            fa[2][k] = scores[k].ppl_reasoning;
-            ia[0][k] = scores[k].correct;
-            ia[1][k] = scores[k].ll_correct;
-            ia[2][k] = scores[k].ll_norm_correct;
-            preds += scores[k].prediction;
-            oa[k + 1] = static_cast<int64_t>(preds.size());
-          }
-          t["skipped"] = torch::zeros({1}, torch::kInt64);
-          t["floats"] = f;
-          t["ints"] = i64;
-          t["predictions"] = unit_journal_bytes(preds);
-          t["offsets"] = offsets;
-        }
-        journal.commit(*unit, t);
-        if (++committed_here == kill_after) std::raise(SIGKILL);  // tests: a real kill mid-run
-      }
-    }
-    MPI_Barrier(world.comm);
-    progress.finish();
-
-    // Every rank reads the journal (a shared folder) and holds the same tables.
-    const float nan = std::numeric_limits<float>::quiet_NaN();
-    std::vector<float> nll(n_adapters * n_samples, nan), ppl(nll), ppl_r(nll);
-    std::vector<int64_t> correct(n_adapters * n_samples, 0);
-    std::vector<int64_t> ll_c(n_adapters * n_samples, -1), ll_nc(n_adapters * n_samples, -1);
-    std::vector<std::string> prediction(n_adapters * n_samples);
-    std::vector<int64_t> skipped(n_adapters, 0);
-    std::vector<std::string> reasons(n_adapters);
-    for (int64_t u = 0; u < n_units; ++u) {
-      const auto t = journal.read(u);
-      const int64_t a = u / n_chunks, begin = (u % n_chunks) * cfg.chunk_size;
-      if (t.at("skipped").item<int64_t>()) {
-        skipped[a] = 1;
-        reasons[a] = unit_journal_text(t.at("reason"));
-        continue;
-      }
-      const auto f = t.at("floats").contiguous();
-      const auto iv = t.at("ints").contiguous();
-      const auto off = t.at("offsets").contiguous();
-      auto fa = f.accessor<double, 2>();
-      auto ia = iv.accessor<int64_t, 2>();
-      auto oa = off.accessor<int64_t, 1>();
-      const std::string preds = unit_journal_text(t.at("predictions"));
-      for (int64_t k = 0; k < f.size(1); ++k) {
-        const int64_t i = a * n_samples + begin + k;
-        nll[i] = static_cast<float>(fa[0][k]);
-        ppl[i] = static_cast<float>(fa[1][k]);
-        ppl_r[i] = static_cast<float>(fa[2][k]);
-        correct[i] = ia[0][k];
-        ll_c[i] = ia[1][k];
-        ll_nc[i] = ia[2][k];
-        prediction[i] = preds.substr(oa[k], oa[k + 1] - oa[k]);
-      }
-    }
-    std::vector<float> acc(n_adapters, nan), ppl_sum(n_adapters, nan), acc_ll(n_adapters, nan),
-        acc_ll_norm(n_adapters, nan);
-    bool any_mc = false;
-    for (int64_t a = 0; a < n_adapters; ++a) {
-      if (skipped[a]) continue;
-      double c = 0, s = 0, l = 0, ln = 0;
-      int64_t mc = 0;
-      for (int64_t k = 0; k < n_samples; ++k) {
-        const int64_t i = a * n_samples + k;
-        c += correct[i];
-        s += ppl_r[i];
-        if (ll_c[i] >= 0) {
-          ++mc;
-          l += ll_c[i];
-          ln += ll_nc[i];
-        }
-      }
-      acc[a] = static_cast<float>(c / n_samples);
-      ppl_sum[a] = static_cast<float>(s);
-      if (mc > 0) {
-        any_mc = true;
-        acc_ll[a] = static_cast<float>(l / mc);
-        acc_ll_norm[a] = static_cast<float>(ln / mc);
-      }
-    }
-    std::vector<std::string> names, paths, ids;
-    for (const auto& r : rows) {
-      names.push_back(r.name);
-      paths.push_back(r.path.empty() ? cfg.model_path : r.path);
-    }
-    std::vector<int64_t> reasoning_is_answer;
-    for (const auto& e : examples) {
-      ids.push_back(e.id);
-      reasoning_is_answer.push_back(e.rationale.empty() ? 1 : 0);
-    }
-    ArtifactWriter w(world.comm, cfg.output, prov);
-    const std::vector<int64_t> as{n_adapters, n_samples};
-    w.write_strings("adapters", names);
-    w.write_strings("adapter_paths", paths);
-    w.write_strings("samples", ids);
-    w.write_floats("nll", as, nll.data());
-    w.write_floats("ppl", as, ppl.data());
-    w.write_floats("ppl_reasoning", as, ppl_r.data());
-    w.write_int64("ppl_reasoning_is_answer", {n_samples}, reasoning_is_answer.data());
-    w.write_int64("correct", as, correct.data());
-    w.write_strings("prediction", prediction);
-    w.set_attr("prediction", "layout", std::string("adapters x samples, row-major, flattened"));
-    w.write_floats("acc", {n_adapters}, acc.data());
-    w.write_floats("ppl_sum", {n_adapters}, ppl_sum.data());
-    if (any_mc) {
-      w.write_floats("acc_ll", {n_adapters}, acc_ll.data());
-      w.write_floats("acc_ll_norm", {n_adapters}, acc_ll_norm.data());
-    }
-    w.write_int64("skipped", {n_adapters}, skipped.data());
-    w.write_strings("skipped_reason", reasons);
-    std::string all_reasons;
-    for (int64_t a = 0; a < n_adapters; ++a) {
-      if (skipped[a]) all_reasons += (all_reasons.empty() ? "" : "\n") + names[a] + ": " + reasons[a];
-    }
-    w.set_attr("skipped", "reasons", all_reasons);
-    w.commit();
+    ScoreWorker worker(world, cfg, examples, rows, first_moe);
+    work_units_run(world, journal, {"scoring", n_units}, [&](int64_t unit) { return worker.unit(unit); });
+    score_write(world, cfg, prov, journal, rows, examples);
     journal.remove();
-    for (int64_t a = 0; a < n_adapters; ++a) {
-      if (skipped[a]) log_warn("skipped adapter ", names[a], ": ", reasons[a]);
-    }
   });
   log_info("score: ", outcome.skipped ? "skipped: " : "", outcome.reason, " -> ", cfg.output);
-  return 0;
+  return outcome;
 }
 
-}  // namespace
-
-void scoring_add_options(po::options_description& d) {
-  d.add_options()("prompt-format", po::value<std::string>()->default_value("alpaca"), "alpaca or chat")(
-      "answer-format", po::value<std::string>()->default_value("exact"), "choice, yesno, number, exact or regex")(
-      "answer-regex", po::value<std::string>(), "PCRE2 regex for --answer-format regex (group 1 = answer)")(
-      "max-new-tokens", po::value<int64_t>()->default_value(64), "greedy reply length (0: no generation)")(
-      "batch-size", po::value<int64_t>()->default_value(8), "sequences per forward")(
-      "chunk-size", po::value<int64_t>()->default_value(16), "examples per work unit")(
-      "device", po::value<std::string>()->default_value("auto"), "auto, cpu or cuda")(
-      "threads", po::value<int>(), "CPU threads per rank (default: libtorch's)");
-}
-
-ScoringCommandOptions scoring_options_parse(const po::variables_map& vm, const std::string& command) {
+ScoringCommandOptions scoring_options_resolve(const ScoringFlags& flags, const std::string& command) {
   const std::string prefix = std::string("kmoe ").append(command).append(": ");
-  if (vm.count("threads")) cpu_threads_set(vm["threads"].as<int>());
+  if (flags.threads != 0) cpu_threads_set(flags.threads);
   ScoringCommandOptions o;
-  o.chunk_size = vm["chunk-size"].as<int64_t>();
-  o.device = vm["device"].as<std::string>();
-  o.scoring.max_new_tokens = vm["max-new-tokens"].as<int64_t>();
-  o.scoring.batch_size = vm["batch-size"].as<int64_t>();
+  o.chunk_size = flags.chunk_size;
+  o.device = flags.device;
+  o.scoring.max_new_tokens = flags.max_new_tokens;
+  o.scoring.batch_size = flags.batch_size;
   try {
-    o.scoring.prompt.style = prompt_style_parse(vm["prompt-format"].as<std::string>());
-    o.scoring.answer.format = answer_format_parse(vm["answer-format"].as<std::string>());
+    o.scoring.prompt.style = prompt_style_parse(flags.prompt_format);
+    o.scoring.answer.format = answer_format_parse(flags.answer_format);
   } catch (const std::invalid_argument& e) {
     throw UsageError(prefix + e.what());
   }
-  if (vm.count("answer-regex")) o.scoring.answer.regex = vm["answer-regex"].as<std::string>();
+  o.scoring.answer.regex = flags.answer_regex;
   if (o.scoring.answer.format == AnswerFormat::regex && o.scoring.answer.regex.empty()) {
     throw UsageError(prefix + "--answer-format regex needs --answer-regex");
   }
@@ -548,26 +569,9 @@ ScoringCommandOptions scoring_options_parse(const po::variables_map& vm, const s
   if (o.device == "auto") o.device = torch::cuda::is_available() ? "cuda" : "cpu";
   if (o.device != "cpu" && o.device != "cuda") throw UsageError(prefix + "--device must be auto, cpu or cuda");
   if (o.device == "cuda" && !torch::cuda::is_available())
-    throw UsageError(prefix + "--device cuda, but libtorch sees no CUDA device on this machine (use --device cpu or auto)");
+    throw UsageError(prefix +
+                     "--device cuda, but libtorch sees no CUDA device on this machine (use --device cpu or auto)");
   return o;
-}
-
-Subcommand score_subcommand() {
-  return {"score", "Score a LoRA bank (and the base) on a K-shot set: NLL, perplexities, accuracy -> scores.h5",
-          [](po::options_description& d, po::positional_options_description&) {
-            d.add_options()("model", po::value<std::string>()->required()->value_name("PATH"),
-                            "base model: HF folder or .gguf")(
-                "bank", po::value<std::string>()->value_name("DIR|FILE"),
-                "folder of PEFT adapters, or a file with one adapter path per line")(
-                "moe", po::value<std::vector<std::string>>()->composing()->value_name("FILE"),
-                "a mixture of LoRA experts (moe.h5), scored as one more row named after the file stem; repeatable")(
-                "kshot", po::value<std::string>()->required()->value_name("FILE"), "K-shot examples (JSONL)")(
-                "output", po::value<std::string>()->default_value("scores.h5"), "the scores artifact")(
-                "skip-bad-adapters", po::bool_switch(), "record adapters that fail to load as skipped")(
-                "force", po::bool_switch(), "rerun even if the artifact is complete");
-            scoring_add_options(d);
-          },
-          score_run};
 }
 
 }  // namespace kmoe

@@ -10,13 +10,14 @@
 #include <string>
 #include <vector>
 
-#include "data/kshot.h"
-#include "data/prompt_format.h"
-#include "data/tokenizer.h"
+#include "data/text/kshot.h"
+#include "data/text/prompt_format.h"
+#include "data/tokenizers/tokenizer.h"
 #include "evaluator/answer_extraction.h"
-#include "launcher/cli.h"
 #include "model/linear_hook.h"
 #include "model/llama.h"
+#include "runtime/mpi_world.h"
+#include "runtime/stage_runner.h"
 
 namespace kmoe {
 
@@ -68,17 +69,37 @@ struct BankEntry {
 // per line (blank lines and '#' comments skipped). Throws naming the path.
 std::vector<BankEntry> bank_list(const std::string& path);
 
-// The options `kmoe score` and `kmoe eval` share: prompt and answer formats, reply length,
-// batch and chunk size, device and threads.
-void scoring_add_options(po::options_description& options);
+// The options `kmoe score` and `kmoe eval` share, as the user gives them; the defaults are
+// the command line's.
+struct ScoringFlags {
+  std::string prompt_format = "alpaca";  // alpaca or chat
+  std::string answer_format = "exact";   // choice, yesno, number, exact or regex
+  std::string answer_regex;              // PCRE2, group 1 = the answer (answer_format regex)
+  int64_t max_new_tokens = 64;           // greedy reply length (0: no generation)
+  int64_t batch_size = 8;                // sequences per forward
+  int64_t chunk_size = 16;               // examples per work unit
+  std::string device = "auto";           // auto, cpu or cuda
+  int threads = 0;                       // CPU threads per rank (0: libtorch's default)
+};
 struct ScoringCommandOptions {
   ScoringOptions scoring;
   int64_t chunk_size = 16;
   std::string device;  // "cpu" or "cuda" ("auto" resolved)
 };
-// Reads them back (and sets libtorch's thread count); throws UsageError "kmoe COMMAND: ...".
-ScoringCommandOptions scoring_options_parse(const po::variables_map& vm, const std::string& command);
+// Checks and resolves them (and sets libtorch's thread count); throws UsageError "kmoe COMMAND: ...".
+ScoringCommandOptions scoring_options_resolve(const ScoringFlags& flags, const std::string& command);
 
-Subcommand score_subcommand();
+// `kmoe score`: the bank (and the base, and MoE files) on a K-shot set -> scores.h5.
+struct ScoreOptions {
+  std::string model;             // base model: HF folder or .gguf (required)
+  std::string kshot;             // K-shot examples, JSONL (required)
+  std::string bank;              // folder of PEFT adapters, or a file with one adapter path per line
+  std::vector<std::string> moe;  // moe.h5 files, one row each, named after the file stem
+  std::string output = "scores.h5";
+  bool skip_bad_adapters = false;  // record adapters that fail to load as skipped
+  bool force = false;              // rerun even if the artifact is complete
+  ScoringFlags scoring;
+};
+StageOutcome score_stage(const MpiWorld& world, const ScoreOptions& options);
 
 }  // namespace kmoe

@@ -19,20 +19,19 @@
 #include <optional>
 #include <sstream>
 
-#include "data/artifact.h"
-#include "data/model_files.h"
-#include "data/moe_file.h"
-#include "data/peft_adapter.h"
-#include "data/unit_journal.h"
+#include "data/formats/model_files.h"
+#include "data/formats/moe_file.h"
+#include "data/formats/peft_adapter.h"
+#include "data/store/artifact.h"
 #include "evaluator/bank_scoring.h"
 #include "evaluator/metrics.h"
-#include "launcher/log.h"
-#include "launcher/mpi_world.h"
-#include "launcher/progress.h"
-#include "launcher/stage_runner.h"
-#include "launcher/work_queue.h"
 #include "model/lora.h"
 #include "model/moe_lora.h"
+#include "runtime/log.h"
+#include "runtime/mpi_world.h"
+#include "runtime/stage_runner.h"
+#include "runtime/unit_journal.h"
+#include "runtime/work_units.h"
 
 namespace kmoe {
 
@@ -117,21 +116,99 @@ float mean_or_nan(double sum, int64_t n) {
   return n > 0 ? static_cast<float>(sum / static_cast<double>(n)) : std::numeric_limits<float>::quiet_NaN();
 }
 
-int eval_run(const po::variables_map& vm) {
-  const MpiWorld& world = mpi_world();
+nlohmann::json number_or_null(float v) {
+  return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v);
+}
+
+// Reads every unit back from the journal (every rank: a shared folder), computes the metrics
+// and writes eval.h5.
+void eval_write(const MpiWorld& world, const EvalConfig& cfg, const Provenance& prov, const UnitJournal& journal,
+                const std::vector<EvalModel>& rows, const std::vector<KshotExample>& examples,
+                const std::vector<std::string>& gold) {
+  const int64_t n_samples = examples.size();
+  const int64_t n_models = rows.size();
+  const int64_t n_chunks = (n_samples + cfg.chunk_size - 1) / cfg.chunk_size;
+  const int64_t n_units = n_models * n_chunks;
+  std::vector<std::string> names;
+  for (const auto& r : rows) names.push_back(r.name);
+  // Every rank reads the journal (a shared folder) and holds the same tables.
+  std::vector<int64_t> correct(n_models * n_samples, 0), ll_c(correct.size(), -1), ll_nc(correct.size(), -1);
+  std::vector<std::string> prediction(correct.size());
+  for (int64_t u = 0; u < n_units; ++u) {
+    const auto t = journal.read(u);
+    const int64_t m = u / n_chunks, begin = (u % n_chunks) * cfg.chunk_size;
+    const auto iv = t.at("ints").contiguous();
+    const auto off = t.at("offsets").contiguous();
+    auto ia = iv.accessor<int64_t, 2>();
+    auto oa = off.accessor<int64_t, 1>();
+    const std::string preds = unit_journal_text(t.at("predictions"));
+    for (int64_t k = 0; k < iv.size(1); ++k) {
+      const int64_t i = m * n_samples + begin + k;
+      correct[i] = ia[0][k];
+      ll_c[i] = ia[1][k];
+      ll_nc[i] = ia[2][k];
+      prediction[i] = preds.substr(oa[k], oa[k + 1] - oa[k]);
+    }
+  }
+  const bool classification = answer_format_is_classification(cfg.scoring.answer.format);
+  std::vector<float> accuracy(n_models), f1(n_models), acc_ll(n_models), acc_ll_norm(n_models);
+  for (int64_t m = 0; m < n_models; ++m) {
+    double c = 0, l = 0, ln = 0;
+    int64_t mc = 0;
+    for (int64_t k = 0; k < n_samples; ++k) {
+      const int64_t i = m * n_samples + k;
+      c += correct[i];
+      if (ll_c[i] >= 0) {
+        ++mc;
+        l += ll_c[i];
+        ln += ll_nc[i];
+      }
+    }
+    accuracy[m] = mean_or_nan(c, n_samples);
+    acc_ll[m] = mean_or_nan(l, mc);
+    acc_ll_norm[m] = mean_or_nan(ln, mc);
+    const std::vector<std::string> pred(prediction.begin() + m * n_samples, prediction.begin() + (m + 1) * n_samples);
+    f1[m] = classification ? static_cast<float>(macro_f1(gold, pred)) : std::numeric_limits<float>::quiet_NaN();
+  }
+  std::vector<std::string> paths, ids;
+  for (const auto& r : rows) paths.push_back(r.path.empty() ? cfg.model_path : r.path);
+  for (const auto& e : examples) ids.push_back(e.id);
+  ArtifactWriter w(world.comm, cfg.output, prov);
+  const std::vector<int64_t> ms{n_models, n_samples};
+  w.set_attr("/", "task", cfg.task);
+  w.set_attr("/", "answer_format", std::string(answer_format_name(cfg.scoring.answer.format)));
+  w.write_strings("models", names);
+  w.write_strings("model_paths", paths);
+  w.write_strings("samples", ids);
+  w.write_strings("gold", gold);
+  w.write_floats("accuracy", {n_models}, accuracy.data());
+  w.write_floats("macro_f1", {n_models}, f1.data());
+  w.set_attr("macro_f1", "note", std::string("NaN unless --answer-format is choice or yesno"));
+  w.write_floats("acc_ll", {n_models}, acc_ll.data());
+  w.write_floats("acc_ll_norm", {n_models}, acc_ll_norm.data());
+  w.set_attr("acc_ll", "note", std::string("NaN when no example has choices"));
+  w.write_int64("correct", ms, correct.data());
+  w.write_strings("prediction", prediction);
+  w.set_attr("prediction", "layout", std::string("models x samples, row-major, flattened"));
+  w.commit();
+}
+
+}  // namespace
+
+// About 115 lines: the options and gold answers checked before any work, the provenance, then
+// the work units (work_units_run) and eval_write.
+StageOutcome eval_stage(const MpiWorld& world, const EvalOptions& options) {
+  if (options.model.empty() || options.test.empty()) throw UsageError("kmoe eval: --model and --test are required");
   EvalConfig cfg;
-  cfg.model_path = vm["model"].as<std::string>();
-  cfg.test_path = vm["test"].as<std::string>();
-  cfg.output = vm["output"].as<std::string>();
-  cfg.task = vm.count("task") ? vm["task"].as<std::string>() : fs::path(cfg.test_path).stem().string();
-  ScoringCommandOptions common = scoring_options_parse(vm, "eval");
+  cfg.model_path = options.model;
+  cfg.test_path = options.test;
+  cfg.output = options.output;
+  cfg.task = !options.task.empty() ? options.task : fs::path(cfg.test_path).stem().string();
+  ScoringCommandOptions common = scoring_options_resolve(options.scoring, "eval");
   cfg.scoring = std::move(common.scoring);
   cfg.chunk_size = common.chunk_size;
   cfg.device = common.device;
-  auto strings = [&](const char* key) {
-    return vm.count(key) ? vm[key].as<std::vector<std::string>>() : std::vector<std::string>{};
-  };
-  const auto rows = eval_models(vm["base"].as<bool>(), strings("adapters"), strings("moe"));
+  const auto rows = eval_models(options.base, options.adapters, options.moe);
 
   const auto examples = kshot_load(cfg.test_path);
   if (examples.empty()) throw std::invalid_argument(cfg.test_path + ": no examples");
@@ -154,13 +231,13 @@ int eval_run(const po::variables_map& vm) {
   StageSpec spec;
   spec.stage = "eval";
   spec.output = cfg.output;
-  spec.force = vm["force"].as<bool>();
+  spec.force = options.force;
   std::vector<std::string> names;
   for (const auto& r : rows) names.push_back(r.name);
   spec.options = {{"task", cfg.task},
                   {"models", names},
-                  {"prompt_format", vm["prompt-format"].as<std::string>()},
-                  {"answer_format", vm["answer-format"].as<std::string>()},
+                  {"prompt_format", options.scoring.prompt_format},
+                  {"answer_format", options.scoring.answer_format},
                   {"answer_regex", cfg.scoring.answer.regex},
                   {"max_new_tokens", cfg.scoring.max_new_tokens},
                   {"batch_size", cfg.scoring.batch_size},
@@ -194,125 +271,48 @@ int eval_run(const po::variables_map& vm) {
       cfg.scoring.stop_ids = rm.files->stop_token_ids;
       items = scoring_prepare(examples, *rm.files->tokenizer, cfg.scoring, cfg.test_path);
     };
-    const char* kill_env = std::getenv("KMOE_TEST_KILL_AFTER_UNITS");
-    const int64_t kill_after = kill_env ? std::atoll(kill_env) : -1;
-    int64_t committed_here = 0;
-    Progress progress("eval", n_units, "units", ProgressOptions{10.0, world.is_root()});
-    {
-      WorkQueue queue(world, n_units);
-      while (const auto unit = queue.next()) {
-        if (world.is_root()) progress.set(queue.handed_out());
-        if (journal.done(*unit)) continue;
-        const int64_t m = *unit / n_chunks, c = *unit % n_chunks;
-        const int64_t begin = c * cfg.chunk_size, end = std::min(n_samples, begin + cfg.chunk_size);
-        ensure_model();
-        if (rm.row != m) {
-          rm.hook.reset();
-          rm.row = -1;
-          if (rows[m].kind != EvalModelKind::base) rm.hook = hook_load(rows[m], rm);
-          rm.row = m;
-        }
-        const std::vector<ScoringItem> chunk(items.begin() + begin, items.begin() + end);
-        const auto scores = scoring_run(*rm.model, *rm.files->tokenizer, chunk, cfg.scoring, rm.hook.get());
-        const int64_t n = end - begin;
-        at::Tensor ints = torch::zeros({3, n}, torch::kInt64);      // correct, ll_correct, ll_norm_correct
-        at::Tensor offsets = torch::zeros({n + 1}, torch::kInt64);  // into the concatenated predictions
-        auto ia = ints.accessor<int64_t, 2>();
-        auto oa = offsets.accessor<int64_t, 1>();
-        std::string preds;
-        for (int64_t k = 0; k < n; ++k) {
-          ia[0][k] = scores[k].correct;
-          ia[1][k] = scores[k].ll_correct;
-          ia[2][k] = scores[k].ll_norm_correct;
-          preds += scores[k].prediction;
-          oa[k + 1] = static_cast<int64_t>(preds.size());
-        }
-        journal.commit(*unit, {{"ints", ints}, {"offsets", offsets}, {"predictions", unit_journal_bytes(preds)}});
-        if (++committed_here == kill_after) std::raise(SIGKILL);  // tests: a real kill mid-run
+    work_units_run(world, journal, {"eval", n_units}, [&](int64_t unit) -> UnitTensors {
+      const int64_t m = unit / n_chunks, c = unit % n_chunks;
+      const int64_t begin = c * cfg.chunk_size, end = std::min(n_samples, begin + cfg.chunk_size);
+      ensure_model();
+      if (rm.row != m) {
+        rm.hook.reset();
+        rm.row = -1;
+        if (rows[m].kind != EvalModelKind::base) rm.hook = hook_load(rows[m], rm);
+        rm.row = m;
       }
-    }
-    MPI_Barrier(world.comm);
-    progress.finish();
+      const std::vector<ScoringItem> chunk(items.begin() + begin, items.begin() + end);
+      const auto scores = scoring_run(*rm.model, *rm.files->tokenizer, chunk, cfg.scoring, rm.hook.get());
+      const int64_t n = end - begin;
+      at::Tensor ints = torch::zeros({3, n}, torch::kInt64);      // correct, ll_correct, ll_norm_correct
+      at::Tensor offsets = torch::zeros({n + 1}, torch::kInt64);  // into the concatenated predictions
+      auto ia = ints.accessor<int64_t, 2>();
+      auto oa = offsets.accessor<int64_t, 1>();
+      std::string preds;
+      for (int64_t k = 0; k < n; ++k) {
+        ia[0][k] = scores[k].correct;
+        ia[1][k] = scores[k].ll_correct;
+        ia[2][k] = scores[k].ll_norm_correct;
+        preds += scores[k].prediction;
+        oa[k + 1] = static_cast<int64_t>(preds.size());
+      }
+      return {{"ints", ints}, {"offsets", offsets}, {"predictions", unit_journal_bytes(preds)}};
+    });
 
-    // Every rank reads the journal (a shared folder) and holds the same tables.
-    std::vector<int64_t> correct(n_models * n_samples, 0), ll_c(correct.size(), -1), ll_nc(correct.size(), -1);
-    std::vector<std::string> prediction(correct.size());
-    for (int64_t u = 0; u < n_units; ++u) {
-      const auto t = journal.read(u);
-      const int64_t m = u / n_chunks, begin = (u % n_chunks) * cfg.chunk_size;
-      const auto iv = t.at("ints").contiguous();
-      const auto off = t.at("offsets").contiguous();
-      auto ia = iv.accessor<int64_t, 2>();
-      auto oa = off.accessor<int64_t, 1>();
-      const std::string preds = unit_journal_text(t.at("predictions"));
-      for (int64_t k = 0; k < iv.size(1); ++k) {
-        const int64_t i = m * n_samples + begin + k;
-        correct[i] = ia[0][k];
-        ll_c[i] = ia[1][k];
-        ll_nc[i] = ia[2][k];
-        prediction[i] = preds.substr(oa[k], oa[k + 1] - oa[k]);
-      }
-    }
-    const bool classification = answer_format_is_classification(cfg.scoring.answer.format);
-    std::vector<float> accuracy(n_models), f1(n_models), acc_ll(n_models), acc_ll_norm(n_models);
-    for (int64_t m = 0; m < n_models; ++m) {
-      double c = 0, l = 0, ln = 0;
-      int64_t mc = 0;
-      for (int64_t k = 0; k < n_samples; ++k) {
-        const int64_t i = m * n_samples + k;
-        c += correct[i];
-        if (ll_c[i] >= 0) {
-          ++mc;
-          l += ll_c[i];
-          ln += ll_nc[i];
-        }
-      }
-      accuracy[m] = mean_or_nan(c, n_samples);
-      acc_ll[m] = mean_or_nan(l, mc);
-      acc_ll_norm[m] = mean_or_nan(ln, mc);
-      const std::vector<std::string> pred(prediction.begin() + m * n_samples, prediction.begin() + (m + 1) * n_samples);
-      f1[m] = classification ? static_cast<float>(macro_f1(gold, pred)) : std::numeric_limits<float>::quiet_NaN();
-    }
-    std::vector<std::string> paths, ids;
-    for (const auto& r : rows) paths.push_back(r.path.empty() ? cfg.model_path : r.path);
-    for (const auto& e : examples) ids.push_back(e.id);
-    ArtifactWriter w(world.comm, cfg.output, prov);
-    const std::vector<int64_t> ms{n_models, n_samples};
-    w.set_attr("/", "task", cfg.task);
-    w.set_attr("/", "answer_format", std::string(answer_format_name(cfg.scoring.answer.format)));
-    w.write_strings("models", names);
-    w.write_strings("model_paths", paths);
-    w.write_strings("samples", ids);
-    w.write_strings("gold", gold);
-    w.write_floats("accuracy", {n_models}, accuracy.data());
-    w.write_floats("macro_f1", {n_models}, f1.data());
-    w.set_attr("macro_f1", "note", std::string("NaN unless --answer-format is choice or yesno"));
-    w.write_floats("acc_ll", {n_models}, acc_ll.data());
-    w.write_floats("acc_ll_norm", {n_models}, acc_ll_norm.data());
-    w.set_attr("acc_ll", "note", std::string("NaN when no example has choices"));
-    w.write_int64("correct", ms, correct.data());
-    w.write_strings("prediction", prediction);
-    w.set_attr("prediction", "layout", std::string("models x samples, row-major, flattened"));
-    w.commit();
+    eval_write(world, cfg, prov, journal, rows, examples, gold);
     journal.remove();
   });
   log_info("eval: ", outcome.skipped ? "skipped: " : "", outcome.reason, " -> ", cfg.output);
   if (world.is_root()) {
     const auto summary = eval_summary(cfg.output);
-    if (vm["json"].as<bool>()) {
+    if (options.json) {
       std::cout << summary.dump(2) << std::endl;
     } else {
       std::cout << eval_table(summary) << std::flush;
     }
   }
-  return 0;
+  return outcome;
 }
-
-nlohmann::json number_or_null(float v) {
-  return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v);
-}
-
-}  // namespace
 
 nlohmann::json eval_summary(const std::string& eval_h5) {
   ArtifactReader r(eval_h5);
@@ -367,28 +367,6 @@ std::string eval_table(const nlohmann::json& summary) {
     s << "\n";
   }
   return s.str();
-}
-
-Subcommand eval_subcommand() {
-  return {
-      "eval", "Task metrics (accuracy, macro-F1, option log-likelihood accuracy) of models on a test set -> eval.h5",
-      [](po::options_description& d, po::positional_options_description&) {
-        d.add_options()("model", po::value<std::string>()->required()->value_name("PATH"),
-                        "base model: HF folder or .gguf")("test",
-                                                          po::value<std::string>()->required()->value_name("FILE"),
-                                                          "test examples (JSONL, the K-shot format)")(
-            "base", po::bool_switch(), "evaluate the base model (row 'base')")(
-            "adapters", po::value<std::vector<std::string>>()->multitoken()->value_name("DIR..."),
-            "PEFT adapter folders (row = folder name); a folder of adapters or a list file adds each")(
-            "moe", po::value<std::vector<std::string>>()->multitoken()->value_name("[NAME=]FILE..."),
-            "trained MoE files (moe.h5; row = file stem or NAME)")(
-            "output", po::value<std::string>()->default_value("eval.h5"), "the eval artifact")(
-            "task", po::value<std::string>()->value_name("NAME"), "task name recorded (default: the test file stem)")(
-            "json", po::bool_switch(), "print the summary as JSON instead of a table")(
-            "force", po::bool_switch(), "rerun even if the artifact is complete");
-        scoring_add_options(d);
-      },
-      eval_run};
 }
 
 }  // namespace kmoe

@@ -10,7 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "launcher/cli.h"
+#include "evaluator/bank_scoring.h"  // ScoringFlags
+#include "runtime/mpi_world.h"
+#include "runtime/stage_runner.h"
 
 namespace kmoe {
 
@@ -35,6 +37,22 @@ nlohmann::json eval_summary(const std::string& eval_h5);
 // The same as a text table: model, accuracy, macro-F1 (and acc_ll when present), "-" for NaN.
 std::string eval_table(const nlohmann::json& summary);
 
-Subcommand eval_subcommand();
+// `kmoe eval`: the options as the user gives them; the defaults are the command line's.
+struct EvalOptions {
+  std::string model;                  // base model: HF folder or .gguf (required)
+  std::string test;                   // test examples, JSONL in the K-shot format (required)
+  bool base = false;                  // evaluate the base model (row "base")
+  std::vector<std::string> adapters;  // PEFT adapter folders; a folder of adapters or a list file adds each
+  std::vector<std::string> moe;       // moe.h5 files, "FILE" or "NAME=FILE"
+  std::string output = "eval.h5";     // the eval artifact
+  std::string task;                   // task name recorded ("": the test file stem)
+  bool json = false;                  // print the summary as JSON instead of a table
+  bool force = false;                 // rerun even if the artifact is complete
+  ScoringFlags scoring;               // prompt and answer formats, reply length, batching, device
+};
+// Collective. Writes `output` (eval.h5) unless it is complete for these inputs and options,
+// then prints the summary (rank 0) either way. Throws UsageError "kmoe eval: ..." for
+// options that cannot run.
+StageOutcome eval_stage(const MpiWorld& world, const EvalOptions& options);
 
 }  // namespace kmoe

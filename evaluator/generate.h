@@ -3,10 +3,32 @@
 // an adapter load and behave.
 #pragma once
 
-#include "launcher/cli.h"
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "runtime/mpi_world.h"
+#include "runtime/stage_runner.h"
 
 namespace kmoe {
 
-Subcommand generate_subcommand();
+// `kmoe generate`: the options as the user gives them; the defaults are the command line's.
+// (Not `GenerateOptions`: that name is the sampler's, model/llama.h.)
+struct GenerateStageOptions {
+  std::string model;                 // HF model folder or .gguf file (required)
+  std::string adapter;               // PEFT LoRA adapter folder ("": none)
+  std::vector<std::string> prompts;  // the prompts, one reply each (required)
+  bool raw = false;                  // do not wrap prompts in the model's chat template
+  int max_new_tokens = 64;           // tokens to generate at most
+  double temperature = 0.0;          // 0 = greedy
+  double top_p = 1.0;                // nucleus sampling threshold
+  int top_k = 0;                     // sample among the k most likely (0 = all)
+  uint64_t seed = 0;                 // sampling seed
+  std::string device = "auto";       // auto, cpu or cuda
+  int threads = 0;                   // CPU threads (0: libtorch's default)
+};
+// Collective (rank 0 generates and prints, the others return at once). Writes no artifact:
+// the outcome is not skipped and has no outputs. Throws UsageError "kmoe generate: ...".
+StageOutcome generate_stage(const MpiWorld& world, const GenerateStageOptions& options);
 
 }  // namespace kmoe

@@ -16,10 +16,10 @@
 #include <set>
 #include <sstream>
 
-#include "data/artifact.h"
+#include "data/store/artifact.h"
 #include "evaluator/png_plot.h"
-#include "launcher/log.h"
-#include "launcher/mpi_world.h"
+#include "runtime/log.h"
+#include "runtime/mpi_world.h"
 
 namespace kmoe {
 
@@ -244,6 +244,8 @@ void section_scores(Report& rep, const ExpertsSummary& ex) {
            "accuracy and reasoning perplexity per adapter; chosen experts highlighted");
 }
 
+// Long because it writes one section of the report top to bottom (table, then plot); the
+// pieces only make sense in that order.
 void section_experts(Report& rep) {
   rep.md << "\n## Chosen experts (experts.h5)\n\n";
   if (!rep.has("experts.h5")) return rep.missing("experts.h5", "expert selection", {"experts.png"});
@@ -387,6 +389,7 @@ void section_data(Report& rep) {
   rep.plot("similarity_hist.png", histogram_render(h), "histogram of similarity scores with the selection threshold");
 }
 
+// Long for the same reason as section_experts: one section, its tables and plots in order.
 void section_training(Report& rep) {
   rep.md << "\n## Training (moe.h5)\n\n";
   if (!rep.has("moe.h5")) return rep.missing("moe.h5", "training", {"loss_curve.png", "router_load.png"});
@@ -521,7 +524,7 @@ void section_eval(Report& rep) {
 
 }  // namespace
 
-void report_write(const std::string& run_dir) {
+std::vector<std::string> report_write(const std::string& run_dir) {
   if (!fs::is_directory(run_dir)) throw std::runtime_error(run_dir + ": not a run directory");
   Report rep;
   rep.dir = run_dir;
@@ -532,8 +535,10 @@ void report_write(const std::string& run_dir) {
   section_training(rep);
   section_eval(rep);
   std::string written;
+  std::vector<std::string> paths;
   for (const auto& [name, image] : rep.plots) {
-    png_write((fs::path(run_dir) / name).string(), image);
+    paths.push_back((fs::path(run_dir) / name).string());
+    png_write(paths.back(), image);
     written += " " + name;
   }
   for (const auto& name : rep.stale) fs::remove(fs::path(run_dir) / name);
@@ -548,28 +553,23 @@ void report_write(const std::string& run_dir) {
   }
   fs::rename(tmp, out);
   log_info("report: ", out.string(), written.empty() ? "" : " and", written);
+  paths.insert(paths.begin(), out.string());
+  return paths;
 }
 
-namespace {
-
-int report_run(const po::variables_map& vm) {
-  const MpiWorld& world = mpi_world();
-  if (world.is_root()) report_write(vm["run-dir"].as<std::string>());
-  mpi_check(MPI_Barrier(world.comm), "report barrier");
-  return 0;
-}
-
-}  // namespace
-
-Subcommand report_subcommand() {
-  return {"report", "Write RUN_DIR/report.md and PNG plots from the run's artifacts",
-          [](po::options_description& d, po::positional_options_description& p) {
-            d.add_options()("run-dir", po::value<std::string>()->required()->value_name("DIR"),
-                            "the run directory holding scores.h5, experts.h5, data_selection.h5, moe.h5, eval.h5 "
-                            "(also positional)");
-            p.add("run-dir", 1);
-          },
-          report_run};
+StageOutcome report_stage(const MpiWorld& world, const ReportOptions& options) {
+  if (options.run_dir.empty()) throw UsageError("kmoe report: --run-dir is required");
+  std::string written;  // the paths, one a line, from rank 0
+  if (world.is_root()) {
+    for (const auto& path : report_write(options.run_dir)) written += path + "\n";
+  }
+  written = mpi_bcast_string(world, written);  // the other ranks wait here for rank 0
+  StageOutcome outcome;
+  outcome.reason = "written";
+  for (size_t begin = 0, end; (end = written.find('\n', begin)) != std::string::npos; begin = end + 1) {
+    outcome.outputs.push_back(written.substr(begin, end - begin));
+  }
+  return outcome;
 }
 
 }  // namespace kmoe

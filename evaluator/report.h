@@ -6,16 +6,24 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
-#include "launcher/cli.h"
+#include "runtime/mpi_world.h"
+#include "runtime/stage_runner.h"
 
 namespace kmoe {
 
 // Serial (call it on one rank). Writes RUN_DIR/report.md and the plots, each to a temporary
-// name renamed into place. Throws naming the artifact and dataset when one is malformed.
-void report_write(const std::string& run_dir);
+// name renamed into place, and returns their paths (report.md first). Throws naming the
+// artifact and dataset when one is malformed.
+std::vector<std::string> report_write(const std::string& run_dir);
 
-// `kmoe report RUN_DIR`.
-Subcommand report_subcommand();
+// `kmoe report RUN_DIR`: the options as the user gives them.
+struct ReportOptions {
+  std::string run_dir;  // the run directory holding the artifacts (required)
+};
+// Collective: rank 0 writes the report, every rank returns the same outcome (never skipped;
+// outputs: report.md and the plots written).
+StageOutcome report_stage(const MpiWorld& world, const ReportOptions& options);
 
 }  // namespace kmoe

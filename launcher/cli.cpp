@@ -2,6 +2,7 @@
 // that every error can name the file and line, which Boost's parser does not report.
 #include "launcher/cli.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -167,6 +168,39 @@ std::string cli_program_help(const std::vector<Subcommand>& table) {
   return s.str();
 }
 
+namespace {
+
+// No option of kmoe means anything as NaN or infinity (a learning rate, a temperature, tau).
+void check_finite(const std::string& who, const po::variables_map& vm) {
+  for (const auto& [name, value] : vm) {
+    if (value.value().type() == typeid(double) && !std::isfinite(value.as<double>()))
+      throw UsageError(who + ": --" + name + " must be a finite number, not " + std::to_string(value.as<double>()));
+  }
+}
+
+}  // namespace
+
+po::variables_map cli_parse_config(const std::vector<Subcommand>& table, const std::string& name,
+                                   const std::string& config, const std::vector<std::string>& supplied) {
+  const Subcommand* sub = nullptr;
+  for (const auto& s : table)
+    if (s.name == name) sub = &s;
+  if (!sub) throw UsageError("unknown subcommand '" + name + "' (valid: " + subcommand_list(table) + ")");
+  CommandDesc cd;
+  build_desc(*sub, cd);
+  po::variables_map vm;
+  po::store(po::parsed_options(&cd.desc), vm);  // the defaults
+  store_config(table, *sub, cd.desc, config, vm);
+  for (const auto& opt : cd.desc.options()) {
+    const std::string& key = opt->long_name();
+    if (!opt->semantic()->is_required() || vm.count(key)) continue;
+    if (std::find(supplied.begin(), supplied.end(), key) != supplied.end()) continue;
+    throw UsageError(config + ": [" + name + "] needs '" + key + "' (in that section or at the top level)");
+  }
+  check_finite(config + ": [" + name + "]", vm);
+  return vm;
+}
+
 ParsedCommand cli_parse(const std::vector<Subcommand>& table, const std::vector<std::string>& args) {
   ParsedCommand out;
   if (args.empty()) throw UsageError("no subcommand given (valid: " + subcommand_list(table) + ")");
@@ -213,12 +247,7 @@ ParsedCommand cli_parse(const std::vector<Subcommand>& table, const std::vector<
   } catch (const po::error& e) {
     throw UsageError("kmoe " + sub.name + ": " + e.what());
   }
-  // No option of kmoe means anything as NaN or infinity (a learning rate, a temperature, tau).
-  for (const auto& [name, value] : out.vm) {
-    if (value.value().type() == typeid(double) && !std::isfinite(value.as<double>()))
-      throw UsageError("kmoe " + sub.name + ": --" + name + " must be a finite number, not " +
-                       std::to_string(value.as<double>()));
-  }
+  check_finite("kmoe " + sub.name, out.vm);
   return out;
 }
 

@@ -4,6 +4,9 @@
 // ignored so that one file can configure a whole pipeline; keys no subcommand knows are
 // errors. A multi-value option (a list of files) takes blank-separated values in the file.
 // Any usage error is a UsageError, which main() turns into exit code 2.
+// This is the only place that reads command lines and INI files: each subcommand's
+// `launcher/commands/NAME.cpp` turns the parsed options into the stage's options struct
+// (defaults taken from the struct) and calls the stage function.
 #pragma once
 
 #include <boost/program_options.hpp>
@@ -13,13 +16,11 @@
 #include <string>
 #include <vector>
 
+#include "runtime/stage_runner.h"  // UsageError, StageOutcome
+
 namespace kmoe {
 
 namespace po = boost::program_options;
-
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
 
 struct Subcommand {
   std::string name;
@@ -41,6 +42,24 @@ struct ParsedCommand {
 // args excludes the program name. Throws UsageError for unknown subcommands or options,
 // malformed values, and bad config files (naming file and line).
 ParsedCommand cli_parse(const std::vector<Subcommand>& table, const std::vector<std::string>& args);
+
+// The options of subcommand `name` from the INI file alone (its [name] section and the top
+// level), as `kmoe run` reads each stage's: no command line, and the required options in
+// `supplied` (the pipeline's wiring: outputs, inputs made by earlier stages) are not looked
+// for. Throws UsageError naming the file and line, or the missing option.
+po::variables_map cli_parse_config(const std::vector<Subcommand>& table, const std::string& name,
+                                   const std::string& config, const std::vector<std::string>& supplied);
+
+// Sets `field` from option `name` when the option has a value (given or defaulted).
+template <typename T>
+void cli_get(const po::variables_map& vm, const char* name, T& field) {
+  if (vm.count(name)) field = vm[name].as<T>();
+}
+
+// The exit status of a subcommand that ran a stage.
+inline int stage_exit(const StageOutcome& outcome) {
+  return outcome.exit_code;
+}
 
 std::string cli_program_help(const std::vector<Subcommand>& table);
 

@@ -11,8 +11,8 @@
 #include <iostream>
 
 #include "launcher/commands.h"
-#include "launcher/mpi_world.h"
-#include "launcher/version.h"
+#include "runtime/mpi_world.h"
+#include "runtime/version.h"
 #include "trainer/gpu_probe.h"
 
 namespace kmoe {

@@ -6,12 +6,12 @@
 #include <exception>
 #include <iostream>
 
-#include "data/artifact.h"
+#include "data/store/artifact.h"
 #include "launcher/cli.h"
 #include "launcher/commands.h"
-#include "launcher/log.h"
-#include "launcher/mpi_world.h"
-#include "launcher/version.h"
+#include "runtime/log.h"
+#include "runtime/mpi_world.h"
+#include "runtime/version.h"
 
 int main(int argc, char** argv) {
   using namespace kmoe;

@@ -12,14 +12,10 @@
 #include <limits>
 #include <stdexcept>
 
+#include "model/shape_text.h"
+
 namespace kmoe {
 namespace {
-
-std::string shape_text(at::IntArrayRef shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
 
 // Takes `name` out of `weights`, checking its shape.
 at::Tensor weight_take(std::map<std::string, at::Tensor>& weights, const std::string& name,

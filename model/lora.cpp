@@ -5,8 +5,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <sstream>
 #include <stdexcept>
+
+#include "model/shape_text.h"
 
 namespace kmoe {
 
@@ -15,14 +16,6 @@ namespace {
 const LinearModule kAllModules[] = {LinearModule::q_proj,   LinearModule::k_proj,    LinearModule::v_proj,
                                     LinearModule::o_proj,   LinearModule::gate_proj, LinearModule::up_proj,
                                     LinearModule::down_proj};
-
-std::string shape_str(const at::Tensor& t) {
-  std::ostringstream s;
-  s << "[";
-  for (int64_t i = 0; i < t.dim(); ++i) s << (i ? ", " : "") << t.size(i);
-  s << "]";
-  return s.str();
-}
 
 std::string adapter_error(const LoraAdapter& a, const std::string& what) {
   return "adapter '" + a.name + "': " + what;
@@ -112,13 +105,13 @@ void lora_adapter_validate(const LoraAdapter& adapter, const ModelConfig& base) 
     const auto [in, out] = linear_features(base, m);
     if (!w.A.defined() || w.A.dim() != 2 || w.A.size(0) != c.r || w.A.size(1) != in)
       throw std::invalid_argument(adapter_error(
-          adapter, path + ".lora_A has shape " + (w.A.defined() ? shape_str(w.A) : std::string("(none)")) +
+          adapter, path + ".lora_A has shape " + (w.A.defined() ? shape_text(w.A) : std::string("(none)")) +
                        " but r = " + std::to_string(c.r) + " and the base's " + linear_module_name(m) + " takes " +
                        std::to_string(in) + " input features: expected [" + std::to_string(c.r) + ", " +
                        std::to_string(in) + "]"));
     if (!w.B.defined() || w.B.dim() != 2 || w.B.size(0) != out || w.B.size(1) != c.r)
       throw std::invalid_argument(adapter_error(
-          adapter, path + ".lora_B has shape " + (w.B.defined() ? shape_str(w.B) : std::string("(none)")) +
+          adapter, path + ".lora_B has shape " + (w.B.defined() ? shape_text(w.B) : std::string("(none)")) +
                        " but r = " + std::to_string(c.r) + " and the base's " + linear_module_name(m) + " gives " +
                        std::to_string(out) + " output features: expected [" + std::to_string(out) + ", " +
                        std::to_string(c.r) + "]"));
@@ -200,7 +193,7 @@ void LoraSet::merge(const LinearWeightFn& weight) {
       throw std::invalid_argument(adapter_error(a, "cannot merge into " + lora_module_path(key.first, key.second) +
                                                        ".weight: expected [" + std::to_string(out) + ", " +
                                                        std::to_string(in) + "], the base has " +
-                                                       (base_w.defined() ? shape_str(base_w) : "none")));
+                                                       (base_w.defined() ? shape_text(base_w) : "none")));
     pristine.emplace(key, base_w.clone());
   }
   // PEFT's get_delta_weight: (B @ A) * scaling, computed in the adapter's dtype, then W += delta.

@@ -13,20 +13,13 @@
 #include <algorithm>
 #include <cmath>
 #include <set>
-#include <sstream>
 #include <stdexcept>
+
+#include "model/shape_text.h"
 
 namespace kmoe {
 
 namespace {
-
-std::string shape_str(const at::Tensor& t) {
-  std::ostringstream s;
-  s << "[";
-  for (int64_t i = 0; i < t.dim(); ++i) s << (i ? ", " : "") << t.size(i);
-  s << "]";
-  return s.str();
-}
 
 template <typename T, typename F>
 std::string list_str(const std::set<T>& values, F&& to_string) {
@@ -100,7 +93,7 @@ MoeLora::MoeLora(const ModelConfig& base, std::vector<LoraAdapter> experts, MoeC
     const at::Tensor& r = routers[k];
     if (!r.defined() || r.dim() != 2 || r.size(0) != expert_count() || r.size(1) != in || !r.is_floating_point())
       throw std::invalid_argument("MoE: router of " + moe_key_name(keys_[k]) + " has shape " +
-                                  (r.defined() ? shape_str(r) : std::string("(none)")) + ", expected [" +
+                                  (r.defined() ? shape_text(r) : std::string("(none)")) + ", expected [" +
                                   std::to_string(expert_count()) + ", " + std::to_string(in) + "] floats");
     routers_.push_back(r.detach().to(torch::kFloat32).contiguous());
   }
@@ -161,7 +154,7 @@ at::Tensor MoeLora::delta(int64_t layer, LinearModule module, const at::Tensor& 
   at::Tensor group;  // [m] int64: 0 = pad, g + 1 = group g
   if (token_mask_.defined()) {
     if (token_mask_.numel() != m)
-      throw std::invalid_argument("MoE: the token mask has shape " + shape_str(token_mask_) + " but " +
+      throw std::invalid_argument("MoE: the token mask has shape " + shape_text(token_mask_) + " but " +
                                   moe_key_name(keys_[k]) + " gets " + std::to_string(m) + " tokens");
     group = token_mask_.reshape({m}).to(probs.device(), torch::kInt64);
   }

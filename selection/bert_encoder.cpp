@@ -6,15 +6,15 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <stdexcept>
 
 #include "model/cpu_threads.h"
-#include "data/content_hash.h"
-#include "data/safetensors.h"
-#include "data/wordpiece_tokenizer.h"
+#include "data/store/content_hash.h"
+#include "data/text/json_file.h"
+#include "data/formats/safetensors.h"
+#include "data/tokenizers/wordpiece_tokenizer.h"
 #include "model/bert.h"
 
 namespace kmoe {
@@ -23,18 +23,8 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-json json_read(const fs::path& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error(path.string() + ": cannot open");
-  try {
-    return json::parse(in);
-  } catch (const json::exception& e) {
-    throw std::runtime_error(path.string() + ": not valid JSON: " + e.what());
-  }
-}
-
 BertConfig bert_config_read(const fs::path& path) {
-  const json j = json_read(path);
+  const json j = json_file_read(path);
   BertConfig c;
   try {
     c.vocab_size = j.at("vocab_size");
@@ -79,7 +69,7 @@ class BertEncoder : public SentenceEncoder {
     if (pooling.empty()) {
       pooling = "mean";
       if (fs::exists(dir / "1_Pooling" / "config.json")) {
-        const json p = json_read(dir / "1_Pooling" / "config.json");
+        const json p = json_file_read(dir / "1_Pooling" / "config.json");
         if (p.value("pooling_mode_cls_token", false)) pooling = "cls";
         if (p.value("pooling_mode_max_tokens", false) || p.value("pooling_mode_mean_sqrt_len_tokens", false) ||
             p.value("pooling_mode_weightedmean_tokens", false) || p.value("pooling_mode_lasttoken", false)) {
@@ -96,13 +86,13 @@ class BertEncoder : public SentenceEncoder {
     if (options.normalize) {
       normalize = *options.normalize;
     } else if (fs::exists(dir / "modules.json")) {
-      for (const auto& module : json_read(dir / "modules.json")) {
+      for (const auto& module : json_file_read(dir / "modules.json")) {
         normalize |= module.value("type", "").find("Normalize") != std::string::npos;
       }
     }
     int64_t max_tokens = options.max_tokens;
     if (max_tokens <= 0 && fs::exists(dir / "sentence_bert_config.json")) {
-      max_tokens = json_read(dir / "sentence_bert_config.json").value("max_seq_length", int64_t{0});
+      max_tokens = json_file_read(dir / "sentence_bert_config.json").value("max_seq_length", int64_t{0});
     }
     if (max_tokens <= 0) max_tokens = 512;
     max_tokens = std::min(max_tokens, config.max_position_embeddings);

@@ -5,8 +5,8 @@
 #include <torch/torch.h>
 
 #include "model/cpu_threads.h"
-#include "data/content_hash.h"
-#include "data/model_files.h"
+#include "data/store/content_hash.h"
+#include "data/formats/model_files.h"
 #include "model/llama.h"
 
 namespace kmoe {

@@ -8,15 +8,14 @@
 #include <algorithm>
 #include <numeric>
 
-#include "data/artifact.h"
-#include "data/content_hash.h"
-#include "data/open_corpus.h"
-#include "data/unit_journal.h"
-#include "launcher/log.h"
-#include "launcher/mpi_world.h"
-#include "launcher/progress.h"
-#include "launcher/stage_runner.h"
-#include "launcher/work_queue.h"
+#include "data/store/artifact.h"
+#include "data/store/content_hash.h"
+#include "data/text/open_corpus.h"
+#include "runtime/log.h"
+#include "runtime/mpi_world.h"
+#include "runtime/stage_runner.h"
+#include "runtime/unit_journal.h"
+#include "runtime/work_units.h"
 #include "selection/bert_encoder.h"
 #include "selection/decoder_encoder.h"
 
@@ -41,11 +40,11 @@ struct Block {
   int64_t begin = 0, count = 0;
 };
 
-std::unique_ptr<SentenceEncoder> encoder_load(const po::variables_map& vm) {
-  const std::string kind = vm["encoder"].as<std::string>();
-  const std::string model = vm["encoder-model"].as<std::string>();
-  const std::string pooling = vm["pooling"].as<std::string>();
-  const int64_t max_tokens = vm["max-tokens"].as<int64_t>();
+std::unique_ptr<SentenceEncoder> encoder_load(const EmbedOptions& options) {
+  const std::string& kind = options.encoder;
+  const std::string& model = options.encoder_model;
+  const std::string& pooling = options.pooling;
+  const int64_t max_tokens = options.max_tokens;
   if (max_tokens < 0) throw UsageError("kmoe embed: --max-tokens must be >= 0");
   if (!pooling.empty() && pooling != "mean" && pooling != "cls") {
     throw UsageError("kmoe embed: --pooling must be mean or cls, not '" + pooling + "'");
@@ -53,34 +52,40 @@ std::unique_ptr<SentenceEncoder> encoder_load(const po::variables_map& vm) {
   if (kind == "decoder") {
     if (!pooling.empty() && pooling != "mean") throw UsageError("kmoe embed: --encoder decoder pools by mean only");
     DecoderEncoderOptions o;
-    o.normalize = !vm["no-normalize"].as<bool>();
-    o.prefix = vm["prefix"].as<std::string>();
+    o.normalize = !options.no_normalize;
+    o.prefix = options.prefix;
     if (max_tokens > 0) o.max_tokens = max_tokens;
-    o.threads = vm["threads"].as<int>();
+    o.threads = options.threads;
     return decoder_encoder_load(model, o);
   }
   if (kind == "bert") {
     BertEncoderOptions o;
     o.pooling = pooling;
-    if (vm["no-normalize"].as<bool>()) o.normalize = false;
-    o.prefix = vm["prefix"].as<std::string>();
+    if (options.no_normalize) o.normalize = false;
+    o.prefix = options.prefix;
     o.max_tokens = max_tokens;
-    o.batch_size = vm["batch-size"].as<int64_t>();
-    o.threads = vm["threads"].as<int>();
+    o.batch_size = options.batch_size;
+    o.threads = options.threads;
     return bert_encoder_load(model, o);
   }
   throw UsageError("kmoe embed: --encoder must be bert or decoder, not '" + kind + "'");
 }
 
-int embed_run(const po::variables_map& vm) {
-  const MpiWorld& world = mpi_world();
-  const auto corpus_files = vm["corpus"].as<std::vector<std::string>>();
-  const std::string kshot_file = vm["kshot"].as<std::string>();
-  const std::string output = vm["output"].as<std::string>();
-  const std::string dtype = vm["dtype"].as<std::string>();
+}  // namespace
+
+// Over 80 lines: the journalled work-unit loop and then the collective write of the blocks
+// and the row ids, which share the block list and the journal.
+StageOutcome embed_stage(const MpiWorld& world, const EmbedOptions& options) {
+  if (options.corpus.empty() || options.kshot.empty() || options.encoder_model.empty() || options.output.empty()) {
+    throw UsageError("kmoe embed: --corpus, --kshot, --encoder-model and --output are required");
+  }
+  const std::vector<std::string>& corpus_files = options.corpus;
+  const std::string& kshot_file = options.kshot;
+  const std::string& output = options.output;
+  const std::string& dtype = options.dtype;
   if (dtype != "float32" && dtype != "float16") throw UsageError("kmoe embed: --dtype must be float32 or float16");
-  const int64_t block_rows = vm["block-rows"].as<int64_t>();
-  const int64_t batch_size = vm["batch-size"].as<int64_t>();
+  const int64_t block_rows = options.block_rows;
+  const int64_t batch_size = options.batch_size;
   if (block_rows < 1 || batch_size < 1) throw UsageError("kmoe embed: --block-rows and --batch-size must be >= 1");
 
   const std::vector<CorpusRow> rows = open_corpus_read(corpus_files);
@@ -94,51 +99,38 @@ int embed_run(const po::variables_map& vm) {
   StageSpec spec;
   spec.stage = "embed";
   spec.output = output;
-  spec.options = {{"encoder", vm["encoder"].as<std::string>()},
-                  {"dtype", dtype},
-                  {"block_rows", block_rows},
-                  {"batch_size", batch_size},
-                  {"normalize", !vm["no-normalize"].as<bool>()},
-                  {"prefix", vm["prefix"].as<std::string>()},
-                  {"max_tokens", vm["max-tokens"].as<int64_t>()},
-                  {"pooling", vm["pooling"].as<std::string>()}};
+  spec.options = {{"encoder", options.encoder},         {"dtype", dtype},
+                  {"block_rows", block_rows},           {"batch_size", batch_size},
+                  {"normalize", !options.no_normalize}, {"prefix", options.prefix},
+                  {"max_tokens", options.max_tokens},   {"pooling", options.pooling}};
   for (size_t f = 0; f < corpus_files.size(); ++f)
     spec.inputs.push_back({"corpus" + std::to_string(f), corpus_files[f]});
   spec.inputs.push_back({"kshot", kshot_file});
-  spec.inputs.push_back({"encoder_model", vm["encoder-model"].as<std::string>()});
-  spec.force = vm["force"].as<bool>();
+  spec.inputs.push_back({"encoder_model", options.encoder_model});
+  spec.force = options.force;
 
   const StageOutcome outcome = stage_run(world, spec, [&](const Provenance& prov) {
-    const auto encoder = encoder_load(vm);
+    const auto encoder = encoder_load(options);
     const EncoderDescription& desc = encoder->describe();
     UnitJournal journal(world.comm, output, provenance_fingerprint(prov), spec.force);
     log_info("embed: ", n_rows, " corpus rows + ", n_kshot, " K-shot rows in ", blocks.size(), " blocks (",
              journal.done_units().size(), " already done), encoder ", desc.kind, " ", desc.model, ", dim ", desc.dim);
-    {
-      WorkQueue queue(world, static_cast<int64_t>(blocks.size()));
-      ProgressOptions popt;
-      popt.enabled = world.is_root();
-      Progress progress("embedding", static_cast<int64_t>(blocks.size()), "blocks", popt);
-      while (const auto unit = queue.next()) {
-        if (!journal.done(*unit)) {
-          const Block& b = blocks[*unit];
-          const std::vector<CorpusRow>& src = b.kshot ? kshot : rows;
-          std::vector<int64_t> lengths(b.count);
-          for (int64_t i = 0; i < b.count; ++i) lengths[i] = static_cast<int64_t>(src[b.begin + i].text.size());
-          at::Tensor out = torch::empty({b.count, desc.dim});  // [block rows, dim]
-          for (const auto& batch : embed_batches(lengths, batch_size)) {
-            std::vector<std::string> texts;
-            for (const int64_t i : batch) texts.push_back(src[b.begin + i].text);
-            const at::Tensor e = encoder->encode(texts);  // [batch, dim]
-            for (size_t j = 0; j < batch.size(); ++j) out[batch[j]] = e[j];
-          }
-          journal.commit(*unit, {{"embeddings", out}});
-        }
-        if (world.is_root()) progress.set(queue.handed_out());
-      }
-      progress.finish();
-    }
-    mpi_check(MPI_Barrier(world.comm), "embed barrier");
+    work_units_run(world, journal, {"embedding", static_cast<int64_t>(blocks.size()), "blocks"},
+                   [&](int64_t unit) -> UnitTensors {
+                     const Block& b = blocks[unit];
+                     const std::vector<CorpusRow>& src = b.kshot ? kshot : rows;
+                     std::vector<int64_t> lengths(b.count);
+                     for (int64_t i = 0; i < b.count; ++i)
+                       lengths[i] = static_cast<int64_t>(src[b.begin + i].text.size());
+                     at::Tensor out = torch::empty({b.count, desc.dim});  // [block rows, dim]
+                     for (const auto& batch : embed_batches(lengths, batch_size)) {
+                       std::vector<std::string> texts;
+                       for (const int64_t i : batch) texts.push_back(src[b.begin + i].text);
+                       const at::Tensor e = encoder->encode(texts);  // [batch, dim]
+                       for (size_t j = 0; j < batch.size(); ++j) out[batch[j]] = e[j];
+                     }
+                     return {{"embeddings", out}};
+                   });
 
     ArtifactWriter w(world.comm, output, prov);
     const StoreType store = dtype == "float16" ? StoreType::f16 : StoreType::f32;
@@ -197,36 +189,7 @@ int embed_run(const po::variables_map& vm) {
     journal.remove();
   });
   if (outcome.skipped) log_info("embed: ", outcome.reason);
-  return 0;
-}
-
-}  // namespace
-
-Subcommand embed_subcommand() {
-  return {"embed", "Embed open-data JSONL and the K-shot file into embeddings.h5 (resumable, any number of ranks)",
-          [](po::options_description& d, po::positional_options_description&) {
-            d.add_options()("corpus",
-                            po::value<std::vector<std::string>>()->required()->multitoken()->value_name("JSONL..."),
-                            "open-data files (Alpaca instruction/input/output or chat messages)")(
-                "kshot", po::value<std::string>()->required()->value_name("JSONL"), "the K-shot examples")(
-                "encoder", po::value<std::string>()->default_value("decoder"), "decoder or bert")(
-                "encoder-model", po::value<std::string>()->required()->value_name("PATH"),
-                "decoder: HF folder or .gguf; bert: sentence-transformers folder")(
-                "output", po::value<std::string>()->required()->value_name("H5"), "embeddings.h5 to write")(
-                "dtype", po::value<std::string>()->default_value("float32"), "float32 or float16 on disk")(
-                "block-rows", po::value<int64_t>()->default_value(1024), "rows per work unit (and HDF5 chunk)")(
-                "batch-size", po::value<int64_t>()->default_value(32), "texts per encoder call")(
-                "max-tokens", po::value<int64_t>()->default_value(0),
-                "truncate longer texts (0: the encoder's default: bert from the folder, decoder 512)")(
-                "pooling", po::value<std::string>()->default_value(""),
-                "mean or cls (bert; default from the folder's 1_Pooling/config.json); decoder: mean")(
-                "prefix", po::value<std::string>()->default_value(""), "instruction prefix for every text")(
-                "no-normalize", po::bool_switch(),
-                "do not L2-normalise (default: bert as the folder's modules.json says, decoder normalises)")(
-                "threads", po::value<int>()->default_value(0), "CPU threads per rank (0: libtorch's default)")(
-                "force", po::bool_switch(), "run even if the output is complete");
-          },
-          embed_run};
+  return outcome;
 }
 
 }  // namespace kmoe

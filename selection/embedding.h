@@ -12,7 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "launcher/cli.h"
+#include "runtime/mpi_world.h"
+#include "runtime/stage_runner.h"
 
 namespace kmoe {
 
@@ -20,6 +21,24 @@ namespace kmoe {
 // and cut into batches of at most batch_size, so a batch pads little.
 std::vector<std::vector<int64_t>> embed_batches(const std::vector<int64_t>& text_lengths, int64_t batch_size);
 
-Subcommand embed_subcommand();
+// `kmoe embed`: open-data JSONL and the K-shot file -> embeddings.h5.
+struct EmbedOptions {
+  std::vector<std::string> corpus;  // open-data files, JSONL (Alpaca or chat messages) (required)
+  std::string kshot;                // the K-shot examples, JSONL (required)
+  std::string output;               // embeddings.h5 to write (required)
+  std::string dtype = "float32";    // float32 or float16 on disk
+  int64_t block_rows = 1024;        // rows per work unit (and HDF5 chunk)
+  int64_t batch_size = 32;          // texts per encoder call
+  // The encoder.
+  std::string encoder = "decoder";  // decoder or bert
+  std::string encoder_model;        // decoder: HF folder or .gguf; bert: sentence-transformers folder (required)
+  int64_t max_tokens = 0;           // truncate longer texts (0: the encoder's default)
+  std::string pooling;              // mean or cls (bert; "": from the folder); decoder: mean
+  std::string prefix;               // instruction prefix for every text
+  bool no_normalize = false;        // do not L2-normalise (default: bert as the folder says, decoder normalises)
+  int threads = 0;                  // CPU threads per rank (0: libtorch's default)
+  bool force = false;               // run even if the output is complete
+};
+StageOutcome embed_stage(const MpiWorld& world, const EmbedOptions& options);
 
 }  // namespace kmoe

@@ -20,12 +20,12 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "data/artifact.h"
-#include "data/peft_adapter.h"
-#include "data/safetensors.h"
-#include "launcher/log.h"
-#include "launcher/mpi_world.h"
-#include "launcher/stage_runner.h"
+#include "data/store/artifact.h"
+#include "data/formats/peft_adapter.h"
+#include "data/formats/safetensors.h"
+#include "runtime/log.h"
+#include "runtime/mpi_world.h"
+#include "runtime/stage_runner.h"
 
 namespace kmoe {
 
@@ -386,13 +386,17 @@ void table_print(const ScoresTable& s, const std::vector<int64_t>& candidates, c
   std::fflush(stdout);
 }
 
-int select_experts_run(const po::variables_map& vm) {
-  const MpiWorld& world = mpi_world();
-  const std::string scores_path = vm["scores"].as<std::string>();
-  const std::string output = vm["output"].as<std::string>();
-  const int64_t m = vm["m"].as<int64_t>(), n = vm["n"].as<int64_t>();
-  const RankSignals signals = rank_signals_parse(vm["signals"].as<std::string>());
-  const bool diversity = !vm["no-diversity"].as<bool>();
+}  // namespace
+
+// Over 80 lines: the candidate ranking, the stage spec and the collective write of every
+// table read best as one sequence; the pieces (ranks, cosines, subsets) are functions above.
+StageOutcome select_experts_stage(const MpiWorld& world, const SelectExpertsOptions& options) {
+  if (options.scores.empty()) throw UsageError("kmoe select-experts: --scores is required");
+  const std::string& scores_path = options.scores;
+  const std::string& output = options.output;
+  const int64_t m = options.m, n = options.n;
+  const RankSignals signals = rank_signals_parse(options.signals);
+  const bool diversity = !options.no_diversity;
   if (m < 1) throw UsageError("--m must be at least 1");
   if (n < 1 || n > m) throw UsageError("--n must be in 1..M (M = " + std::to_string(m) + "), not " + std::to_string(n));
 
@@ -440,9 +444,9 @@ int select_experts_run(const po::variables_map& vm) {
   spec.options = {{"m", m}, {"n", n}, {"signals", rank_signals_name(signals)}, {"diversity", diversity}};
   spec.inputs.push_back({"scores", scores_path});
   for (size_t k = 0; k < candidates.size(); ++k) spec.inputs.push_back({"adapter:" + cand_names[k], cand_paths[k]});
-  spec.force = vm["force"].as<bool>();
+  spec.force = options.force;
 
-  const auto outcome = stage_run(world, spec, [&](const Provenance& provenance) {
+  const StageOutcome outcome = stage_run(world, spec, [&](const Provenance& provenance) {
     std::vector<double> cosine;
     SubsetTable t;
     std::vector<int64_t> chosen(n);
@@ -496,25 +500,7 @@ int select_experts_run(const po::variables_map& vm) {
     if (root) table_print(s, candidates, r_p, r_a, chosen, t.omega[t.chosen]);
   });
   log_info("select-experts: ", outcome.reason, " -> ", output);
-  return 0;
-}
-
-}  // namespace
-
-Subcommand select_experts_subcommand() {
-  return {"select-experts", "Pick N diverse expert adapters among the M best of a scored LoRA bank (scores.h5)",
-          [](po::options_description& d, po::positional_options_description&) {
-            d.add_options()("scores", po::value<std::string>()->required()->value_name("FILE"),
-                            "scores.h5 written by kmoe score")(
-                "output", po::value<std::string>()->default_value("experts.h5")->value_name("FILE"),
-                "experts.h5 to write")("m", po::value<int64_t>()->default_value(8), "candidates kept by R_P + R_A")(
-                "n", po::value<int64_t>()->default_value(4), "experts chosen among the candidates")(
-                "signals", po::value<std::string>()->default_value("both"),
-                "ranks entering R: both, accuracy (R_A) or perplexity (R_P)")("no-diversity", po::bool_switch(),
-                                                                              "choose by member ranks only (no R_D)")(
-                "force", po::bool_switch(), "run even if the artifact is complete");
-          },
-          select_experts_run};
+  return outcome;
 }
 
 }  // namespace kmoe

@@ -9,8 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "launcher/cli.h"
 #include "model/lora.h"
+#include "runtime/mpi_world.h"
+#include "runtime/stage_runner.h"
 
 namespace kmoe {
 
@@ -69,6 +70,17 @@ struct SubsetTable {
 SubsetTable subsets_score(const std::vector<double>& cosine, const std::vector<int64_t>& candidate_rank, int64_t n,
                           bool diversity);
 
-Subcommand select_experts_subcommand();
+// `kmoe select-experts`: scores.h5 -> experts.h5 (candidates, cosines, every subset's score,
+// the chosen N).
+struct SelectExpertsOptions {
+  std::string scores;                 // scores.h5 written by kmoe score (required)
+  std::string output = "experts.h5";  // experts.h5 to write
+  int64_t m = 8;                      // candidates kept by R_P + R_A
+  int64_t n = 4;                      // experts chosen among the candidates
+  std::string signals = "both";       // ranks entering R: both, accuracy (R_A) or perplexity (R_P)
+  bool no_diversity = false;          // choose by member ranks only (no R_D)
+  bool force = false;                 // run even if the artifact is complete
+};
+StageOutcome select_experts_stage(const MpiWorld& world, const SelectExpertsOptions& options);
 
 }  // namespace kmoe

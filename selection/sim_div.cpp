@@ -10,13 +10,14 @@
 #include <fstream>
 #include <queue>
 
-#include "data/artifact.h"
-#include "data/content_hash.h"
-#include "data/folder_commit.h"
-#include "data/open_corpus.h"
-#include "launcher/log.h"
-#include "launcher/mpi_world.h"
-#include "launcher/stage_runner.h"
+#include "data/store/artifact.h"
+#include "data/store/content_hash.h"
+#include "data/store/folder_commit.h"
+#include "data/text/jsonl.h"
+#include "data/text/open_corpus.h"
+#include "runtime/log.h"
+#include "runtime/mpi_world.h"
+#include "runtime/stage_runner.h"
 
 namespace kmoe {
 
@@ -156,17 +157,17 @@ std::vector<std::string> embeddings_file_hashes(const ArtifactReader& r) {
 
 // Throws naming the embeddings file when it was not made from these inputs by this encoder.
 void embeddings_check(const ArtifactReader& r, const std::vector<std::string>& corpus, const std::string& kshot,
-                      const po::variables_map& vm) {
+                      const SelectDataOptions& options) {
   const std::string& path = r.path();
   if (!r.has("embeddings") || !r.has("kshot_embeddings") || !r.has_attr("/", "encoder_kind")) {
     throw std::runtime_error(path + ": not an embeddings file from kmoe embed");
   }
-  if (vm.count("expect-encoder") && r.attr_string("/", "encoder_kind") != vm["expect-encoder"].as<std::string>()) {
+  if (!options.expect_encoder.empty() && r.attr_string("/", "encoder_kind") != options.expect_encoder) {
     throw std::runtime_error(path + ": made by encoder '" + r.attr_string("/", "encoder_kind") + "', not '" +
-                             vm["expect-encoder"].as<std::string>() + "' (--expect-encoder)");
+                             options.expect_encoder + "' (--expect-encoder)");
   }
-  if (vm.count("expect-encoder-model")) {
-    const std::string model = vm["expect-encoder-model"].as<std::string>();
+  if (!options.expect_encoder_model.empty()) {
+    const std::string& model = options.expect_encoder_model;
     if (r.attr_string("/", "encoder_model_sha256") != content_hash(model)) {
       throw std::runtime_error(path + ": made by encoder model " + r.attr_string("/", "encoder_model") + ", not " +
                                model + " (--expect-encoder-model; contents differ)");
@@ -188,24 +189,30 @@ void embeddings_check(const ArtifactReader& r, const std::vector<std::string>& c
   }
 }
 
-int select_data_run(const po::variables_map& vm) {
-  const MpiWorld& world = mpi_world();
-  const std::string emb_path = vm["embeddings"].as<std::string>();
-  const auto corpus = vm["corpus"].as<std::vector<std::string>>();
-  const std::string kshot = vm["kshot"].as<std::string>();
-  const std::string out_dir = vm["output-dir"].as<std::string>();
+}  // namespace
+
+// Over 80 lines: the selection, selected.jsonl (written beside the artifact and renamed
+// after it) and the collective write are one sequence on shared state.
+StageOutcome select_data_stage(const MpiWorld& world, const SelectDataOptions& options) {
+  if (options.embeddings.empty() || options.corpus.empty() || options.kshot.empty() || options.output_dir.empty()) {
+    throw UsageError("kmoe select-data: --embeddings, --corpus, --kshot and --output-dir are required");
+  }
+  const std::string& emb_path = options.embeddings;
+  const std::vector<std::string>& corpus = options.corpus;
+  const std::string& kshot = options.kshot;
+  const std::string& out_dir = options.output_dir;
   SimDivOptions opt;
-  opt.c = vm["c"].as<int64_t>();
-  opt.tau = vm["tau"].as<double>();
-  const std::string score = vm["score"].as<std::string>();
+  opt.c = options.c;
+  opt.tau = options.tau;
+  const std::string& score = options.score;
   if (score != "max" && score != "mean")
     throw UsageError("kmoe select-data: --score must be max or mean, not '" + score + "'");
   opt.score = score == "max" ? SimScore::max : SimScore::mean;
-  if (vm["memory-mb"].as<int64_t>() < 1) throw UsageError("kmoe select-data: --memory-mb must be >= 1");
-  opt.memory_bytes = vm["memory-mb"].as<int64_t>() << 20;
+  if (options.memory_mb < 1) throw UsageError("kmoe select-data: --memory-mb must be >= 1");
+  opt.memory_bytes = options.memory_mb << 20;
   if (opt.c < 1) throw UsageError("kmoe select-data: --c must be >= 1");
   if (!(opt.tau >= -1 && opt.tau <= 1)) throw UsageError("kmoe select-data: --tau must be in [-1, 1]");
-  const bool with_kshot = !vm["no-kshot"].as<bool>();
+  const bool with_kshot = !options.no_kshot;
 
   StageSpec spec;
   spec.stage = "select-data";
@@ -215,7 +222,7 @@ int select_data_run(const po::variables_map& vm) {
   spec.inputs.push_back({"embeddings", emb_path});
   for (size_t f = 0; f < corpus.size(); ++f) spec.inputs.push_back({"corpus" + std::to_string(f), corpus[f]});
   spec.inputs.push_back({"kshot", kshot});
-  spec.force = vm["force"].as<bool>();
+  spec.force = options.force;
   if (world.is_root()) std::filesystem::create_directories(out_dir);
   const StageOutcome outcome = stage_run(world, spec, [&](const Provenance& prov) {
     SimDivResult res;
@@ -223,7 +230,7 @@ int select_data_run(const po::variables_map& vm) {
     int64_t sizes[4] = {0, 0, 0, 0};
     if (world.is_root()) {
       ArtifactReader r(emb_path);
-      embeddings_check(r, corpus, kshot, vm);
+      embeddings_check(r, corpus, kshot, options);
       const auto shape = r.shape("embeddings");
       const auto kshot_vecs = r.read_floats("kshot_embeddings");
       res = sim_div_select([&](int64_t b, int64_t n) { return r.read_rows("embeddings", b, n); }, shape[0], shape[1],
@@ -256,16 +263,13 @@ int select_data_run(const po::variables_map& vm) {
       std::ofstream out(out_dir + "/selected.jsonl.partial");
       for (const auto& l : out_lines) out << l << "\n";
       if (with_kshot) {
-        std::ifstream in(kshot);
-        std::string line;
-        for (int64_t n = 1; std::getline(in, line); ++n) {
-          if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-          nlohmann::json rec = nlohmann::json::parse(line);
+        jsonl_read(kshot, "the K-shot file", [&](int64_t n, const nlohmann::json& record) {
+          nlohmann::json rec = record;
           rec["_kshot"] = true;
           rec["_source_file"] = kshot;
           rec["_line"] = n;
           out << rec.dump() << "\n";
-        }
+        });
       }
       out.close();
       if (!out) throw std::runtime_error(out_dir + "/selected.jsonl.partial: write failed (disk full?)");
@@ -296,35 +300,7 @@ int select_data_run(const po::variables_map& vm) {
     if (!renamed) throw std::runtime_error(out_dir + "/selected.jsonl: cannot rename selected.jsonl.partial into place");
   });
   if (outcome.skipped) log_info("select-data: ", outcome.reason);
-  return 0;
-}
-
-}  // namespace
-
-Subcommand select_data_subcommand() {
-  return {"select-data", "K-shot guided Sim-Div selection of open data from embeddings.h5",
-          [](po::options_description& d, po::positional_options_description&) {
-            d.add_options()("embeddings", po::value<std::string>()->required()->value_name("H5"),
-                            "embeddings.h5 from kmoe embed")(
-                "corpus", po::value<std::vector<std::string>>()->required()->multitoken()->value_name("JSONL..."),
-                "the open-data files given to kmoe embed, in the same order")(
-                "kshot", po::value<std::string>()->required()->value_name("JSONL"),
-                "the K-shot file given to kmoe embed")("c", po::value<int64_t>()->default_value(1000),
-                                                       "open rows to keep")(
-                "tau", po::value<double>()->default_value(0.9, "0.9"), "drop a row whose cosine to a kept row exceeds this")(
-                "score", po::value<std::string>()->default_value("max"),
-                "max: max cosine to any K-shot row; mean: cosine to the K-shot mean")(
-                "memory-mb", po::value<int64_t>()->default_value(512), "memory for streamed blocks and candidates")(
-                "output-dir", po::value<std::string>()->required()->value_name("DIR"),
-                "writes DIR/selected.jsonl and DIR/data_selection.h5")(
-                "no-kshot", po::bool_switch(), "do not append the K-shot examples to selected.jsonl")(
-                "expect-encoder", po::value<std::string>()->value_name("KIND"),
-                "refuse embeddings made by another encoder kind (bert, decoder)")(
-                "expect-encoder-model", po::value<std::string>()->value_name("PATH"),
-                "refuse embeddings made by another encoder model")("force", po::bool_switch(),
-                                                                   "run even if data_selection.h5 is complete");
-          },
-          select_data_run};
+  return outcome;
 }
 
 }  // namespace kmoe

@@ -11,7 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "launcher/cli.h"
+#include "runtime/mpi_world.h"
+#include "runtime/stage_runner.h"
 
 namespace kmoe {
 
@@ -38,7 +39,22 @@ using RowBlockReader = std::function<std::vector<float>(int64_t begin, int64_t c
 SimDivResult sim_div_select(const RowBlockReader& rows, int64_t n_rows, int64_t dim, const std::vector<float>& kshot,
                             const SimDivOptions& options);
 
-// `kmoe select-data`.
-Subcommand select_data_subcommand();
+// `kmoe select-data`: embeddings.h5 -> DIR/data_selection.h5 and DIR/selected.jsonl (the
+// selected records in rank order, then the K-shot examples unless no_kshot).
+struct SelectDataOptions {
+  std::string embeddings;            // embeddings.h5 from kmoe embed (required)
+  std::vector<std::string> corpus;   // the open-data files given to kmoe embed, in the same order (required)
+  std::string kshot;                 // the K-shot file given to kmoe embed (required)
+  int64_t c = 1000;                  // open rows to keep
+  double tau = 0.9;                  // drop a row whose cosine to a kept row exceeds this
+  std::string score = "max";         // max: max cosine to any K-shot row; mean: cosine to the K-shot mean
+  int64_t memory_mb = 512;           // memory for streamed blocks and candidates
+  std::string output_dir;            // writes DIR/selected.jsonl and DIR/data_selection.h5 (required)
+  bool no_kshot = false;             // do not append the K-shot examples to selected.jsonl
+  std::string expect_encoder;        // refuse embeddings made by another encoder kind ("": any)
+  std::string expect_encoder_model;  // refuse embeddings made by another encoder model ("": any)
+  bool force = false;                // run even if data_selection.h5 is complete
+};
+StageOutcome select_data_stage(const MpiWorld& world, const SelectDataOptions& options);
 
 }  // namespace kmoe

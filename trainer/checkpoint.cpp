@@ -4,7 +4,7 @@
 
 #include <torch/torch.h>
 
-#include "data/artifact_tensor.h"
+#include "data/store/artifact_tensor.h"
 
 namespace kmoe {
 

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "data/artifact.h"
+#include "data/store/artifact.h"
 
 namespace kmoe {
 

@@ -9,7 +9,7 @@
 
 #include <memory>
 
-#include "launcher/mpi_world.h"
+#include "runtime/mpi_world.h"
 
 namespace kmoe {
 

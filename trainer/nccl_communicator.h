@@ -10,7 +10,7 @@
 #include <cstddef>
 #include <memory>
 
-#include "launcher/mpi_world.h"
+#include "runtime/mpi_world.h"
 
 namespace kmoe {
 

@@ -5,11 +5,9 @@
 // with --signal=USR1@120).
 #pragma once
 
-namespace kmoe {
+#include "runtime/stage_runner.h"  // kExitCheckpointed
 
-// "Checkpointed on a signal, requeue me": the exit code of `kmoe train` / `kmoe bank build`
-// when a signal stopped it after a checkpoint was committed (75 = EX_TEMPFAIL).
-inline constexpr int kExitCheckpointed = 75;
+namespace kmoe {
 
 // Installs the handlers for SIGTERM and SIGUSR1 (and clears a pending signal); the previous
 // handlers come back with train_signals_restore().

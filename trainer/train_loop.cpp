@@ -15,8 +15,8 @@
 #include <random>
 #include <thread>
 
-#include "launcher/log.h"
-#include "launcher/progress.h"
+#include "runtime/log.h"
+#include "runtime/progress.h"
 #include "trainer/gpu_probe.h"
 #include "trainer/grad_buckets.h"
 #include "trainer/signals.h"
@@ -96,7 +96,7 @@ std::string format_metric(double v, const char* fmt) {
 // Stops the run at a non-finite loss or gradient, naming the step and the first tensor whose
 // gradient is not finite; the last checkpoint, made before this step, stays as it is.
 [[noreturn]] void train_stop_non_finite(const TrainTarget& target, int64_t step, double loss,
-                                        const TrainOptions& options) {
+                                        const TrainLoopOptions& options) {
   std::string where;
   for (const auto& [name, p] : target.params) {
     if (p.grad().defined() && !torch::isfinite(p.grad()).all().item<bool>()) {
@@ -120,7 +120,7 @@ int64_t train_steps_per_epoch(int64_t n_examples, int64_t global_batch) {
   return (n_examples + global_batch - 1) / global_batch;
 }
 
-int64_t train_total_steps(int64_t n_examples, const TrainOptions& options) {
+int64_t train_total_steps(int64_t n_examples, const TrainLoopOptions& options) {
   if (options.max_steps > 0) return options.max_steps;
   return options.epochs * train_steps_per_epoch(n_examples, options.global_batch);
 }
@@ -150,7 +150,7 @@ double gpu_peak_bf16_flops(const std::string& name) {
 }
 
 TrainResult train_run(const LlamaModel& model, TrainTarget& target, const std::vector<SftExample>& data,
-                      const TrainOptions& options, Communicator& comm, const Provenance& provenance) {
+                      const TrainLoopOptions& options, Communicator& comm, const Provenance& provenance) {
   const MpiWorld& world = comm.world();
   const c10::Device device = comm.device();
   const int64_t n = static_cast<int64_t>(data.size());
@@ -181,10 +181,7 @@ TrainResult train_run(const LlamaModel& model, TrainTarget& target, const std::v
     mismatch = checkpoint_mismatch(options.checkpoint_path, provenance);
   }
   MPI_Bcast(&exists, 1, MPI_INT, 0, world.comm);
-  uint64_t mlen = mismatch.size();
-  MPI_Bcast(&mlen, 1, MPI_UINT64_T, 0, world.comm);
-  mismatch.resize(mlen);
-  MPI_Bcast(mismatch.data(), static_cast<int>(mlen), MPI_CHAR, 0, world.comm);
+  mismatch = mpi_bcast_string(world, mismatch);
   if (exists && !mismatch.empty()) {
     throw std::runtime_error(options.checkpoint_path + " is the checkpoint of a different run (" + mismatch +
                              "); refusing to resume from it: delete it, or pass --force to start over");

@@ -17,13 +17,13 @@
 #include <utility>
 #include <vector>
 
-#include "data/artifact.h"
+#include "data/store/artifact.h"
+#include "data/text/sft_data.h"
 #include "model/linear_hook.h"
 #include "model/llama.h"
 #include "trainer/checkpoint.h"
 #include "trainer/communicator.h"
 #include "trainer/optimizer.h"
-#include "trainer/sft_data.h"
 
 namespace kmoe {
 
@@ -40,7 +40,7 @@ struct TrainTarget {
   std::function<void(const std::map<std::string, at::Tensor>&)> restore_state;
 };
 
-struct TrainOptions {
+struct TrainLoopOptions {
   int64_t epochs = 3;
   int64_t max_steps = 0;  // > 0: exactly this many steps (the epochs repeat as needed)
   int64_t global_batch = 32;
@@ -67,7 +67,7 @@ struct TrainResult {
 };
 
 int64_t train_steps_per_epoch(int64_t n_examples, int64_t global_batch);  // ceil(n / G)
-int64_t train_total_steps(int64_t n_examples, const TrainOptions& options);
+int64_t train_total_steps(int64_t n_examples, const TrainLoopOptions& options);
 // The order of the examples in `epoch`: a Fisher-Yates shuffle driven by a mt19937_64
 // seeded from (seed, epoch). The same on every rank, platform and run.
 std::vector<int64_t> train_epoch_order(int64_t n_examples, uint64_t seed, int64_t epoch);
@@ -79,6 +79,6 @@ double gpu_peak_bf16_flops(const std::string& device_name);
 // otherwise. On return without interruption the target's tensors hold the trained values
 // and the checkpoint is left in place (the caller removes it after committing its output).
 TrainResult train_run(const LlamaModel& model, TrainTarget& target, const std::vector<SftExample>& data,
-                      const TrainOptions& options, Communicator& comm, const Provenance& provenance);
+                      const TrainLoopOptions& options, Communicator& comm, const Provenance& provenance);
 
 }  // namespace kmoe

@@ -2,9 +2,9 @@
 
 #include <filesystem>
 
-#include "data/artifact.h"
-#include "data/float16.h"
-#include "launcher/mpi_world.h"
+#include "data/store/artifact.h"
+#include "data/formats/float16.h"
+#include "runtime/mpi_world.h"
 
 namespace kmoe {
 namespace {

@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "launcher/mpi_world.h"
+#include "runtime/mpi_world.h"
 #include "trainer/gpu_probe.h"
 
 namespace kmoe {

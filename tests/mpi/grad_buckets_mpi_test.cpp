@@ -7,7 +7,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "launcher/mpi_world.h"
+#include "runtime/mpi_world.h"
 
 namespace kmoe {
 namespace {

@@ -5,7 +5,7 @@
 
 #include <iostream>
 
-#include "launcher/mpi_world.h"
+#include "runtime/mpi_world.h"
 
 namespace {
 class RankFailurePrinter : public ::testing::EmptyTestEventListener {

@@ -2,7 +2,7 @@
 
 #include <cstdlib>
 
-#include "launcher/mpi_world.h"
+#include "runtime/mpi_world.h"
 
 namespace kmoe {
 namespace {

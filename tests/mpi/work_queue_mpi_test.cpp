@@ -1,4 +1,4 @@
-#include "launcher/work_queue.h"
+#include "runtime/work_queue.h"
 
 #include <gtest/gtest.h>
 

@@ -10,8 +10,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "data/safetensors.h"
-#include "data/wordpiece_tokenizer.h"
+#include "data/formats/safetensors.h"
+#include "data/tokenizers/wordpiece_tokenizer.h"
 #include "selection/bert_encoder.h"
 
 namespace kmoe {

@@ -10,7 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "data/gguf.h"
+#include "data/formats/gguf.h"
 
 namespace kmoe {
 namespace {

@@ -7,8 +7,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "data/hf_checkpoint.h"
-#include "data/safetensors.h"
+#include "data/formats/hf_checkpoint.h"
+#include "data/formats/safetensors.h"
 #include "model/llama.h"
 #include "temp_dir.h"
 

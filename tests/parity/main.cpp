@@ -6,7 +6,7 @@
 
 #include <cstdlib>
 
-#include "launcher/mpi_world.h"
+#include "runtime/mpi_world.h"
 
 int main(int argc, char** argv) {
   setenv("KMOE_PARITY_DIR", KMOE_DEFAULT_PARITY_DIR, 0);

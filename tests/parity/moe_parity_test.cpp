@@ -7,9 +7,9 @@
 #include <cstdlib>
 #include <iostream>
 
-#include "data/hf_checkpoint.h"
-#include "data/moe_file.h"
-#include "data/safetensors.h"
+#include "data/formats/hf_checkpoint.h"
+#include "data/formats/moe_file.h"
+#include "data/formats/safetensors.h"
 #include "model/llama.h"
 #include "model/moe_lora.h"
 

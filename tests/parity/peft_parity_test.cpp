@@ -11,9 +11,9 @@
 #include <iostream>
 #include <iterator>
 
-#include "data/hf_checkpoint.h"
-#include "data/peft_adapter.h"
-#include "data/safetensors.h"
+#include "data/formats/hf_checkpoint.h"
+#include "data/formats/peft_adapter.h"
+#include "data/formats/safetensors.h"
 #include "model/llama.h"
 #include "model/lora.h"
 #include "temp_dir.h"

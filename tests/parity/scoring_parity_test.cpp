@@ -10,10 +10,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "data/kshot.h"
-#include "data/model_files.h"
-#include "data/peft_adapter.h"
-#include "data/prompt_format.h"
+#include "data/text/kshot.h"
+#include "data/formats/model_files.h"
+#include "data/formats/peft_adapter.h"
+#include "data/text/prompt_format.h"
 #include "evaluator/bank_scoring.h"
 #include "model/llama.h"
 #include "model/lora.h"

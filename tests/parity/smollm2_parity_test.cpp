@@ -9,7 +9,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "data/model_files.h"
+#include "data/formats/model_files.h"
 #include "model/llama.h"
 
 namespace kmoe {

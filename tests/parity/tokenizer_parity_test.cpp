@@ -8,10 +8,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "data/bpe_tokenizer.h"
-#include "data/chat_template.h"
-#include "data/sentencepiece_tokenizer.h"
-#include "data/tokenizer.h"
+#include "data/tokenizers/bpe_tokenizer.h"
+#include "data/tokenizers/chat_template.h"
+#include "data/tokenizers/sentencepiece_tokenizer.h"
+#include "data/tokenizers/tokenizer.h"
 
 namespace kmoe {
 namespace {

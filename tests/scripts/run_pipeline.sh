@@ -60,11 +60,11 @@ record = json.load(open(run + "/run.json"))
 assert "[select-data]" in record["config_text"] and record["world_size"] == 2, record
 with h5py.File(run + "/experts.h5") as e:
     chosen = list(e["chosen_paths"].asstr()[:])
-train = [s for s in record["stages"] if s["name"] == "train"][0]["argv"]
-adapters = train[train.index("--adapters") + 1:]
-assert adapters == chosen, (adapters, chosen)  # the experts select-experts chose
-assert run + "/selected.jsonl" in train, train
-print("train argv:", " ".join(train))
+train = [s for s in record["stages"] if s["name"] == "train"][0]["wiring"]
+assert train["adapters"] == chosen, (train, chosen)  # the experts select-experts chose
+assert run + "/selected.jsonl" in train["data"], train
+assert train["mode"] == "moe" and train["output"] == run + "/moe.h5", train
+print("train wiring:", train)
 PY
 
 mpi -np 2 "$KMOE" run "$cfg" > "$WORK/out2" 2> "$WORK/err2" || { cat "$WORK/err2"; fail "second run"; }

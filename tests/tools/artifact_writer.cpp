@@ -9,8 +9,8 @@
 #include <string>
 #include <thread>
 
-#include "data/artifact.h"
-#include "launcher/mpi_world.h"
+#include "data/store/artifact.h"
+#include "runtime/mpi_world.h"
 
 int main(int argc, char** argv) {
   using namespace kmoe;

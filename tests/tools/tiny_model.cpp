@@ -10,8 +10,8 @@
 #include <iostream>
 #include <string>
 
-#include "data/model_files.h"
-#include "data/peft_adapter.h"
+#include "data/formats/model_files.h"
+#include "data/formats/peft_adapter.h"
 #include "model/llama.h"
 #include "model/lora.h"
 #include "tiny_llama.h"

@@ -1,9 +1,9 @@
-#include "data/artifact_tensor.h"
+#include "data/store/artifact_tensor.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "launcher/mpi_world.h"
+#include "runtime/mpi_world.h"
 #include "temp_dir.h"
 
 namespace kmoe {

@@ -1,12 +1,12 @@
-#include "data/artifact.h"
+#include "data/store/artifact.h"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 
-#include "data/float16.h"
-#include "launcher/mpi_world.h"
+#include "data/formats/float16.h"
+#include "runtime/mpi_world.h"
 #include "temp_dir.h"
 
 namespace kmoe {

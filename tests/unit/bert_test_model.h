@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "data/safetensors.h"
+#include "data/formats/safetensors.h"
 #include "model/bert.h"
 
 namespace kmoe::testing {

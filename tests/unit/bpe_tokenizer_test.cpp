@@ -1,4 +1,4 @@
-#include "data/bpe_tokenizer.h"
+#include "data/tokenizers/bpe_tokenizer.h"
 
 #include <gtest/gtest.h>
 

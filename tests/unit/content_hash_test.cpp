@@ -1,4 +1,4 @@
-#include "data/content_hash.h"
+#include "data/store/content_hash.h"
 
 #include <gtest/gtest.h>
 

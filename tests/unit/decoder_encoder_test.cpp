@@ -8,7 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "data/safetensors.h"
+#include "data/formats/safetensors.h"
 #include "temp_dir.h"
 #include "tiny_llama.h"
 

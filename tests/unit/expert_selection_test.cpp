@@ -9,23 +9,12 @@
 #include <random>
 #include <set>
 
-#include "data/peft_adapter.h"
+#include "data/formats/peft_adapter.h"
 #include "temp_dir.h"
+#include "tiny_llama.h"
 
 namespace kmoe {
 namespace {
-
-ModelConfig tiny_base() {
-  ModelConfig c;
-  c.vocab_size = 32;
-  c.hidden_size = 16;
-  c.intermediate_size = 24;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 4;
-  return c;
-}
 
 LoraConfig lora_config(int64_t r, std::vector<LinearModule> modules = {LinearModule::q_proj, LinearModule::v_proj}) {
   LoraConfig c;
@@ -92,7 +81,7 @@ TEST(ExpertSelection, FrobeniusIdentityMatchesTheExplicitProduct) {
 
 TEST(ExpertSelection, CosineAveragesPerModuleCosinesOfScaledDeltas) {
   torch::manual_seed(4);
-  const ModelConfig base = tiny_base();
+  const ModelConfig base = testing::tiny_llama_config();
   LoraAdapter a = lora_adapter_init("a", lora_config(4), base, 0.5);
   LoraAdapter b = lora_adapter_init("b", lora_config(2), base, 0.5);
   double want = 0;
@@ -113,7 +102,7 @@ TEST(ExpertSelection, CosineAveragesPerModuleCosinesOfScaledDeltas) {
 }
 
 TEST(ExpertSelection, IncomparableAdaptersAreNamed) {
-  const ModelConfig base = tiny_base();
+  const ModelConfig base = testing::tiny_llama_config();
   LoraAdapter qv = lora_adapter_init("qv", lora_config(4), base, 0.5);
   LoraAdapter qk = lora_adapter_init("qk", lora_config(4, {LinearModule::q_proj, LinearModule::k_proj}), base, 0.5);
   const std::string e = error_of([&] { lora_delta_cosine(qv, qk); });
@@ -133,7 +122,7 @@ TEST(ExpertSelection, IncomparableAdaptersAreNamed) {
 TEST(ExpertSelection, AdapterFolderReadsWithoutABaseConfig) {
   testing::TempDir dir;
   torch::manual_seed(5);
-  const ModelConfig base = tiny_base();
+  const ModelConfig base = testing::tiny_llama_config();
   LoraAdapter a = lora_adapter_init("a", lora_config(4), base, 0.5);
   peft_adapter_save(a, dir / "a");
   const LoraAdapter back = lora_adapter_read(dir / "a", "a");

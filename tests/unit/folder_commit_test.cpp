@@ -1,4 +1,4 @@
-#include "data/folder_commit.h"
+#include "data/store/folder_commit.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "data/gguf.h"
+#include "data/formats/gguf.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -7,7 +7,7 @@
 #include <fstream>
 #include <optional>
 
-#include "data/float16.h"
+#include "data/formats/float16.h"
 #include "temp_dir.h"
 
 namespace kmoe {

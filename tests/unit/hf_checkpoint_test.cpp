@@ -1,4 +1,4 @@
-#include "data/hf_checkpoint.h"
+#include "data/formats/hf_checkpoint.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -6,7 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "data/safetensors.h"
+#include "data/formats/safetensors.h"
 #include "temp_dir.h"
 
 namespace kmoe {

@@ -1,4 +1,4 @@
-#include "data/kshot.h"
+#include "data/text/kshot.h"
 
 #include <gtest/gtest.h>
 

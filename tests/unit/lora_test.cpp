@@ -6,20 +6,10 @@
 #include <cmath>
 #include <cstring>
 
+#include "tiny_llama.h"
+
 namespace kmoe {
 namespace {
-
-ModelConfig tiny_base() {
-  ModelConfig c;
-  c.vocab_size = 32;
-  c.hidden_size = 16;
-  c.intermediate_size = 24;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 4;
-  return c;
-}
 
 LoraConfig qv_config(int64_t r = 4, double alpha = 8) {
   LoraConfig c;
@@ -59,7 +49,7 @@ TEST(Lora, ScaleIsAlphaOverROrOverSqrtRWithRslora) {
 }
 
 TEST(Lora, LinearFeaturesFollowGroupedQueryShapes) {
-  const ModelConfig b = tiny_base();
+  const ModelConfig b = testing::tiny_llama_config();
   EXPECT_EQ(linear_features(b, LinearModule::q_proj), (std::pair<int64_t, int64_t>{16, 16}));
   EXPECT_EQ(linear_features(b, LinearModule::k_proj), (std::pair<int64_t, int64_t>{16, 8}));
   EXPECT_EQ(linear_features(b, LinearModule::o_proj), (std::pair<int64_t, int64_t>{16, 16}));
@@ -71,7 +61,7 @@ TEST(Lora, LinearFeaturesFollowGroupedQueryShapes) {
 
 TEST(Lora, InitCreatesTargetedPairsWithZeroBAndPeftBoundsOnA) {
   torch::manual_seed(0);
-  const auto a = lora_adapter_init("a", qv_config(), tiny_base());
+  const auto a = lora_adapter_init("a", qv_config(), testing::tiny_llama_config());
   ASSERT_EQ(a.weights.size(), 4u);  // 2 layers × {q, v}
   const auto& w = a.weights.at({1, LinearModule::v_proj});
   EXPECT_EQ(w.A.sizes(), torch::IntArrayRef({4, 16}));
@@ -83,7 +73,7 @@ TEST(Lora, InitCreatesTargetedPairsWithZeroBAndPeftBoundsOnA) {
 
 TEST(Lora, DeltaIsScaledLowRankProductOfX) {
   torch::manual_seed(1);
-  const ModelConfig base = tiny_base();
+  const ModelConfig base = testing::tiny_llama_config();
   LoraSet set(base);
   set.add(lora_adapter_init("a", qv_config(4, 8), base, 0.5));
   const auto x = torch::randn({2, 3, 16});
@@ -101,7 +91,7 @@ TEST(Lora, DeltaIsScaledLowRankProductOfX) {
 }
 
 TEST(Lora, LayersToTransformLimitsTheLayersAdapted) {
-  const ModelConfig base = tiny_base();
+  const ModelConfig base = testing::tiny_llama_config();
   LoraConfig c = qv_config();
   c.layers_to_transform = {1};
   LoraSet set(base);
@@ -115,7 +105,7 @@ TEST(Lora, LayersToTransformLimitsTheLayersAdapted) {
 
 TEST(Lora, SwitchingAdaptersChangesDeltaAndLeavesBaseUntouched) {
   torch::manual_seed(2);
-  const ModelConfig base = tiny_base();
+  const ModelConfig base = testing::tiny_llama_config();
   auto weights = base_weights(base);
   const auto before = weights.at({0, LinearModule::q_proj}).clone();
   const void* storage = weights.at({0, LinearModule::q_proj}).data_ptr();
@@ -147,7 +137,7 @@ TEST(Lora, SwitchingAdaptersChangesDeltaAndLeavesBaseUntouched) {
 
 TEST(Lora, MergeAddsScaledBAAndRestoreIsBitExact) {
   torch::manual_seed(3);
-  const ModelConfig base = tiny_base();
+  const ModelConfig base = testing::tiny_llama_config();
   auto weights = base_weights(base);
   std::map<LoraKey, at::Tensor> original;
   for (const auto& [k, w] : weights) original[k] = w.clone();
@@ -183,7 +173,7 @@ TEST(Lora, MergeAddsScaledBAAndRestoreIsBitExact) {
 }
 
 TEST(Lora, MergeWithoutActiveAdapterOrIntoWrongShapedBaseFails) {
-  const ModelConfig base = tiny_base();
+  const ModelConfig base = testing::tiny_llama_config();
   LoraSet set(base);
   set.add(lora_adapter_init("a", qv_config(), base, 0.5));
   const LinearWeightFn wrong = [](int64_t, LinearModule) { return torch::zeros({3, 3}); };
@@ -197,7 +187,7 @@ TEST(Lora, MergeWithoutActiveAdapterOrIntoWrongShapedBaseFails) {
 
 TEST(Lora, DropoutAppliesOnlyWhileTraining) {
   torch::manual_seed(4);
-  const ModelConfig base = tiny_base();
+  const ModelConfig base = testing::tiny_llama_config();
   LoraConfig c = qv_config();
   c.lora_dropout = 0.5;
   LoraSet set(base);
@@ -214,7 +204,7 @@ TEST(Lora, DropoutAppliesOnlyWhileTraining) {
 }
 
 TEST(Lora, WeightsAreTrainableLeaves) {
-  const ModelConfig base = tiny_base();
+  const ModelConfig base = testing::tiny_llama_config();
   LoraSet set(base);
   set.add(lora_adapter_init("a", qv_config(), base, 0.5));
   lora_adapter_requires_grad(set.adapter("a"), true);
@@ -229,7 +219,7 @@ TEST(Lora, WeightsAreTrainableLeaves) {
 }
 
 TEST(Lora, MovingToBaseDtypeKeepsTrainableLeaves) {
-  auto a = lora_adapter_init("a", qv_config(), tiny_base(), 0.5);
+  auto a = lora_adapter_init("a", qv_config(), testing::tiny_llama_config(), 0.5);
   lora_adapter_requires_grad(a, true);
   const auto a_before = a.weights.at({0, LinearModule::q_proj}).A.clone();
   lora_adapter_to(a, torch::kCPU, torch::kDouble);
@@ -242,7 +232,7 @@ TEST(Lora, MovingToBaseDtypeKeepsTrainableLeaves) {
 }
 
 TEST(Lora, ValidationNamesAdapterAndTensor) {
-  const ModelConfig base = tiny_base();
+  const ModelConfig base = testing::tiny_llama_config();
   {
     LoraConfig c = qv_config();
     c.layers_to_transform = {5};

@@ -2,7 +2,7 @@
 // runner need MPI even with one rank.
 #include <gtest/gtest.h>
 
-#include "launcher/mpi_world.h"
+#include "runtime/mpi_world.h"
 
 int main(int argc, char** argv) {
   kmoe::mpi_world_init(&argc, &argv);

@@ -1,4 +1,4 @@
-#include "data/model_files.h"
+#include "data/formats/model_files.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -6,7 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "data/safetensors.h"
+#include "data/formats/safetensors.h"
 #include "model/llama.h"
 #include "temp_dir.h"
 #include "tiny_llama.h"

@@ -1,7 +1,7 @@
-// data/model_init.h: the folder `kmoe init-model` writes loads through model_files_load, runs
+// data/formats/model_init.h: the folder `kmoe init-model` writes loads through model_files_load, runs
 // forward, tokenizes any UTF-8 text byte for byte with the ChatML specials as single tokens,
 // renders ChatML, and is the same for the same seed.
-#include "data/model_init.h"
+#include "data/formats/model_init.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -9,8 +9,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "data/model_files.h"
-#include "data/safetensors.h"
+#include "data/formats/model_files.h"
+#include "data/formats/safetensors.h"
 #include "model/llama.h"
 #include "temp_dir.h"
 

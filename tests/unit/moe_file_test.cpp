@@ -1,29 +1,18 @@
-#include "data/moe_file.h"
+#include "data/formats/moe_file.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <filesystem>
 
-#include "data/artifact_tensor.h"
-#include "data/peft_adapter.h"
-#include "launcher/mpi_world.h"
+#include "data/store/artifact_tensor.h"
+#include "data/formats/peft_adapter.h"
+#include "runtime/mpi_world.h"
 #include "temp_dir.h"
+#include "tiny_llama.h"
 
 namespace kmoe {
 namespace {
-
-ModelConfig tiny_base() {
-  ModelConfig c;
-  c.vocab_size = 32;
-  c.hidden_size = 16;
-  c.intermediate_size = 24;
-  c.num_hidden_layers = 3;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 4;
-  return c;
-}
 
 LoraAdapter expert(const std::string& name, double alpha, bool rslora, int64_t r = 4) {
   LoraConfig c;
@@ -32,7 +21,7 @@ LoraAdapter expert(const std::string& name, double alpha, bool rslora, int64_t r
   c.use_rslora = rslora;
   c.target_modules = {LinearModule::v_proj, LinearModule::down_proj};
   c.layers_to_transform = {0, 2};
-  return lora_adapter_init(name, c, tiny_base(), 0.5);
+  return lora_adapter_init(name, c, testing::tiny_llama_config(16, 3), 0.5);
 }
 
 Provenance provenance() {
@@ -60,13 +49,13 @@ TEST(MoeFile, WriteThenReadGivesIdenticalDeltas) {
   mc.aux_loss_coef = 0.02;
   mc.train_experts = false;
   mc.expert_dropout = 0.1;
-  const MoeLora moe(tiny_base(), {expert("x", 8, false), expert("y", 0.3, true), expert("z", 5, false)}, mc, 21);
+  const MoeLora moe(testing::tiny_llama_config(16, 3), {expert("x", 8, false), expert("y", 0.3, true), expert("z", 5, false)}, mc, 21);
   {
     ArtifactWriter w(mpi_world().comm, path, provenance());
     moe_write(w, moe);
     w.commit();
   }
-  const MoeLora back = moe_read(path, tiny_base());
+  const MoeLora back = moe_read(path, testing::tiny_llama_config(16, 3));
   EXPECT_EQ(back.expert_count(), 3);
   EXPECT_EQ(back.keys(), moe.keys());
   EXPECT_EQ(back.config().top_k, 2);
@@ -124,23 +113,23 @@ void write_by_hand(const std::string& path, const std::string& skip) {
 TEST(MoeFile, ReadsTheLayoutWrittenByHandAndNamesAMissingTensor) {
   testing::TempDir dir;
   write_by_hand(dir / "ok.h5", "");
-  const MoeLora moe = moe_read(dir / "ok.h5", tiny_base());
+  const MoeLora moe = moe_read(dir / "ok.h5", testing::tiny_llama_config(16, 3));
   EXPECT_EQ(moe.expert_count(), 2);
   EXPECT_EQ(moe.config().top_k, 1);
   EXPECT_DOUBLE_EQ(lora_scale(moe.experts()[1].config), 16.5 / 2);
 
   write_by_hand(dir / "missing.h5", "moe/layers.2.v_proj/lora_B");
-  std::string e = error_of([&] { moe_read(dir / "missing.h5", tiny_base()); });
+  std::string e = error_of([&] { moe_read(dir / "missing.h5", testing::tiny_llama_config(16, 3)); });
   EXPECT_NE(e.find(dir / "missing.h5"), std::string::npos) << e;
   EXPECT_NE(e.find("missing tensor /moe/layers.2.v_proj/lora_B"), std::string::npos) << e;
 
-  ModelConfig wider = tiny_base();
+  ModelConfig wider = testing::tiny_llama_config(16, 3);
   wider.hidden_size = 20;
   wider.head_dim = 5;
   e = error_of([&] { moe_read(dir / "ok.h5", wider); });
   EXPECT_NE(e.find("tensor /moe/layers.0.v_proj/router has shape [2, 16], expected [2, 20]"), std::string::npos) << e;
 
-  ModelConfig shallow = tiny_base();
+  ModelConfig shallow = testing::tiny_llama_config(16, 3);
   shallow.num_hidden_layers = 2;
   e = error_of([&] { moe_read(dir / "ok.h5", shallow); });
   EXPECT_NE(e.find("layer 2 but the base has 2 layers"), std::string::npos) << e;
@@ -152,12 +141,12 @@ TEST(MoeFile, LoadsExpertsFromPeftFoldersAndRefusesMisfits) {
   peft_adapter_save(expert("ignored", 8, false), dir / "bank/first");
   peft_adapter_save(expert("ignored", 4, true), dir / "bank/second");
   peft_adapter_save(expert("ignored", 8, false, 2), dir / "bank/rank2");
-  const auto experts = moe_load_experts({dir / "bank/first", dir / "bank/second"}, tiny_base());
+  const auto experts = moe_load_experts({dir / "bank/first", dir / "bank/second"}, testing::tiny_llama_config(16, 3));
   ASSERT_EQ(experts.size(), 2u);
   EXPECT_EQ(experts[0].name, "first");
   EXPECT_EQ(experts[1].name, "second");
   EXPECT_TRUE(experts[1].config.use_rslora);
-  const std::string e = error_of([&] { moe_load_experts({dir / "bank/first", dir / "bank/rank2"}, tiny_base()); });
+  const std::string e = error_of([&] { moe_load_experts({dir / "bank/first", dir / "bank/rank2"}, testing::tiny_llama_config(16, 3)); });
   EXPECT_NE(e.find("expert 'rank2' has r = 2, expert 'first' has r = 4"), std::string::npos) << e;
 }
 

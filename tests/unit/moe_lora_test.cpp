@@ -7,20 +7,10 @@
 #include <cmath>
 #include <numeric>
 
+#include "tiny_llama.h"
+
 namespace kmoe {
 namespace {
-
-ModelConfig tiny_base() {
-  ModelConfig c;
-  c.vocab_size = 32;
-  c.hidden_size = 16;
-  c.intermediate_size = 24;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 4;
-  return c;
-}
 
 LoraAdapter expert(const std::string& name, int64_t r = 4, double alpha = 8, bool rslora = false,
                    std::vector<LinearModule> targets = {LinearModule::q_proj, LinearModule::v_proj},
@@ -31,7 +21,7 @@ LoraAdapter expert(const std::string& name, int64_t r = 4, double alpha = 8, boo
   c.use_rslora = rslora;
   c.target_modules = std::move(targets);
   c.layers_to_transform = std::move(layers);
-  return lora_adapter_init(name, c, tiny_base(), /*b_std=*/0.5);
+  return lora_adapter_init(name, c, testing::tiny_llama_config(), /*b_std=*/0.5);
 }
 
 LoraAdapter copy_named(const LoraAdapter& a, const std::string& name) {
@@ -81,8 +71,8 @@ TEST(MoeLora, OneExpertWithTopOneEqualsTheAdapter) {
   const LoraAdapter a = expert("a", 4, 8, /*rslora=*/true);
   MoeConfig mc;
   mc.top_k = 1;
-  const MoeLora moe(tiny_base(), {a}, mc, /*seed=*/7);
-  LoraSet set(tiny_base());
+  const MoeLora moe(testing::tiny_llama_config(), {a}, mc, /*seed=*/7);
+  LoraSet set(testing::tiny_llama_config());
   set.add(a);
   set.activate("a");
   const at::Tensor x = torch::randn({2, 5, 16});
@@ -99,8 +89,8 @@ TEST(MoeLora, IdenticalExpertsEqualOneAdapter) {
   const LoraAdapter a = expert("a");
   MoeConfig mc;
   mc.top_k = 2;
-  const MoeLora moe(tiny_base(), {a, copy_named(a, "b"), copy_named(a, "c")}, mc, 3);
-  LoraSet set(tiny_base());
+  const MoeLora moe(testing::tiny_llama_config(), {a, copy_named(a, "b"), copy_named(a, "c")}, mc, 3);
+  LoraSet set(testing::tiny_llama_config());
   set.add(a);
   set.activate("a");
   const at::Tensor x = torch::randn({3, 4, 16});
@@ -115,12 +105,12 @@ TEST(MoeLora, GatingMatchesAPerTokenLoop) {
   for (int64_t k : {1, 2, 3, 4, 9}) {
     MoeConfig mc;
     mc.top_k = k;
-    MoeLora moe(tiny_base(), experts, mc, 11);
+    MoeLora moe(testing::tiny_llama_config(), experts, mc, 11);
     EXPECT_EQ(moe.config().top_k, std::min<int64_t>(k, 4));
     // routers with a wide spread so that the top-k choice differs between tokens
     std::vector<at::Tensor> routers;
     for (size_t i = 0; i < moe.keys().size(); ++i) routers.push_back(torch::randn({4, 16}));
-    moe = MoeLora(tiny_base(), experts, mc, routers);
+    moe = MoeLora(testing::tiny_llama_config(), experts, mc, routers);
     const at::Tensor x = torch::randn({2, 3, 16});
     for (size_t ki = 0; ki < moe.keys().size(); ++ki) {
       const LoraKey key = moe.keys()[ki];
@@ -139,7 +129,7 @@ TEST(MoeLora, GradientsReachRoutersAndExperts) {
   torch::manual_seed(4);
   MoeConfig mc;
   mc.top_k = 2;
-  MoeLora moe(tiny_base(), {expert("a"), expert("b"), expert("c")}, mc, 5);
+  MoeLora moe(testing::tiny_llama_config(), {expert("a"), expert("b"), expert("c")}, mc, 5);
   auto params = moe.trainable_parameters();
   ASSERT_EQ(params.size(), 4u * (1 + 3 * 2));  // 4 keys x (router + 3 experts x A, B)
   EXPECT_EQ(params[0].first, "layers.0.q_proj.router");
@@ -164,7 +154,7 @@ TEST(MoeLora, GradientsReachRoutersAndExperts) {
   EXPECT_GT(expert_grad, 0);
 
   mc.train_experts = false;
-  MoeLora routers_only(tiny_base(), {expert("a"), expert("b"), expert("c")}, mc, 5);
+  MoeLora routers_only(testing::tiny_llama_config(), {expert("a"), expert("b"), expert("c")}, mc, 5);
   params = routers_only.trainable_parameters();
   ASSERT_EQ(params.size(), 4u);
   for (const auto& [name, p] : params) EXPECT_NE(name.find(".router"), std::string::npos) << name;
@@ -182,7 +172,7 @@ TEST(MoeLora, RouterLoadIsTheGateWeightOfRealTokens) {
   torch::manual_seed(6);
   MoeConfig mc;
   mc.top_k = 2;
-  MoeLora moe(tiny_base(), {expert("a"), expert("b"), expert("c")}, mc, 8);
+  MoeLora moe(testing::tiny_llama_config(), {expert("a"), expert("b"), expert("c")}, mc, 8);
   const at::Tensor x = torch::randn({2, 5, 16});
   const at::Tensor mask = torch::tensor({1, 1, 1, 0, 0, 1, 1, 1, 1, 0}, torch::kInt64).view({2, 5});
   moe.set_token_mask(mask);
@@ -215,7 +205,7 @@ TEST(MoeLora, TopOneRouterLoadCountsTokens) {
   torch::manual_seed(7);
   MoeConfig mc;
   mc.top_k = 1;
-  MoeLora moe(tiny_base(), {expert("a"), expert("b"), expert("c")}, mc, 8);
+  MoeLora moe(testing::tiny_llama_config(), {expert("a"), expert("b"), expert("c")}, mc, 8);
   const at::Tensor x = torch::randn({1, 6, 16});
   moe.delta(0, LinearModule::v_proj, x);  // no mask: every token is real
   const int64_t ki = 1;                   // (0, v_proj)
@@ -230,7 +220,7 @@ TEST(MoeLora, RouterLoadByGroupSplitsTokensByTheirMaskValue) {
   torch::manual_seed(11);
   MoeConfig mc;
   mc.top_k = 2;
-  MoeLora moe(tiny_base(), {expert("a"), expert("b")}, mc, 12);
+  MoeLora moe(testing::tiny_llama_config(), {expert("a"), expert("b")}, mc, 12);
   EXPECT_EQ(moe.router_load_by_group().sizes(), (at::IntArrayRef{1, 4, 2}));
   const at::Tensor x = torch::randn({2, 4, 16});
   // row 0: group 0 then a pad; row 1: group 2 (group 1 has no token)
@@ -265,7 +255,7 @@ TEST(MoeLora, AuxLossIsTheSwitchFormula) {
   MoeConfig mc;
   mc.top_k = 2;
   mc.aux_loss_coef = 0.01;
-  MoeLora moe(tiny_base(), {expert("a"), expert("b"), expert("c")}, mc, 10);
+  MoeLora moe(testing::tiny_llama_config(), {expert("a"), expert("b"), expert("c")}, mc, 10);
   moe.trainable_parameters();
   const at::Tensor x = torch::randn({2, 4, 16});
   const at::Tensor mask = torch::tensor({1, 1, 1, 0, 1, 1, 0, 0}, torch::kInt64).view({2, 4});
@@ -299,7 +289,7 @@ TEST(MoeLora, AuxLossIsTheSwitchFormula) {
   EXPECT_FALSE(moe.routers()[0].grad().defined());                   // (0, q_proj) did not run
 
   mc.aux_loss_coef = 0;
-  MoeLora plain(tiny_base(), {expert("a"), expert("b")}, mc, 10);
+  MoeLora plain(testing::tiny_llama_config(), {expert("a"), expert("b")}, mc, 10);
   plain.delta(0, LinearModule::v_proj, x);
   EXPECT_EQ(plain.aux_loss().item<double>(), 0);
   EXPECT_EQ(plain.aux_loss().dim(), 0);
@@ -307,7 +297,7 @@ TEST(MoeLora, AuxLossIsTheSwitchFormula) {
 
 TEST(MoeLora, ExpertsThatDoNotFitNameBothAdapters) {
   const auto build = [](std::vector<LoraAdapter> experts) {
-    return error_of([&] { MoeLora(tiny_base(), std::move(experts), MoeConfig{}, 0); });
+    return error_of([&] { MoeLora(testing::tiny_llama_config(), std::move(experts), MoeConfig{}, 0); });
   };
   std::string e = build({expert("alpha", 16), expert("beta", 8)});
   EXPECT_NE(e.find("expert 'beta' has r = 8, expert 'alpha' has r = 16"), std::string::npos) << e;
@@ -322,14 +312,14 @@ TEST(MoeLora, ExpertsThatDoNotFitNameBothAdapters) {
   e = build({expert("alpha"), bad});
   EXPECT_NE(e.find("adapter 'gamma'"), std::string::npos) << e;  // checked against the base
   EXPECT_NE(build({}).find("at least one expert"), std::string::npos);
-  EXPECT_NE(error_of([] { MoeLora(tiny_base(), {expert("a")}, MoeConfig{0}, 0); }).find("top_k"), std::string::npos);
+  EXPECT_NE(error_of([] { MoeLora(testing::tiny_llama_config(), {expert("a")}, MoeConfig{0}, 0); }).find("top_k"), std::string::npos);
 }
 
 TEST(MoeLora, DropoutOnlyWhileTrainingAndDtypeFollowsX) {
   torch::manual_seed(12);
   MoeConfig mc;
   mc.expert_dropout = 0.5;
-  MoeLora moe(tiny_base(), {expert("a"), expert("b")}, mc, 13);
+  MoeLora moe(testing::tiny_llama_config(), {expert("a"), expert("b")}, mc, 13);
   const at::Tensor x = torch::randn({1, 4, 16});
   const at::Tensor eval = moe.delta(0, LinearModule::q_proj, x);
   EXPECT_TRUE(torch::equal(eval, moe.delta(0, LinearModule::q_proj, x)));

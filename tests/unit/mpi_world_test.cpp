@@ -1,4 +1,4 @@
-#include "launcher/mpi_world.h"
+#include "runtime/mpi_world.h"
 
 #include <gtest/gtest.h>
 

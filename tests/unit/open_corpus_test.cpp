@@ -1,5 +1,5 @@
 // Reading open-data JSONL and K-shot files: both schemas, text joining, file:line errors.
-#include "data/open_corpus.h"
+#include "data/text/open_corpus.h"
 
 #include <gtest/gtest.h>
 

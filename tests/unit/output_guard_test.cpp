@@ -1,13 +1,13 @@
-#include "launcher/output_guard.h"
+#include "runtime/output_guard.h"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 
-#include "data/artifact.h"
-#include "launcher/mpi_world.h"
-#include "launcher/stage_runner.h"
+#include "data/store/artifact.h"
+#include "runtime/mpi_world.h"
+#include "runtime/stage_runner.h"
 #include "temp_dir.h"
 
 namespace kmoe {

@@ -1,4 +1,4 @@
-#include "data/peft_adapter.h"
+#include "data/formats/peft_adapter.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -6,25 +6,14 @@
 #include <filesystem>
 #include <fstream>
 
-#include "data/safetensors.h"
+#include "data/formats/safetensors.h"
 #include "temp_dir.h"
+#include "tiny_llama.h"
 
 namespace kmoe {
 namespace {
 
 namespace fs = std::filesystem;
-
-ModelConfig tiny_base(int64_t hidden = 16, int64_t layers = 2) {
-  ModelConfig c;
-  c.vocab_size = 32;
-  c.hidden_size = hidden;
-  c.intermediate_size = 24;
-  c.num_hidden_layers = layers;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = hidden / 4;
-  return c;
-}
 
 const char* kQvConfig = R"({
   "peft_type": "LORA", "task_type": "CAUSAL_LM", "base_model_name_or_path": "tiny",
@@ -37,7 +26,7 @@ void write_text(const std::string& path, const std::string& text) {
   std::ofstream(path) << text;
 }
 
-// An adapter directory with `config` and the tensors of a valid q/v adapter for tiny_base(),
+// An adapter directory with `config` and the tensors of a valid q/v adapter for testing::tiny_llama_config(),
 // edited by `edit` before writing.
 std::string write_adapter(const testing::TempDir& tmp, const std::string& name, const std::string& config,
                           const std::function<void(std::map<std::string, at::Tensor>&)>& edit = nullptr) {
@@ -47,7 +36,7 @@ std::string write_adapter(const testing::TempDir& tmp, const std::string& name, 
   std::map<std::string, at::Tensor> tensors;
   for (int64_t l = 0; l < 2; ++l) {
     for (LinearModule m : {LinearModule::q_proj, LinearModule::v_proj}) {
-      const auto [in, out] = linear_features(tiny_base(), m);
+      const auto [in, out] = linear_features(testing::tiny_llama_config(), m);
       tensors[peft_tensor_key(l, m, 'A')] = torch::randn({4, in});
       tensors[peft_tensor_key(l, m, 'B')] = torch::randn({out, 4});
     }
@@ -144,15 +133,15 @@ TEST(PeftAdapter, SaveThenLoadRoundTripsExactly) {
   LoraConfig c = peft_config_parse(kQvConfig, "cfg.json");
   c.use_rslora = true;
   c.layers_to_transform = {1};
-  const LoraAdapter a = lora_adapter_init("mine", c, tiny_base(), 0.3);
+  const LoraAdapter a = lora_adapter_init("mine", c, testing::tiny_llama_config(), 0.3);
   const std::string dir = tmp / "out";
   peft_adapter_save(a, dir);
   peft_adapter_save(a, dir);  // over an existing adapter
   EXPECT_FALSE(fs::exists(dir + ".partial"));
   EXPECT_TRUE(fs::exists(dir + "/adapter_config.json"));
-  const LoraAdapter b = peft_adapter_load(dir, tiny_base());
+  const LoraAdapter b = peft_adapter_load(dir, testing::tiny_llama_config());
   EXPECT_EQ(b.name, "out");
-  EXPECT_EQ(peft_adapter_load(dir + "/", tiny_base()).name, "out");
+  EXPECT_EQ(peft_adapter_load(dir + "/", testing::tiny_llama_config()).name, "out");
   EXPECT_EQ(b.config.use_rslora, true);
   EXPECT_EQ(b.config.layers_to_transform, std::vector<int64_t>{1});
   ASSERT_EQ(b.weights.size(), a.weights.size());
@@ -170,7 +159,7 @@ TEST(PeftAdapter, LoadsHalfPrecisionWeightsAsFloat32) {
   const std::string dir = write_adapter(tmp, "half", kQvConfig, [](auto& t) {
     for (auto& [k, v] : t) v = v.to(torch::kHalf);
   });
-  const LoraAdapter a = peft_adapter_load(dir, tiny_base(), "named");
+  const LoraAdapter a = peft_adapter_load(dir, testing::tiny_llama_config(), "named");
   EXPECT_EQ(a.name, "named");
   EXPECT_EQ(a.weights.at({0, LinearModule::q_proj}).A.scalar_type(), torch::kFloat32);
 }
@@ -179,25 +168,25 @@ TEST(PeftAdapter, MissingConfigOrWeightsNameTheDirectory) {
   testing::TempDir tmp;
   const std::string dir = write_adapter(tmp, "noconfig", kQvConfig);
   fs::remove(dir + "/adapter_config.json");
-  std::string e = error_of([&] { peft_adapter_load(dir, tiny_base()); });
+  std::string e = error_of([&] { peft_adapter_load(dir, testing::tiny_llama_config()); });
   EXPECT_MENTIONS(e, dir);
   EXPECT_MENTIONS(e, "missing adapter_config.json");
 
   const std::string bin = write_adapter(tmp, "bin", kQvConfig);
   fs::rename(bin + "/adapter_model.safetensors", bin + "/adapter_model.bin");
-  e = error_of([&] { peft_adapter_load(bin, tiny_base()); });
+  e = error_of([&] { peft_adapter_load(bin, testing::tiny_llama_config()); });
   EXPECT_MENTIONS(e, bin);
   EXPECT_MENTIONS(e, "adapter_model.bin");
   EXPECT_MENTIONS(e, "safe_serialization=True");
 
-  EXPECT_MENTIONS(error_of([&] { peft_adapter_load(tmp / "nowhere", tiny_base()); }), "does not exist");
+  EXPECT_MENTIONS(error_of([&] { peft_adapter_load(tmp / "nowhere", testing::tiny_llama_config()); }), "does not exist");
 }
 
 TEST(PeftAdapter, MissingTensorIsNamed) {
   testing::TempDir tmp;
   const std::string key = peft_tensor_key(1, LinearModule::v_proj, 'B');
   const std::string dir = write_adapter(tmp, "missing", kQvConfig, [&](auto& t) { t.erase(key); });
-  const std::string e = error_of([&] { peft_adapter_load(dir, tiny_base()); });
+  const std::string e = error_of([&] { peft_adapter_load(dir, testing::tiny_llama_config()); });
   EXPECT_MENTIONS(e, dir + "/adapter_model.safetensors");
   EXPECT_MENTIONS(e, "missing tensor '" + key + "'");
 }
@@ -206,7 +195,7 @@ TEST(PeftAdapter, TensorOfWrongShapeIsNamed) {
   testing::TempDir tmp;
   const std::string key = peft_tensor_key(0, LinearModule::q_proj, 'A');
   const std::string dir = write_adapter(tmp, "shape", kQvConfig, [&](auto& t) { t[key] = torch::randn({5, 16}); });
-  const std::string e = error_of([&] { peft_adapter_load(dir, tiny_base()); });
+  const std::string e = error_of([&] { peft_adapter_load(dir, testing::tiny_llama_config()); });
   EXPECT_MENTIONS(e, "adapter_model.safetensors");
   EXPECT_MENTIONS(e, "'" + key + "' has shape [5, 16], expected [4, 16]");
 }
@@ -214,11 +203,11 @@ TEST(PeftAdapter, TensorOfWrongShapeIsNamed) {
 TEST(PeftAdapter, AdapterForAnotherBaseDoesNotFit) {
   testing::TempDir tmp;
   const std::string dir = write_adapter(tmp, "other", kQvConfig);
-  std::string e = error_of([&] { peft_adapter_load(dir, tiny_base(32)); });  // base twice as wide
+  std::string e = error_of([&] { peft_adapter_load(dir, testing::tiny_llama_config(32)); });  // base twice as wide
   EXPECT_MENTIONS(e, dir);
   EXPECT_MENTIONS(
       e, "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight' has shape [4, 16], expected [4, 32]");
-  e = error_of([&] { peft_adapter_load(dir, tiny_base(16, 1)); });  // base with one layer
+  e = error_of([&] { peft_adapter_load(dir, testing::tiny_llama_config(16, 1)); });  // base with one layer
   EXPECT_MENTIONS(e, "layers.1.");
   EXPECT_MENTIONS(e, "the base has 1 layers");
 }
@@ -231,7 +220,7 @@ TEST(PeftAdapter, LayerToTransformBeyondBaseIsNamed) {
     for (auto it = t.begin(); it != t.end();)
       it = it->first.find("layers.1.") != std::string::npos ? t.erase(it) : ++it;
   });
-  const std::string e = error_of([&] { peft_adapter_load(dir, tiny_base()); });
+  const std::string e = error_of([&] { peft_adapter_load(dir, testing::tiny_llama_config()); });
   EXPECT_MENTIONS(e, dir + "/adapter_config.json");
   EXPECT_MENTIONS(e, "layers_to_transform names layer 4");
 }
@@ -241,12 +230,12 @@ TEST(PeftAdapter, UnexpectedOrUntargetedTensorsAreNamed) {
   std::string dir = write_adapter(tmp, "extra", kQvConfig, [](auto& t) {
     t["base_model.model.lm_head.lora_A.weight"] = torch::randn({4, 16});
   });
-  EXPECT_MENTIONS(error_of([&] { peft_adapter_load(dir, tiny_base()); }),
+  EXPECT_MENTIONS(error_of([&] { peft_adapter_load(dir, testing::tiny_llama_config()); }),
                   "unexpected tensor 'base_model.model.lm_head.lora_A.weight'");
   dir = write_adapter(tmp, "untargeted", kQvConfig, [](auto& t) {
     t[peft_tensor_key(0, LinearModule::k_proj, 'A')] = torch::randn({4, 16});
   });
-  EXPECT_MENTIONS(error_of([&] { peft_adapter_load(dir, tiny_base()); }),
+  EXPECT_MENTIONS(error_of([&] { peft_adapter_load(dir, testing::tiny_llama_config()); }),
                   "'base_model.model.model.layers.0.self_attn.k_proj.lora_A.weight' is for a module that "
                   "adapter_config.json does not target");
 }

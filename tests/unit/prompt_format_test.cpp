@@ -1,4 +1,4 @@
-#include "data/prompt_format.h"
+#include "data/text/prompt_format.h"
 
 #include <gtest/gtest.h>
 

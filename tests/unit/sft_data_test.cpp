@@ -1,10 +1,10 @@
-#include "trainer/sft_data.h"
+#include "data/text/sft_data.h"
 
 #include <gtest/gtest.h>
 
 #include <fstream>
 
-#include "data/model_files.h"
+#include "data/formats/model_files.h"
 #include "temp_dir.h"
 #include "tiny_llama.h"
 

@@ -1,4 +1,4 @@
-#include "launcher/stage_runner.h"
+#include "runtime/stage_runner.h"
 
 #include <gtest/gtest.h>
 

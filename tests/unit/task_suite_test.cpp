@@ -1,4 +1,4 @@
-#include "data/task_suite.h"
+#include "data/suite/task_suite.h"
 
 #include <gtest/gtest.h>
 
@@ -13,11 +13,11 @@
 #include <sstream>
 #include <tuple>
 
-#include "data/content_hash.h"
-#include "data/kshot.h"
-#include "data/open_corpus.h"
-#include "data/prompt_format.h"
-#include "data/task_suite_world.h"
+#include "data/store/content_hash.h"
+#include "data/text/kshot.h"
+#include "data/text/open_corpus.h"
+#include "data/text/prompt_format.h"
+#include "data/suite/task_suite_world.h"
 #include "evaluator/answer_extraction.h"
 #include "evaluator/task_suite_command.h"
 #include "temp_dir.h"

@@ -1,6 +1,7 @@
 // A tiny random tied LLaMA written as a HF folder (config.json, model.safetensors, a
 // byte-level tokenizer.json with <|im_start|>/<|im_end|>, SmolLM2's chat template), for
-// tests that need a real model folder without a real model.
+// tests that need a real model folder without a real model; and the tiny base config that
+// the adapter tests (LoRA, MoE, PEFT folders, moe.h5, expert selection) build adapters for.
 #pragma once
 
 #include <torch/torch.h>
@@ -10,11 +11,26 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "data/safetensors.h"
+#include "data/formats/safetensors.h"
+#include "model/config.h"
 
 namespace kmoe::testing {
 
 using nlohmann::json;
+
+// A base config for adapter tests (no weights): grouped-query attention (4 query heads over 2
+// KV heads, head_dim hidden / 4), so q/k/v/o and the MLP all have different shapes.
+inline ModelConfig tiny_llama_config(int64_t hidden = 16, int64_t layers = 2) {
+  ModelConfig c;
+  c.vocab_size = 32;
+  c.hidden_size = hidden;
+  c.intermediate_size = 24;
+  c.num_hidden_layers = layers;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  c.head_dim = hidden / 4;
+  return c;
+}
 
 // SmolLM2's chat template, as its tokenizer_config.json ships it.
 inline const char* kChatmlTemplate =

@@ -15,7 +15,7 @@ TEST(TrainLoop, EpochOrderIsASeededPermutation) {
   auto sorted = a;
   std::sort(sorted.begin(), sorted.end());
   for (int64_t i = 0; i < 50; ++i) EXPECT_EQ(sorted[i], i);
-  TrainOptions o;
+  TrainLoopOptions o;
   o.global_batch = 8;
   o.epochs = 3;
   EXPECT_EQ(train_total_steps(50, o), 21);  // ceil(50 / 8) per epoch

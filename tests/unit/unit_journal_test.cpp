@@ -1,4 +1,4 @@
-#include "data/unit_journal.h"
+#include "runtime/unit_journal.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "launcher/mpi_world.h"
+#include "runtime/mpi_world.h"
 #include "temp_dir.h"
 
 namespace kmoe {

@@ -1,7 +1,7 @@
-// data/wordpiece_tokenizer: greedy longest-match with ## continuations, [UNK] for words
+// data/tokenizers/wordpiece_tokenizer: greedy longest-match with ## continuations, [UNK] for words
 // with an unmatched piece or too many characters, BertNormalizer (accents, case, CJK,
 // control characters), punctuation split, special tokens in the text, and load errors.
-#include "data/wordpiece_tokenizer.h"
+#include "data/tokenizers/wordpiece_tokenizer.h"
 
 #include <gtest/gtest.h>
 

@@ -1,0 +1,133 @@
+// See model_files.h. The GGUF tokenizer is rebuilt from the file's vocabulary arrays with
+// the same classes that read tokenizer.json / tokenizer.model, so a GGUF and the HF folder
+// it was converted from tokenize identically.
+#include "data/formats/model_files.h"
+
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include "data/tokenizers/bpe_tokenizer.h"
+#include "data/formats/gguf.h"
+#include "data/formats/hf_checkpoint.h"
+#include "data/text/json_file.h"
+#include "data/tokenizers/sentencepiece_tokenizer.h"
+
+namespace kmoe {
+
+namespace {
+
+std::optional<ChatTemplate> chat_template_from(const std::string& jinja) {
+  if (jinja.empty()) return std::nullopt;
+  try {
+    return chat_format_detect(jinja);
+  } catch (const std::exception&) {
+    return std::nullopt;  // a template kmoe cannot render: chat prompts are then unavailable
+  }
+}
+
+std::unique_ptr<Tokenizer> tokenizer_from_gguf(const GgufTokenizerData& t, const std::string& path) {
+  if (t.model == "gpt2") {
+    BpeVocab v;
+    v.tokens = t.tokens;
+    v.merges = t.merges;
+    v.token_types = t.token_type;
+    v.pre = t.pre.empty() ? "default" : t.pre;
+    v.bos_id = static_cast<int32_t>(t.bos_id);
+    v.eos_id = static_cast<int32_t>(t.eos_id);
+    v.unk_id = static_cast<int32_t>(t.unk_id);
+    v.pad_id = static_cast<int32_t>(t.pad_id);
+    v.add_bos = t.add_bos_token.value_or(false);
+    return std::make_unique<BpeTokenizer>(v, path);
+  }
+  if (t.model == "llama") {
+    SentencePieceModel m;
+    m.model_type = 2;  // llama.cpp's "llama" vocab is SentencePiece BPE
+    m.byte_fallback = true;
+    m.remove_extra_whitespaces = false;
+    m.add_dummy_prefix = t.add_space_prefix.value_or(true);
+    for (size_t i = 0; i < t.tokens.size(); ++i) {
+      SentencePiece p;
+      p.piece = t.tokens[i];
+      p.score = i < t.scores.size() ? t.scores[i] : 0.0f;
+      p.type = i < t.token_type.size() ? static_cast<SentencePieceType>(t.token_type[i]) : SentencePieceType::normal;
+      m.pieces.push_back(std::move(p));
+    }
+    if (t.unk_id >= 0) m.unk_id = static_cast<int32_t>(t.unk_id);
+    if (t.bos_id >= 0) m.bos_id = static_cast<int32_t>(t.bos_id);
+    if (t.eos_id >= 0) m.eos_id = static_cast<int32_t>(t.eos_id);
+    m.pad_id = static_cast<int32_t>(t.pad_id);
+    return std::make_unique<SentencePieceTokenizer>(std::move(m), path, t.add_bos_token.value_or(true),
+                                                    t.add_eos_token.value_or(false));
+  }
+  throw std::runtime_error(path + ": tokenizer.ggml.model '" + t.model + "' is not supported (gpt2, llama)");
+}
+
+std::string hf_chat_template(const std::string& dir) {
+  const auto path = std::filesystem::path(dir) / "tokenizer_config.json";
+  if (!std::filesystem::exists(path)) return "";
+  const nlohmann::json j = json_file_read(path.string());
+  if (!j.contains("chat_template")) return "";
+  const auto& t = j["chat_template"];
+  if (t.is_string()) return t.get<std::string>();
+  if (t.is_array()) {  // [{name, template}, ...]: the "default" one
+    for (const auto& e : t) {
+      if (e.value("name", "") == "default") return e.value("template", "");
+    }
+  }
+  return "";
+}
+
+void add_stop_ids(ModelFiles& m) {
+  for (int64_t id : m.config.eos_token_ids) m.stop_token_ids.push_back(id);
+  if (m.tokenizer->eos_id >= 0) m.stop_token_ids.push_back(m.tokenizer->eos_id);
+  if (m.chat_template) {
+    // The chat format's end-of-turn token: generation of an assistant reply ends there.
+    const char* end = m.chat_template->format == ChatFormat::chatml   ? "<|im_end|>"
+                      : m.chat_template->format == ChatFormat::llama3 ? "<|eot_id|>"
+                                                                      : "</s>";
+    const int32_t id = m.tokenizer->token_to_id(end);
+    if (id >= 0) m.stop_token_ids.push_back(id);
+  }
+  std::sort(m.stop_token_ids.begin(), m.stop_token_ids.end());
+  m.stop_token_ids.erase(std::unique(m.stop_token_ids.begin(), m.stop_token_ids.end()), m.stop_token_ids.end());
+}
+
+}  // namespace
+
+ModelFiles model_files_load(const std::string& path) {
+  namespace fs = std::filesystem;
+  ModelFiles m;
+  m.path = path;
+  if (!fs::exists(path)) throw std::runtime_error(path + ": model not found");
+  if (fs::is_regular_file(path)) {
+    const GgufFile gguf(path);  // throws naming the file if it is not GGUF
+    m.format = "gguf";
+    m.config = gguf_model_config(gguf);
+    m.weights = gguf_hf_weights(gguf, m.config);
+    const GgufTokenizerData t = gguf_tokenizer_data(gguf);
+    m.tokenizer = tokenizer_from_gguf(t, path);
+    m.chat_template = chat_template_from(t.chat_template);
+  } else {
+    m.format = "hf";
+    m.config = hf_config_load(path);
+    m.weights = hf_weights_load(path);
+    m.tokenizer = tokenizer_load(path);
+    m.chat_template = chat_template_from(hf_chat_template(path));
+  }
+  if (m.tokenizer->vocab_size() > m.config.vocab_size) {
+    throw std::runtime_error(path + ": the tokenizer has " + std::to_string(m.tokenizer->vocab_size()) +
+                             " tokens but the model only " + std::to_string(m.config.vocab_size));
+  }
+  add_stop_ids(m);
+  // A NaN or inf weight would be scored, ranked and trained on silently.
+  for (const auto& [name, t] : m.weights) {
+    if (t.is_floating_point() && !at::isfinite(t).all().item<bool>())
+      throw std::runtime_error(path + ": tensor '" + name + "' holds non-finite values (NaN or inf)");
+  }
+  return m;
+}
+
+}  // namespace kmoe

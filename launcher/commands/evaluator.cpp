@@ -1,0 +1,133 @@
+// `kmoe eval`, `kmoe generate`, `kmoe report` and `kmoe suite` on the command line: the
+// stages of evaluator/ (score is in score.cpp).
+#include "evaluator/eval_command.h"
+#include "evaluator/generate.h"
+#include "evaluator/report.h"
+#include "evaluator/task_suite_command.h"
+#include "launcher/commands.h"
+
+namespace kmoe {
+
+EvalOptions eval_options(const po::variables_map& vm) {
+  EvalOptions o;
+  cli_get(vm, "model", o.model);
+  cli_get(vm, "test", o.test);
+  cli_get(vm, "base", o.base);
+  cli_get(vm, "adapters", o.adapters);
+  cli_get(vm, "moe", o.moe);
+  cli_get(vm, "output", o.output);
+  cli_get(vm, "task", o.task);
+  cli_get(vm, "json", o.json);
+  cli_get(vm, "force", o.force);
+  o.scoring = scoring_flags(vm);
+  return o;
+}
+
+Subcommand eval_subcommand() {
+  return {
+      "eval", "Task metrics (accuracy, macro-F1, option log-likelihood accuracy) of models on a test set -> eval.h5",
+      [](po::options_description& d, po::positional_options_description&) {
+        const EvalOptions def;
+        d.add_options()("model", po::value<std::string>()->required()->value_name("PATH"),
+                        "base model: HF folder or .gguf")("test",
+                                                          po::value<std::string>()->required()->value_name("FILE"),
+                                                          "test examples (JSONL, the K-shot format)")(
+            "base", po::bool_switch(), "evaluate the base model (row 'base')")(
+            "adapters", po::value<std::vector<std::string>>()->multitoken()->value_name("DIR..."),
+            "PEFT adapter folders (row = folder name); a folder of adapters or a list file adds each")(
+            "moe", po::value<std::vector<std::string>>()->multitoken()->value_name("[NAME=]FILE..."),
+            "trained MoE files (moe.h5; row = file stem or NAME)")(
+            "output", po::value<std::string>()->default_value(def.output), "the eval artifact")(
+            "task", po::value<std::string>()->value_name("NAME"), "task name recorded (default: the test file stem)")(
+            "json", po::bool_switch(), "print the summary as JSON instead of a table")(
+            "force", po::bool_switch(), "rerun even if the artifact is complete");
+        scoring_flags_add(d, def.scoring);
+      },
+      [](const po::variables_map& vm) { return stage_exit(eval_stage(mpi_world(), eval_options(vm))); }};
+}
+
+GenerateStageOptions generate_options(const po::variables_map& vm) {
+  GenerateStageOptions o;
+  cli_get(vm, "model", o.model);
+  cli_get(vm, "adapter", o.adapter);
+  cli_get(vm, "prompt", o.prompts);
+  cli_get(vm, "raw", o.raw);
+  cli_get(vm, "max-new-tokens", o.max_new_tokens);
+  cli_get(vm, "temperature", o.temperature);
+  cli_get(vm, "top-p", o.top_p);
+  cli_get(vm, "top-k", o.top_k);
+  cli_get(vm, "seed", o.seed);
+  cli_get(vm, "device", o.device);
+  cli_get(vm, "threads", o.threads);
+  return o;
+}
+
+Subcommand generate_subcommand() {
+  return {"generate", "Generate replies of a model (HF folder or .gguf), optionally with a PEFT adapter",
+          [](po::options_description& d, po::positional_options_description& p) {
+            const GenerateStageOptions def;
+            d.add_options()("model", po::value<std::string>()->required()->value_name("PATH"),
+                            "HF model folder or .gguf file")("adapter", po::value<std::string>()->value_name("DIR"),
+                                                             "PEFT LoRA adapter folder")(
+                "prompt", po::value<std::vector<std::string>>()->required()->value_name("TEXT"),
+                "prompt (repeat for several; also positional)")("raw", po::bool_switch(),
+                                                                "do not wrap prompts in the model's chat template")(
+                "max-new-tokens", po::value<int>()->default_value(def.max_new_tokens), "tokens to generate at most")(
+                "temperature", po::value<double>()->default_value(def.temperature), "0 = greedy")(
+                "top-p", po::value<double>()->default_value(def.top_p), "nucleus sampling threshold")(
+                "top-k", po::value<int>()->default_value(def.top_k), "sample among the k most likely (0 = all)")(
+                "seed", po::value<uint64_t>()->default_value(def.seed), "sampling seed")(
+                "device", po::value<std::string>()->default_value(def.device), "auto, cpu or cuda")(
+                "threads", po::value<int>(), "CPU threads (default: libtorch's)");
+            p.add("prompt", -1);
+          },
+          [](const po::variables_map& vm) { return stage_exit(generate_stage(mpi_world(), generate_options(vm))); }};
+}
+
+ReportOptions report_options(const po::variables_map& vm) {
+  ReportOptions o;
+  cli_get(vm, "run-dir", o.run_dir);
+  return o;
+}
+
+Subcommand report_subcommand() {
+  return {"report", "Write RUN_DIR/report.md and PNG plots from the run's artifacts",
+          [](po::options_description& d, po::positional_options_description& p) {
+            d.add_options()("run-dir", po::value<std::string>()->required()->value_name("DIR"),
+                            "the run directory holding scores.h5, experts.h5, data_selection.h5, moe.h5, eval.h5 "
+                            "(also positional)");
+            p.add("run-dir", 1);
+          },
+          [](const po::variables_map& vm) { return stage_exit(report_stage(mpi_world(), report_options(vm))); }};
+}
+
+SuiteOptions suite_options(const po::variables_map& vm) {
+  SuiteOptions o;
+  cli_get(vm, "output", o.output);
+  cli_get(vm, "seed", o.seed);
+  cli_get(vm, "samples-per-dataset", o.samples_per_dataset);
+  cli_get(vm, "kshot", o.kshot);
+  cli_get(vm, "test", o.test);
+  cli_get(vm, "pretrain-docs", o.pretrain_docs);
+  cli_get(vm, "force", o.force);
+  return o;
+}
+
+Subcommand suite_subcommand() {
+  return {"suite", "Generate the synthetic task suite: open datasets, K-shot/test tasks, pretraining text",
+          [](po::options_description& d, po::positional_options_description&) {
+            const SuiteOptions def;
+            d.add_options()("output", po::value<std::string>()->required()->value_name("DIR"),
+                            "the suite folder (written as DIR.partial, then renamed)")(
+                "seed", po::value<int64_t>()->default_value(def.seed), "PRNG seed; the same seed gives the same bytes")(
+                "samples-per-dataset", po::value<int64_t>()->default_value(def.samples_per_dataset),
+                "samples in each open dataset")("kshot", po::value<int64_t>()->default_value(def.kshot),
+                                                "K-shot examples per target task")(
+                "test", po::value<int64_t>()->default_value(def.test), "held-out test examples per target task")(
+                "pretrain-docs", po::value<int64_t>()->default_value(def.pretrain_docs), "documents in pretrain.jsonl")(
+                "force", po::bool_switch(), "replace an existing suite made with other options");
+          },
+          [](const po::variables_map& vm) { return stage_exit(suite_stage(mpi_world(), suite_options(vm))); }};
+}
+
+}  // namespace kmoe

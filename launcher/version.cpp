@@ -1,7 +1,0 @@
-#include "launcher/version.h"
-
-namespace kmoe {
-const char* kmoe_version() {
-  return KMOE_VERSION;
-}
-}  // namespace kmoe

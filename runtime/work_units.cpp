@@ -1,0 +1,31 @@
+// See work_units.h.
+#include "runtime/work_units.h"
+
+#include <csignal>
+#include <cstdlib>
+
+#include "runtime/progress.h"
+#include "runtime/work_queue.h"
+
+namespace kmoe {
+
+void work_units_run(const MpiWorld& world, UnitJournal& journal, const WorkUnitsSpec& spec,
+                    const std::function<UnitTensors(int64_t unit)>& work) {
+  const char* kill_env = std::getenv("KMOE_TEST_KILL_AFTER_UNITS");
+  const int64_t kill_after = kill_env ? std::atoll(kill_env) : -1;
+  int64_t committed_here = 0;
+  Progress progress(spec.label, spec.n_units, spec.unit_name, ProgressOptions{10.0, world.is_root()});
+  {
+    WorkQueue queue(world, spec.n_units);
+    while (const auto unit = queue.next()) {
+      if (world.is_root()) progress.set(queue.handed_out());
+      if (journal.done(*unit)) continue;
+      journal.commit(*unit, work(*unit));
+      if (++committed_here == kill_after) std::raise(SIGKILL);
+    }
+  }
+  mpi_check(MPI_Barrier(world.comm), "work units: barrier");
+  progress.finish();
+}
+
+}  // namespace kmoe

@@ -1,0 +1,200 @@
+// See train_modes.h. Each mode owns what its target's hooks point at (the LoraSet, the
+// MoeLora and its router load, or nothing beyond the base model), so it must outlive
+// train_run.
+#include "trainer/train_modes.h"
+
+#include <torch/torch.h>
+
+#include <map>
+#include <stdexcept>
+
+#include "data/formats/hf_export.h"
+#include "data/formats/moe_file.h"
+#include "data/formats/peft_adapter.h"
+#include "data/store/artifact_tensor.h"
+#include "model/moe_lora.h"
+
+namespace kmoe {
+
+namespace {
+
+// One LoRA adapter "default": a fresh one (cfg.lora) or --init-adapter's, whose dropout is
+// replaced by --lora-dropout. Saved as a float32 PEFT folder.
+class LoraMode final : public TrainMode {
+ public:
+  explicit LoraMode(const TrainModeInputs& in) : lora_(in.base) {
+    const TrainConfig& cfg = in.cfg;
+    LoraAdapter adapter;
+    if (!cfg.init_adapter.empty()) {
+      adapter = peft_adapter_load(cfg.init_adapter, in.base, kName);
+      adapter.config.lora_dropout = cfg.lora.lora_dropout;
+    } else {
+      adapter = lora_adapter_init(kName, cfg.lora, in.base);
+    }
+    lora_adapter_to(adapter, in.device, torch::kFloat32);
+    lora_adapter_requires_grad(adapter, true);
+    lora_.add(std::move(adapter));
+    lora_.activate(kName);
+    for (auto& [key, w] : lora_.adapter(kName).weights) {
+      const std::string p = "layers." + std::to_string(key.first) + "." + linear_module_name(key.second) + ".";
+      target_.params.emplace_back(p + "lora_A", w.A);
+      target_.params.emplace_back(p + "lora_B", w.B);
+    }
+    target_.hook = &lora_;
+    target_.set_training = [this](bool on) { lora_.set_training(on); };
+  }
+  TrainTarget& target(Communicator&) override { return target_; }
+  void save(const TrainModeSave& s) override {
+    if (!s.world.is_root()) return;
+    LoraAdapter saved = lora_.adapter(kName);
+    for (auto& [key, w] : saved.weights) {
+      w.A = w.A.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+      w.B = w.B.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+    }
+    peft_adapter_save(saved, s.staging);
+  }
+
+ private:
+  static constexpr const char* kName = "default";
+  LoraSet lora_;
+  TrainTarget target_;
+};
+
+// Every base weight, trained in place; saved as an HF folder beside the input's config and
+// tokenizer files.
+class FullMode final : public TrainMode {
+ public:
+  explicit FullMode(const TrainModeInputs& in) : model_(in.model), input_dir_(in.cfg.model) {
+    for (auto& [pname, t] : llama_named_weights(model_)) {
+      t.requires_grad_(true);
+      target_.params.emplace_back(pname, t);
+    }
+  }
+  TrainTarget& target(Communicator&) override { return target_; }
+  void save(const TrainModeSave& s) override {
+    if (s.world.is_root()) hf_folder_save(input_dir_, llama_named_weights(model_), s.staging);
+  }
+
+ private:
+  const LlamaModel& model_;
+  std::string input_dir_;
+  TrainTarget target_;
+};
+
+// The mixture of the --adapters experts (METHOD.md §1.4): routers (and the experts unless
+// --routers-only) train, with the Switch aux loss. It counts the routing weight per data
+// file, key and expert over all steps (router_load_ [data files, keys, N], this rank's
+// share) and checkpoints it, so moe.h5's router_load survives a resume.
+class MoeMode final : public TrainMode {
+ public:
+  explicit MoeMode(const TrainModeInputs& in)
+      : world_(in.world), device_(in.device), checkpoint_path_(in.checkpoint_path), sources_(in.cfg.data) {
+    const TrainConfig& cfg = in.cfg;
+    MoeConfig mc;
+    mc.top_k = cfg.top_k;
+    mc.aux_loss_coef = cfg.aux_loss_coef;
+    mc.train_experts = !cfg.routers_only;
+    mc.expert_dropout = cfg.lora.lora_dropout;
+    moe_ = std::make_unique<MoeLora>(in.base, moe_load_experts(cfg.adapters, in.base), mc, cfg.train.seed);
+    moe_->to(in.device, torch::kFloat32);
+    target_.params = moe_->trainable_parameters();
+    target_.hook = moe_.get();
+    router_load_ = torch::zeros(
+        {static_cast<int64_t>(sources_.size()), static_cast<int64_t>(moe_->keys().size()), moe_->expert_count()},
+        torch::kFloat64);
+    target_.set_training = [this](bool on) { moe_->set_training(on); };
+    target_.before_forward = [this](const at::Tensor& token_source) { moe_->set_token_mask(token_source); };
+    // Called after each micro-batch's forward: takes its aux loss and router load (the
+    // mixture's groups are the data files of the micro-batch's tokens, up to the last seen).
+    target_.aux_loss = [this]() {
+      at::Tensor aux = moe_->aux_loss();
+      const at::Tensor by_source = moe_->router_load_by_group();
+      router_load_.narrow(0, 0, by_source.size(0)).add_(by_source);
+      moe_->reset_statistics();
+      return aux;
+    };
+    target_.restore_state = [this](const std::map<std::string, at::Tensor>& m) {
+      const auto it = m.find("router_load_by_source");
+      if (it == m.end() || !it->second.sizes().equals(router_load_.sizes()))
+        throw std::runtime_error(checkpoint_path_ +
+                                 ": no router_load_by_source [data files, keys, experts] in the checkpoint");
+      router_load_ = world_.is_root() ? it->second.to(torch::kFloat64) : torch::zeros_like(router_load_);
+    };
+  }
+
+  TrainTarget& target(Communicator& comm) override {
+    // The checkpoint holds the load summed over ranks (collective, like the save itself);
+    // after a resume rank 0 carries it and the others start from zero.
+    target_.state = [this, &comm]() {
+      return std::map<std::string, at::Tensor>{{"router_load_by_source", load_total(comm)}};
+    };
+    return target_;
+  }
+
+  void save(const TrainModeSave& s) override {
+    const at::Tensor total = load_total(s.comm);
+    ArtifactWriter w(s.world.comm, s.output, s.prov);
+    moe_write(w, *moe_);
+    write_metrics(w, s.result.metrics);
+    artifact_write_tensor(w, "router_load", total.sum(0).to(torch::kFloat32));
+    w.set_attr("router_load", "layout",
+               std::string("moe keys x experts: routing weight (renormalised top-k gate) summed over real tokens"));
+    artifact_write_tensor(w, "router_load_by_source", total.to(torch::kFloat32));
+    w.set_attr("router_load_by_source", "layout",
+               std::string("sources x moe keys x experts: router_load per data file"));
+    w.write_strings("sources", sources_);
+    w.set_attr("/", "examples", s.examples);
+    w.set_attr("/", "resumed_from_step", s.result.resumed_from);
+    w.commit();
+  }
+
+ private:
+  // Collective: the router load summed over ranks, on the CPU.
+  at::Tensor load_total(Communicator& comm) const {
+    at::Tensor total = router_load_.to(device_, /*non_blocking=*/false, /*copy=*/true);  // a copy: the sum is in place
+    comm.allreduce_sum(total);
+    return total.to(torch::kCPU);
+  }
+
+  const MpiWorld& world_;
+  c10::Device device_;
+  std::string checkpoint_path_;
+  std::vector<std::string> sources_;
+  std::unique_ptr<MoeLora> moe_;
+  at::Tensor router_load_;
+  TrainTarget target_;
+};
+
+}  // namespace
+
+bool train_mode_writes_folder(const std::string& mode) {
+  return mode != "moe";
+}
+
+std::unique_ptr<TrainMode> lora_mode(const TrainModeInputs& in) {
+  return std::make_unique<LoraMode>(in);
+}
+std::unique_ptr<TrainMode> full_mode(const TrainModeInputs& in) {
+  return std::make_unique<FullMode>(in);
+}
+std::unique_ptr<TrainMode> moe_mode(const TrainModeInputs& in) {
+  return std::make_unique<MoeMode>(in);
+}
+
+std::unique_ptr<TrainMode> train_mode_make(const TrainModeInputs& in) {
+  if (in.cfg.mode == "lora") return lora_mode(in);
+  if (in.cfg.mode == "full") return full_mode(in);
+  if (in.cfg.mode == "moe") return moe_mode(in);
+  throw std::invalid_argument("train: unknown mode '" + in.cfg.mode + "' (lora, full or moe)");
+}
+
+void write_metrics(ArtifactWriter& w, const TrainMetrics& m) {
+  const int64_t s = static_cast<int64_t>(m.step.size());
+  w.write_int64("metrics/step", {s}, m.step.data());
+  w.write_floats("metrics/loss", {s}, m.loss.data());
+  w.write_floats("metrics/lr", {s}, m.lr.data());
+  w.write_floats("metrics/grad_norm", {s}, m.grad_norm.data());
+  w.write_floats("metrics/tokens_per_s", {s}, m.tokens_per_s.data());
+}
+
+}  // namespace kmoe
