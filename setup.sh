@@ -17,6 +17,7 @@ packages=(
   python3-pil                           # Pillow, which sentence-transformers imports (encoder reference); seen by build/refenv
   slurm-wlm munge                       # the SLURM tests bring up a one-node cluster (slurm/cluster-up.sh)
   zlib1g-dev                            # PNG plots of the run report
+  chromium fonts-dejavu-core            # a test renders report.html headless and checks the screenshot
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -32,12 +33,16 @@ fi
 # Reference implementations for the parity tests, pinned, in a venv over Debian's torch.
 mkdir -p build
 stamp=build/refenv/.requirements.sha256
-want=$(cat tests/parity/requirements*.txt | sha256sum | cut -d' ' -f1)
+want=$(cat tests/parity/requirements*.txt tests/parity/refenv_fixes.py | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing the parity-test reference environment into build/refenv"
   /usr/bin/python3 -m venv --system-site-packages build/refenv
   build/refenv/bin/pip install -q --disable-pip-version-check -r tests/parity/requirements.txt
   build/refenv/bin/pip install -q --disable-pip-version-check --no-deps -r tests/parity/requirements-nodeps.txt
+  # transformers' generate() on Debian's torch 1.13 with Python 3.11: see the file.
+  site=$(build/refenv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  cp tests/parity/refenv_fixes.py "$site/kmoe_refenv_fixes.py"
+  echo "import kmoe_refenv_fixes" > "$site/kmoe_refenv_fixes.pth"
   echo "$want" > "$stamp"
 fi
 

@@ -499,7 +499,6 @@ StageOutcome score_stage(const MpiWorld& world, const ScoreOptions& options) {
   cfg.kshot_path = options.kshot;
   cfg.bank_path = options.bank;
   cfg.moe_paths = options.moe;
-  if (cfg.bank_path.empty() && cfg.moe_paths.empty()) throw UsageError("kmoe score: give --bank, --moe or both");
   cfg.output = options.output;
   cfg.skip_bad = options.skip_bad_adapters;
   ScoringCommandOptions common = scoring_options_resolve(options.scoring, "score");

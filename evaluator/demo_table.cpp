@@ -76,7 +76,18 @@ nlohmann::json demo_table_json(const DemoTable& table) {
   return {{"tasks", table.tasks}, {"methods", methods}};
 }
 
-void demo_table_png(const DemoTable& table, const std::string& path, size_t highlight) {
+// One panel per task and one for the average, all on the same accuracy axis (0 to the
+// largest value, rounded up to a tick) so that panels compare by eye; method names whole.
+Image demo_table_image(const DemoTable& table, size_t highlight) {
+  double top = 0;
+  for (size_t m = 0; m < table.method_labels.size(); ++m) {
+    for (double v : table.accuracy[m]) {
+      if (std::isfinite(v)) top = std::max(top, v);
+    }
+  }
+  const auto ticks = plot_ticks(0, std::max(top, 1.0), 4);
+  const double step = ticks.size() > 1 ? ticks[1] - ticks[0] : 1.0;
+  const double hi = ticks.empty() ? 1.0 : (ticks.back() < top ? ticks.back() + step : ticks.back());
   std::vector<Image> panels;
   for (size_t t = 0; t <= table.tasks.size(); ++t) {
     BarChart chart;
@@ -84,13 +95,20 @@ void demo_table_png(const DemoTable& table, const std::string& path, size_t high
     chart.value_label = "test accuracy (%)";
     chart.labels = table.method_labels;
     chart.width = 420;
+    chart.lo = 0;
+    chart.hi = hi;
+    chart.highlight_label = highlight < table.method_labels.size() ? table.method_labels[highlight] : "";
     for (size_t m = 0; m < table.method_labels.size(); ++m) {
       chart.values.push_back(t < table.tasks.size() ? table.accuracy[m][t] : demo_table_average(table, m));
       chart.highlight.push_back(m == highlight);
     }
     panels.push_back(bar_chart_render(chart));
   }
-  png_write(path, image_hstack(panels));
+  return image_hstack(panels);
+}
+
+void demo_table_png(const DemoTable& table, const std::string& path, size_t highlight) {
+  png_write(path, demo_table_image(table, highlight));
 }
 
 }  // namespace kmoe

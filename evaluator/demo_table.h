@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "evaluator/png_plot.h"
+
 #include <string>
 #include <vector>
 
@@ -24,7 +26,9 @@ double demo_table_average(const DemoTable& table, size_t method);
 std::string demo_table_text(const DemoTable& table);
 std::string demo_table_markdown(const DemoTable& table);
 nlohmann::json demo_table_json(const DemoTable& table);
-// One bar chart per task and one for the average, side by side; `highlight` is a row index.
+// One bar chart per task and one for the average, side by side, on one shared accuracy
+// axis; `highlight` is a row index (drawn in the highlight colour, named in a legend).
+Image demo_table_image(const DemoTable& table, size_t highlight);
 void demo_table_png(const DemoTable& table, const std::string& path, size_t highlight);
 
 }  // namespace kmoe

@@ -11,6 +11,7 @@
 
 #include "data/formats/model_files.h"
 #include "data/formats/peft_adapter.h"
+#include "data/tokenizers/tokenizer.h"
 #include "model/cpu_threads.h"
 #include "model/llama.h"
 #include "model/lora.h"
@@ -86,7 +87,8 @@ StageOutcome generate_stage(const MpiWorld& world, const GenerateStageOptions& o
     std::vector<int32_t> ids(outputs[i].begin(), outputs[i].end());
     new_tokens += static_cast<int64_t>(ids.size());
     std::cout << (prompts.size() > 1 ? "[" + std::to_string(i + 1) + "] " : "") << prompts[i] << "\n"
-              << files.tokenizer->decode(ids, /*skip_special=*/true) << "\n";
+              << utf8_sanitize(files.tokenizer->decode(ids, /*skip_special=*/true))
+              << "\n";  // a byte-level model's stray bytes become U+FFFD, as transformers prints them
     if (i + 1 < prompts.size()) std::cout << "\n";
   }
   log_info("generated ", new_tokens, " tokens in ", gen_s, " s (", new_tokens / std::max(gen_s, 1e-9), " tokens/s)");

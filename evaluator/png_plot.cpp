@@ -55,6 +55,8 @@ constexpr uint8_t kFont[95][5] = {
 
 constexpr int64_t kCharAdvance = 6;  // 5 columns + 1 of spacing
 
+void raster_fill(Image& im, int64_t x0, int64_t y0, int64_t x1, int64_t y1, Rgb c);
+
 void put(Image& im, int64_t x, int64_t y, Rgb c) {
   if (x < 0 || y < 0 || x >= im.width || y >= im.height) return;
   uint8_t* p = &im.rgb[(y * im.width + x) * 3];
@@ -161,6 +163,17 @@ Rgb Image::at(int64_t x, int64_t y) const {
   return {p[0], p[1], p[2]};
 }
 
+namespace {
+
+void raster_fill(Image& im, int64_t x0, int64_t y0, int64_t x1, int64_t y1, Rgb c) {
+  x0 = std::max<int64_t>(0, x0), y0 = std::max<int64_t>(0, y0);
+  x1 = std::min(im.width, x1), y1 = std::min(im.height, y1);
+  for (int64_t y = y0; y < y1; ++y)
+    for (int64_t x = x0; x < x1; ++x) put(im, x, y, c);
+}
+
+}  // namespace
+
 Image image_make(int64_t width, int64_t height, Rgb fill) {
   if (width <= 0 || height <= 0 || width > 16384 || height > 16384) {
     throw std::invalid_argument("image_make: size " + std::to_string(width) + " x " + std::to_string(height) +
@@ -175,24 +188,24 @@ Image image_make(int64_t width, int64_t height, Rgb fill) {
     im.rgb[3 * i + 1] = fill.g;
     im.rgb[3 * i + 2] = fill.b;
   }
+  im.ops.push_back({DrawOp::Kind::rect, 0, 0, width, height, fill});
   return im;
 }
 
 void image_fill(Image& im, int64_t x0, int64_t y0, int64_t x1, int64_t y1, Rgb c) {
-  x0 = std::max<int64_t>(0, x0), y0 = std::max<int64_t>(0, y0);
-  x1 = std::min(im.width, x1), y1 = std::min(im.height, y1);
-  for (int64_t y = y0; y < y1; ++y)
-    for (int64_t x = x0; x < x1; ++x) put(im, x, y, c);
+  if (x1 > x0 && y1 > y0) im.ops.push_back({DrawOp::Kind::rect, x0, y0, x1, y1, c});
+  raster_fill(im, x0, y0, x1, y1, c);
 }
 
 void image_line(Image& im, int64_t x0, int64_t y0, int64_t x1, int64_t y1, Rgb c, int thickness) {
+  im.ops.push_back({DrawOp::Kind::line, x0, y0, x1, y1, c, thickness});
   // Bresenham; a thick line stamps a square of `thickness` pixels at every step.
   const int64_t dx = std::abs(x1 - x0), dy = -std::abs(y1 - y0);
   const int64_t sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1;
   const int64_t lo = -(thickness - 1) / 2, hi = thickness / 2;
   int64_t err = dx + dy;
   while (true) {
-    image_fill(im, x0 + lo, y0 + lo, x0 + hi + 1, y0 + hi + 1, c);
+    raster_fill(im, x0 + lo, y0 + lo, x0 + hi + 1, y0 + hi + 1, c);
     if (x0 == x1 && y0 == y1) break;
     const int64_t e2 = 2 * err;
     if (e2 >= dy) err += dy, x0 += sx;
@@ -205,6 +218,11 @@ int64_t text_width(const std::string& text, int scale) {
 }
 
 void image_text(Image& im, int64_t x, int64_t y, const std::string& text, Rgb c, int scale, bool vertical) {
+  if (!text.empty()) {
+    DrawOp op{DrawOp::Kind::text, x, y, x, y, c, scale, vertical};
+    op.text = text;
+    im.ops.push_back(std::move(op));
+  }
   for (size_t i = 0; i < text.size(); ++i) {
     const auto ch = static_cast<unsigned char>(text[i]);
     const uint8_t* glyph = kFont[(ch >= 32 && ch <= 126 ? ch : '?') - 32];
@@ -213,9 +231,9 @@ void image_text(Image& im, int64_t x, int64_t y, const std::string& text, Rgb c,
         if (!(glyph[col] >> row & 1)) continue;
         const int64_t u = (static_cast<int64_t>(i) * kCharAdvance + col) * scale, v = row * scale;
         if (vertical) {
-          image_fill(im, x + v, y - u - scale, x + v + scale, y - u, c);
+          raster_fill(im, x + v, y - u - scale, x + v + scale, y - u, c);
         } else {
-          image_fill(im, x + u, y + v, x + u + scale, y + v + scale, c);
+          raster_fill(im, x + u, y + v, x + u + scale, y + v + scale, c);
         }
       }
     }
@@ -231,9 +249,89 @@ Image image_hstack(const std::vector<Image>& images) {
     for (int64_t y = 0; y < im.height; ++y) {
       std::copy_n(&im.rgb[y * im.width * 3], im.width * 3, &out.rgb[(y * out.width + x0) * 3]);
     }
+    for (DrawOp op : im.ops) {
+      op.x0 += x0, op.x1 += x0;
+      out.ops.push_back(std::move(op));
+    }
     x0 += im.width;
   }
   return out;
+}
+
+namespace {
+
+std::string svg_colour(Rgb c) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "#%02x%02x%02x", c.r, c.g, c.b);
+  return buf;
+}
+
+std::string xml_escape(const std::string& text) {
+  std::string out;
+  for (char ch : text) {
+    switch (ch) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += ch;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string svg_encode(const Image& im) {
+  std::string s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(im.width) + "\" height=\"" +
+                  std::to_string(im.height) + "\" viewBox=\"0 0 " + std::to_string(im.width) + " " +
+                  std::to_string(im.height) +
+                  "\" font-family=\"'DejaVu Sans Mono', 'Liberation Mono', Menlo, Consolas, monospace\">\n";
+  for (const DrawOp& op : im.ops) {
+    const std::string colour = svg_colour(op.colour);
+    switch (op.kind) {
+      case DrawOp::Kind::rect:
+        s += "<rect x=\"" + std::to_string(op.x0) + "\" y=\"" + std::to_string(op.y0) + "\" width=\"" +
+             std::to_string(op.x1 - op.x0) + "\" height=\"" + std::to_string(op.y1 - op.y0) + "\" fill=\"" + colour +
+             "\"/>\n";
+        break;
+      case DrawOp::Kind::line: {
+        // The raster line covers pixel centres: draw through x + 0.5.
+        char buf[256];
+        std::snprintf(buf, sizeof buf,
+                      "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"%d\" "
+                      "stroke-linecap=\"round\"/>\n",
+                      op.x0 + 0.5, op.y0 + 0.5, op.x1 + 0.5, op.y1 + 0.5, colour.c_str(), op.size);
+        s += buf;
+        break;
+      }
+      case DrawOp::Kind::text: {
+        // 10 px monospace advances 6 px a character and has 7 px capitals, as the 5x7 font;
+        // the raster text's top is at y, so the baseline is 7 px lower (scaled).
+        const int64_t base = 7 * op.size;
+        const std::string size = std::to_string(10 * op.size);
+        if (op.vertical) {
+          s += "<text transform=\"translate(" + std::to_string(op.x0 + base) + " " + std::to_string(op.y0) +
+               ") rotate(-90)\" font-size=\"" + size + "\" fill=\"" + colour + "\">" + xml_escape(op.text) +
+               "</text>\n";
+        } else {
+          s += "<text x=\"" + std::to_string(op.x0) + "\" y=\"" + std::to_string(op.y0 + base) + "\" font-size=\"" +
+               size + "\" fill=\"" + colour + "\">" + xml_escape(op.text) + "</text>\n";
+        }
+        break;
+      }
+    }
+  }
+  return s + "</svg>\n";
 }
 
 namespace {
@@ -332,29 +430,37 @@ Image bar_chart_render(const BarChart& chart) {
     throw std::invalid_argument("bar chart '" + chart.title + "': highlight has " +
                                 std::to_string(chart.highlight.size()) + " entries for " + std::to_string(n) + " bars");
   }
-  constexpr int64_t row_h = 14, bar_h = 10, top = 32, value_room = 44;
+  constexpr int64_t row_h = 14, bar_h = 10, top = 32, value_room = 44, min_plot_w = 240;
   int64_t label_w = 0;
   for (const auto& l : chart.labels) label_w = std::max(label_w, text_width(l));
-  label_w = std::min(label_w, chart.width / 3) + 8;
-  const int64_t height = top + std::max<int64_t>(1, n) * row_h + 36;
-  Image im = image_make(chart.width, height);
+  label_w = std::min<int64_t>(label_w, 300) + 8;
+  const int64_t width = std::max(chart.width, label_w + min_plot_w + value_room);
+  const bool legend = !chart.highlight_label.empty() && !chart.highlight.empty();
+  const int64_t height = top + std::max<int64_t>(1, n) * row_h + 36 + (legend ? 14 : 0);
+  Image im = image_make(width, height);
   draw_title(im, chart.title);
 
-  double lo = 0, hi = 0;
+  double lo = chart.from_zero ? 0 : std::numeric_limits<double>::infinity();
+  double hi = chart.from_zero ? 0 : -std::numeric_limits<double>::infinity();
   for (double v : chart.values) {
     if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
   }
+  if (!(lo <= hi)) lo = 0, hi = 1;
   if (hi == lo) hi = lo + 1;
-  // Extend to the outer ticks so that the axis ends on a labelled value.
-  const auto ticks = plot_ticks(lo, hi, 4);
-  const double step = ticks.size() > 1 ? ticks[1] - ticks[0] : hi - lo;
-  if (!ticks.empty() && ticks.back() < hi) hi = ticks.back() + step;
-  if (!ticks.empty() && ticks.front() > lo) lo = ticks.front() - step;
-  Axis ax{lo, hi, label_w, chart.width - value_room, false};
+  if (chart.lo < chart.hi) {
+    lo = chart.lo, hi = chart.hi;
+  } else {
+    // Extend to the outer ticks so that the axis ends on a labelled value.
+    const auto ticks = plot_ticks(lo, hi, 4);
+    const double step = ticks.size() > 1 ? ticks[1] - ticks[0] : hi - lo;
+    if (!ticks.empty() && ticks.back() < hi) hi = ticks.back() + step;
+    if (!ticks.empty() && ticks.front() > lo) lo = ticks.front() - step;
+  }
+  Axis ax{lo, hi, label_w, width - value_room, false};
   const int64_t axis_y = top + n * row_h + 2;
   draw_x_axis(im, ax, top, axis_y, 4);
-  const auto zero = static_cast<int64_t>(std::lround(ax.pixel(0)));
-  image_fill(im, zero, top, zero + 1, axis_y, plot_colour::ink);  // under the bars: they start at zero
+  const auto zero = static_cast<int64_t>(std::lround(ax.pixel(chart.from_zero ? 0 : lo)));
+  if (chart.from_zero) image_fill(im, zero, top, zero + 1, axis_y, plot_colour::ink);  // bars start at zero
   for (int64_t i = 0; i < n; ++i) {
     const int64_t y = top + i * row_h + (row_h - bar_h) / 2;
     const std::string label = fit_text(chart.labels[i], label_w - 8);
@@ -364,14 +470,32 @@ Image bar_chart_render(const BarChart& chart) {
       image_text(im, zero + 3, y + 1, "n/a", plot_colour::ink);
       continue;
     }
-    const auto end = static_cast<int64_t>(std::lround(ax.pixel(v)));
-    const bool hl = !chart.highlight.empty() && chart.highlight[i];
-    image_fill(im, std::min(zero, end), y, std::max(zero, end), y + bar_h,
-               hl ? plot_colour::highlight : plot_colour::bar);
-    image_text(im, std::max(zero, end) + 3, y + 1, format_value(v), plot_colour::ink);
+    const auto end = std::clamp<int64_t>(std::lround(ax.pixel(v)), label_w, width - value_room);
+    const Rgb colour = !chart.highlight.empty() && chart.highlight[i] ? plot_colour::highlight : plot_colour::bar;
+    if (chart.from_zero) {
+      image_fill(im, std::min(zero, end), y, std::max(zero, end), y + bar_h, colour);
+    } else {
+      image_fill(im, label_w, y + bar_h / 2, end, y + bar_h / 2 + 1, plot_colour::grid);
+      image_fill(im, end - 3, y + 2, end + 4, y + bar_h - 1, colour);
+    }
+    // A dot's label carries the digits that tell neighbours apart (a tenth of a tick step).
+    const auto ticks = plot_ticks(lo, hi, 4);
+    const std::string text =
+        chart.from_zero || ticks.size() < 2 ? format_value(v) : plot_tick_label(v, (ticks[1] - ticks[0]) / 10);
+    image_text(im, std::max(zero, end) + 5, y + 1, text, plot_colour::ink);
   }
-  image_text(im, (label_w + chart.width - value_room - text_width(chart.value_label)) / 2, axis_y + 18,
-             chart.value_label, plot_colour::ink);
+  image_text(im, (label_w + width - value_room - text_width(chart.value_label)) / 2, axis_y + 18, chart.value_label,
+             plot_colour::ink);
+  if (legend) {
+    const int64_t ly = axis_y + 32;
+    int64_t lx = label_w;
+    for (const auto& [colour, text] : {std::pair{plot_colour::highlight, chart.highlight_label},
+                                       std::pair{plot_colour::bar, std::string("other")}}) {
+      image_fill(im, lx, ly, lx + 10, ly + 8, colour);
+      image_text(im, lx + 14, ly + 1, text, plot_colour::ink);
+      lx += 14 + text_width(text) + 16;
+    }
+  }
   return im;
 }
 

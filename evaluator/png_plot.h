@@ -33,10 +33,22 @@ Rgb plot_series_colour(size_t i);
 // The heatmap scale: t in [0, 1] (clamped) from dark purple to yellow; luminance rises with t.
 Rgb plot_colour_scale(double t);
 
-// An RGB raster, rows top to bottom: rgb [height, width, 3].
+// One drawing call, kept beside the pixels so that the same figure can be written as SVG
+// (vector shapes, text in a real font) as well as PNG.
+struct DrawOp {
+  enum class Kind { rect, line, text } kind = Kind::rect;
+  int64_t x0 = 0, y0 = 0, x1 = 0, y1 = 0;  // rect: [x0, x1) x [y0, y1); line: its ends; text: x0, y0 as image_text
+  Rgb colour;
+  int size = 1;  // line thickness, text scale
+  bool vertical = false;
+  std::string text;
+};
+
+// An RGB raster, rows top to bottom: rgb [height, width, 3], and the calls that drew it.
 struct Image {
   int64_t width = 0, height = 0;
   std::vector<uint8_t> rgb;
+  std::vector<DrawOp> ops;
   Rgb at(int64_t x, int64_t y) const;
 };
 
@@ -55,6 +67,10 @@ inline constexpr int64_t kTextHeight = 7;
 // Images side by side, top-aligned, on the background colour.
 Image image_hstack(const std::vector<Image>& images);
 
+// The image as a standalone SVG document drawn from its ops: rectangles and lines as
+// shapes, text in a monospace font sized to the 5x7 font's layout (6 px per character).
+std::string svg_encode(const Image& image);
+
 // PNG bytes of the image (8-bit RGB, filter type 0 on every row).
 std::vector<uint8_t> png_encode(const Image& image);
 // Writes PATH.tmp then renames it onto PATH, so a reader never sees a partial file.
@@ -66,11 +82,17 @@ std::vector<double> plot_ticks(double lo, double hi, int target = 5);
 std::string plot_tick_label(double value, double step);
 
 // One horizontal bar per label, from zero; a NaN value draws no bar and the text "n/a".
+// Labels are drawn whole (up to 300 px; the chart widens for them). With from_zero false
+// the axis spans the data alone and each value is a dot on a guide line, not a bar (a bar
+// from an axis that does not start at zero would misstate ratios).
 struct BarChart {
   std::string title, value_label;
   std::vector<std::string> labels;
   std::vector<double> values;
   std::vector<bool> highlight;  // empty, or one per bar: drawn in plot_colour::highlight
+  std::string highlight_label;  // the legend entry for highlighted bars ("" : no legend)
+  bool from_zero = true;
+  double lo = 0, hi = 0;  // lo < hi: this axis range (e.g. the same for several panels)
   int64_t width = 560;
 };
 Image bar_chart_render(const BarChart& chart);

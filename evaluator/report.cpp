@@ -12,12 +12,14 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <numeric>
 #include <set>
 #include <sstream>
 
 #include "data/store/artifact.h"
 #include "evaluator/png_plot.h"
+#include "evaluator/report_html.h"
 #include "runtime/log.h"
 #include "runtime/mpi_world.h"
 
@@ -196,18 +198,31 @@ void section_scores(Report& rep, const ExpertsSummary& ex) {
       if (n) ppl[i] = sum / static_cast<double>(n);
     }
   }
+  // Option log-likelihood accuracies: present when the K-shot examples have choices.
+  std::vector<double> acc_ll, acc_ll_norm;
+  if (a.reader.has("acc_ll") && a.reader.has("acc_ll_norm")) {
+    acc_ll = a.floats("acc_ll"), acc_ll_norm = a.floats("acc_ll_norm");
+    a.expect_rows("acc_ll", acc_ll.size(), names.size(), "/adapters");
+    a.expect_rows("acc_ll_norm", acc_ll_norm.size(), names.size(), "/adapters");
+  }
+  const bool ll = std::any_of(acc_ll.begin(), acc_ll.end(), [](double v) { return std::isfinite(v); });
   const bool ranks = ex.all_r_p.size() == names.size() && ex.all_r_a.size() == names.size();
   rep.md
       << names.size() << " rows (the base model and " << names.size() - 1 << " adapters) scored on " << samples
       << " K-shot examples. acc: accuracy of the answer extracted from the greedy reply; PPL: mean reasoning perplexity"
+      << (ll ? "; acc_ll, acc_ll_norm: accuracy of the option with the highest (length-normalised) log-likelihood" : "")
       << (ranks ? "; R_A, R_P: ranks among the bank (1 = best)" : "") << ".\n\n";
-  std::vector<std::string> columns = {"adapter", "acc", "reasoning PPL"};
+  std::vector<std::string> columns = {"adapter", "acc"};
+  if (ll) columns.insert(columns.end(), {"acc_ll", "acc_ll_norm"});
+  columns.push_back("reasoning PPL");
   if (ranks) columns.insert(columns.end(), {"R_A", "R_P"});
   columns.push_back("chosen");
   table_header(rep.md, columns);
   auto rank_text = [](int64_t r) { return r < 0 ? std::string("-") : std::to_string(r); };
   for (size_t i = 0; i < names.size(); ++i) {
-    std::vector<std::string> row = {names[i], skipped[i] ? "skipped" : fixed(acc[i], 4), fixed(ppl[i], 3)};
+    std::vector<std::string> row = {names[i], skipped[i] ? "skipped" : fixed(acc[i], 4)};
+    if (ll) row.insert(row.end(), {fixed(acc_ll[i], 4), fixed(acc_ll_norm[i], 4)});
+    row.push_back(fixed(ppl[i], 3));
     if (ranks) row.insert(row.end(), {rank_text(ex.all_r_a[i]), rank_text(ex.all_r_p[i])});
     row.push_back(ex.chosen.count(names[i]) ? "yes" : "");
     table_row(rep.md, row);
@@ -230,8 +245,10 @@ void section_scores(Report& rep, const ExpertsSummary& ex) {
   BarChart acc_chart, ppl_chart;
   acc_chart.title = "accuracy";
   acc_chart.value_label = "K-shot accuracy";
+  acc_chart.highlight_label = ppl_chart.highlight_label = ex.chosen.empty() ? "" : "chosen expert";
   ppl_chart.title = "reasoning perplexity";
-  ppl_chart.value_label = "mean reasoning PPL (lower is better)";
+  ppl_chart.value_label = "mean reasoning PPL (lower is better; axis not from 0)";
+  ppl_chart.from_zero = false;  // perplexities of one base differ by little: from 0 the differences vanish
   for (size_t i : shown) {
     for (BarChart* c : {&acc_chart, &ppl_chart}) {
       c->labels.push_back(names[i]);
@@ -241,7 +258,7 @@ void section_scores(Report& rep, const ExpertsSummary& ex) {
     ppl_chart.values.push_back(ppl[i]);
   }
   rep.plot("adapter_scores.png", image_hstack({bar_chart_render(acc_chart), bar_chart_render(ppl_chart)}),
-           "accuracy and reasoning perplexity per adapter; chosen experts highlighted");
+           "accuracy and reasoning perplexity per adapter; chosen experts in orange");
 }
 
 // Long because it writes one section of the report top to bottom (table, then plot); the
@@ -328,6 +345,7 @@ void section_experts(Report& rep) {
   }
   BarChart ranks, subsets;
   ranks.title = "candidates";
+  ranks.highlight_label = "chosen expert";
   ranks.value_label = "R = R_P + R_A (lower is better)";
   for (size_t k = 0; k < cand.size() && k < kMaxPlotBars; ++k) {
     ranks.labels.push_back(cand[k]);
@@ -336,6 +354,7 @@ void section_experts(Report& rep) {
   }
   // Mean cosine rather than Omega = 1 / mean cosine, which is unbounded near zero.
   subsets.title = "best subsets";
+  subsets.highlight_label = "chosen subset";
   subsets.value_label = "mean pairwise weight cosine (lower = more diverse)";
   for (size_t k = 0; k < shown; ++k) {
     const size_t s = order[k];
@@ -344,7 +363,7 @@ void section_experts(Report& rep) {
     subsets.highlight.push_back(s == chosen_row);
   }
   rep.plot("experts.png", image_hstack({bar_chart_render(ranks), bar_chart_render(subsets)}),
-           "candidate ranks and the mean weight cosine of the best subsets; chosen highlighted");
+           "candidate ranks and the mean weight cosine of the best subsets; chosen in orange");
 }
 
 void section_data(Report& rep) {
@@ -409,6 +428,7 @@ void section_training(Report& rep) {
     rep.md << "moe.h5 records no training steps.\n";
     rep.stale.push_back("loss_curve.png");
   } else {
+    const bool curve = step.size() >= 2;  // a curve of one point says nothing: the table has it
     const size_t tail = std::max<size_t>(1, step.size() / 10);
     const std::vector<double> last(loss.end() - tail, loss.end());
     table_header(rep.md, {"steps", "final loss", "mean loss, last " + std::to_string(tail) + " steps", "min loss",
@@ -434,7 +454,12 @@ void section_training(Report& rep) {
     if (window > 1) chart.series.push_back(smooth);
     const double lo = quantile(loss, 0.0), hi = quantile(loss, 1.0);
     chart.log_y = lo > 0 && hi / lo > 20;
-    rep.plot("loss_curve.png", line_chart_render(chart), "training loss per step");
+    if (curve) {
+      rep.plot("loss_curve.png", line_chart_render(chart), "training loss per step");
+    } else {
+      rep.md << "\nOne optimizer step: no loss curve to draw.\n";
+      rep.stale.push_back("loss_curve.png");
+    }
   }
   // Router load: /router_load [keys, experts] routing weight (the renormalised top-k gates
   // summed over tokens), normalised per row for the plot.
@@ -517,9 +542,44 @@ void section_eval(Report& rep) {
     f1 = a.floats("macro_f1");
     a.expect_rows("macro_f1", f1.size(), models.size(), "/models");
   }
-  rep.md << "Task: " << a.attr("task", "(not recorded)") << ".\n\n";
-  table_header(rep.md, {"model", "accuracy", "macro-F1"});
-  for (size_t i = 0; i < models.size(); ++i) table_row(rep.md, {models[i], fixed(acc[i], 4), fixed(f1[i], 4)});
+  const auto optional = [&](const std::string& name) {
+    std::vector<double> v(models.size(), std::numeric_limits<double>::quiet_NaN());
+    if (a.reader.has(name)) {
+      v = a.floats(name);
+      a.expect_rows(name, v.size(), models.size(), "/models");
+    }
+    return v;
+  };
+  const auto acc_ll = optional("acc_ll"), acc_ll_norm = optional("acc_ll_norm");
+  const bool ll = std::any_of(acc_ll.begin(), acc_ll.end(), [](double v) { return std::isfinite(v); });
+  rep.md << "Task: " << a.attr("task", "(not recorded)") << "."
+         << (ll ? " acc_ll, acc_ll_norm: accuracy of the option with the highest (length-normalised) "
+                  "log-likelihood."
+                : "")
+         << "\n\n";
+  std::vector<std::string> head{"model", "accuracy", "macro-F1"};
+  if (ll) head.insert(head.end(), {"acc_ll", "acc_ll_norm"});
+  table_header(rep.md, head);
+  for (size_t i = 0; i < models.size(); ++i) {
+    std::vector<std::string> row{models[i], fixed(acc[i], 4), fixed(f1[i], 4)};
+    if (ll) row.insert(row.end(), {fixed(acc_ll[i], 4), fixed(acc_ll_norm[i], 4)});
+    table_row(rep.md, row);
+  }
+}
+
+// Writes PATH.tmp and renames it onto PATH; returns PATH.
+std::string text_commit(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    f << text;
+    if (!f.flush()) {
+      fs::remove(tmp);
+      throw std::runtime_error(tmp.string() + ": cannot write the report");
+    }
+  }
+  fs::rename(tmp, path);
+  return path.string();
 }
 
 }  // namespace
@@ -542,18 +602,13 @@ std::vector<std::string> report_write(const std::string& run_dir) {
     written += " " + name;
   }
   for (const auto& name : rep.stale) fs::remove(fs::path(run_dir) / name);
-  const fs::path out = fs::path(run_dir) / "report.md", tmp = fs::path(run_dir) / "report.md.tmp";
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    f << rep.md.str();
-    if (!f.flush()) {
-      fs::remove(tmp);
-      throw std::runtime_error(tmp.string() + ": cannot write the report");
-    }
-  }
-  fs::rename(tmp, out);
-  log_info("report: ", out.string(), written.empty() ? "" : " and", written);
-  paths.insert(paths.begin(), out.string());
+  std::map<std::string, std::string> svgs;
+  for (const auto& [name, image] : rep.plots) svgs[name] = svg_encode(image);
+  const std::string html = report_html(rep.md.str(), svgs, "kmoe run report: " + fs::path(run_dir).filename().string());
+  const std::string html_path = text_commit(fs::path(run_dir) / "report.html", html);
+  const std::string md_path = text_commit(fs::path(run_dir) / "report.md", rep.md.str());
+  log_info("report: ", md_path, ", report.html", written.empty() ? "" : " and", written);
+  paths.insert(paths.begin(), {md_path, html_path});
   return paths;
 }
 

@@ -13,8 +13,9 @@
 
 namespace kmoe {
 
-// Serial (call it on one rank). Writes RUN_DIR/report.md and the plots, each to a temporary
-// name renamed into place, and returns their paths (report.md first). Throws naming the
+// Serial (call it on one rank). Writes RUN_DIR/report.md, RUN_DIR/report.html (the same,
+// self-contained, plots as inline SVG) and the PNG plots, each to a temporary name renamed
+// into place, and returns their paths (report.md, report.html, then the plots). Throws naming the
 // artifact and dataset when one is malformed.
 std::vector<std::string> report_write(const std::string& run_dir);
 

@@ -3,6 +3,7 @@
 #include "launcher/cli.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +11,12 @@
 #include <sstream>
 
 namespace kmoe {
+
+po::typed_value<double>* cli_double(double def) {
+  std::ostringstream text;
+  text << def;  // default precision: 6 significant digits
+  return po::value<double>()->default_value(def, text.str());
+}
 
 namespace {
 
@@ -59,8 +66,19 @@ void build_desc(const Subcommand& sub, CommandDesc& cd) {
 std::string command_help(const Subcommand& sub, const CommandDesc& cd) {
   std::ostringstream s;
   s << "Usage: kmoe " << sub.name << " [options]";
-  for (unsigned i = 0; i < cd.positional.max_total_count() && i < 8; ++i)
-    s << " " << cd.positional.name_for_position(i);
+  // Positional arguments once each, upper case; a repeating last one as NAME...
+  const unsigned n = cd.positional.max_total_count();
+  std::string previous;
+  for (unsigned i = 0; i < n; ++i) {
+    std::string name = cd.positional.name_for_position(i);
+    if (name == previous) {
+      s << "...";
+      break;
+    }
+    previous = name;
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::toupper(c); });
+    s << " " << name;
+  }
   s << "\n\n" << sub.summary << "\n\n" << cd.desc;
   return s.str();
 }
@@ -162,7 +180,9 @@ std::string cli_program_help(const std::vector<Subcommand>& table) {
        "kmoe: K-shot expert building for open LLMs, distributed over MPI ranks and GPUs.\n\n"
        "Subcommands:\n";
   for (const auto& sub : table) {
-    s << "  " << sub.name << std::string(sub.name.size() < 16 ? 16 - sub.name.size() : 1, ' ') << sub.summary << "\n";
+    // The summary's first line; the rest is in `kmoe SUB --help`.
+    const std::string brief = sub.summary.substr(0, sub.summary.find('\n'));
+    s << "  " << sub.name << std::string(sub.name.size() < 16 ? 16 - sub.name.size() : 1, ' ') << brief << "\n";
   }
   s << "\nRun 'kmoe <subcommand> --help' for the options of one subcommand.\n";
   return s.str();

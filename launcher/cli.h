@@ -24,7 +24,7 @@ namespace po = boost::program_options;
 
 struct Subcommand {
   std::string name;
-  std::string summary;
+  std::string summary;  // its first line is the entry in `kmoe --help`; all of it heads `kmoe NAME --help`
   // Adds the subcommand's own options; the global ones (--help, --config, logging) are
   // added by the parser.
   std::function<void(po::options_description&, po::positional_options_description&)> add_options;
@@ -55,6 +55,10 @@ template <typename T>
 void cli_get(const po::variables_map& vm, const char* name, T& field) {
   if (vm.count(name)) field = vm[name].as<T>();
 }
+
+// A double option with default `def`, printed in --help with 6 significant digits
+// ("5e-05", "0.9"), not the 17 that Boost's default lexical cast writes.
+po::typed_value<double>* cli_double(double def);
 
 // The exit status of a subcommand that ran a stage.
 inline int stage_exit(const StageOutcome& outcome) {

@@ -44,15 +44,6 @@ const std::vector<std::pair<std::string, std::string>> kMethods = {
     {"moe_kshot", "MoE of selected experts, K-shot data only"},
     {"full", "full method (K-shot MoE)"}};
 
-std::string str(int64_t v) {
-  return std::to_string(v);
-}
-std::string str(double v) {
-  std::ostringstream s;
-  s << v;
-  return s.str();
-}
-
 std::string path_in(const std::string& dir, const std::string& name) {
   return (fs::path(dir) / name).string();
 }
@@ -411,7 +402,7 @@ StageOutcome demo_run(const MpiWorld& world, const DemoOptions& o) {
   std::string tasks_list;
   for (const auto& t : o.tasks) tasks_list.append(tasks_list.empty() ? "" : ",").append(t);
   const std::string command = "kmoe demo --work-dir " + o.work_dir_as_given + " --tasks " + tasks_list + " --seed " +
-                              str(static_cast<int64_t>(o.seed)) + " --profile " + p.name;
+                              std::to_string(o.seed) + " --profile " + p.name;
   json results = demo_table_json(table);
   results["command"] = command;
   results["profile"] = p.name;

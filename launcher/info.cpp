@@ -19,6 +19,13 @@ namespace kmoe {
 
 namespace {
 
+// CUDA's version integers (1000 * major + 10 * minor: 13000) as "13.0"; 0 (no driver, or
+// no GPU to ask) as "none".
+std::string cuda_version_text(int v) {
+  if (v <= 0) return "none";
+  return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10);
+}
+
 std::string env_or(const char* name, const std::string& fallback = "") {
   const char* v = std::getenv(name);
   return v ? std::string(v) : fallback;
@@ -96,7 +103,8 @@ void info_print(const nlohmann::json& j) {
             << ", CUDA available to libtorch: " << yesno(j["libtorch"]["cuda_available"]) << "\n";
   const auto& cuda = j["cuda"];
   if (cuda["compiled"]) {
-    std::cout << "CUDA runtime " << cuda["runtime_version"] << ", driver " << cuda["driver_version"]
+    std::cout << "CUDA " << cuda_version_text(cuda["runtime_version"].get<int>()) << " (linked), driver "
+              << cuda_version_text(cuda["driver_version"].get<int>())
               << ", devices on rank 0's node: " << cuda["devices_rank0"];
     if (!cuda["error"].get<std::string>().empty()) std::cout << " (" << cuda["error"].get<std::string>() << ")";
     for (const auto& name : cuda["device_names_rank0"]) std::cout << "\n  " << name.get<std::string>();

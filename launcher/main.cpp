@@ -38,7 +38,12 @@ int main(int argc, char** argv) {
       code = cmd.command->run(cmd.vm);
     }
   } catch (const UsageError& e) {
-    if (world->is_root()) std::cerr << "kmoe: " << e.what() << "\nRun 'kmoe --help' for usage.\n";
+    // The help to read is the subcommand's, when the error is in a subcommand's options.
+    std::string help = "kmoe --help";
+    for (const auto& sub : table) {
+      if (argc > 1 && sub.name == argv[1]) help = "kmoe " + sub.name + " --help";
+    }
+    if (world->is_root()) std::cerr << "kmoe: " << e.what() << "\nRun '" << help << "' for usage.\n";
     code = 2;
   } catch (const std::exception& e) {
     std::cerr << "kmoe: error on rank " << world->rank << " of " << world->size << " ("

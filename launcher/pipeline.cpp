@@ -349,8 +349,11 @@ PipelineOptions pipeline_options(const po::variables_map& vm) {
 
 Subcommand run_subcommand() {
   return {"run",
-          "Run the pipeline (bank build, score, select-experts, embed, select-data, train, eval, report) "
-          "from one INI config in a run directory, skipping complete stages",
+          "Run the pipeline from one INI config in a run directory, skipping complete stages\n\n"
+          "Stages: [bank-build,] score, select-experts, embed, select-data, train (the MoE), eval, report.\n"
+          "The config needs model, kshot, test, corpus, answer-format and [score] bank (or --bank-build);\n"
+          "top-level keys go to every stage that has the option, a [stage] section to that stage alone.\n"
+          "kmoe wires outputs to inputs inside --run-dir. A commented example: docs/run.example.ini.",
           [](po::options_description& d, po::positional_options_description& p) {
             d.add_options()("run-dir", po::value<std::string>()->required()->value_name("DIR"),
                             "the run directory: every artifact, run.json and the report")(

@@ -13,6 +13,11 @@ class Tensor;
 namespace kmoe {
 
 enum class LinearModule { q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj };
+// Every linear layer of a decoder block, in HF order: what PEFT's "all-linear" adapts in a
+// LLaMA-family model (the LM head excepted).
+inline constexpr LinearModule kAllLinearModules[] = {
+    LinearModule::q_proj,    LinearModule::k_proj,  LinearModule::v_proj,   LinearModule::o_proj,
+    LinearModule::gate_proj, LinearModule::up_proj, LinearModule::down_proj};
 
 // "q_proj", ... as in HF/PEFT module names; and back (throws std::invalid_argument).
 const char* linear_module_name(LinearModule m);

@@ -10,7 +10,12 @@ namespace kmoe {
 namespace {
 int g_rank = 0;
 LogOptions g_options;
+std::string g_live_line;  // this process's progress line on a terminal
 }  // namespace
+
+void log_set_live_line(const std::string& text) {
+  g_live_line = text;
+}
 
 void log_init(int rank, const LogOptions& options) {
   g_rank = rank;
@@ -28,6 +33,7 @@ void log_write(LogLevel level, const std::string& message) {
   if (g_options.all_ranks || g_rank != 0) line.append("[").append(std::to_string(g_rank)).append("]");
   if (level != LogLevel::info) line.append(" ").append(names[static_cast<int>(level)]);
   line.append(": ").append(message).append("\n");
+  if (!g_live_line.empty()) line = "\r\033[K" + line + g_live_line;  // clear, write, redraw
   std::fwrite(line.data(), 1, line.size(), stderr);
   std::fflush(stderr);
 }

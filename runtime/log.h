@@ -16,6 +16,9 @@ struct LogOptions {
 
 void log_init(int rank, const LogOptions& options);
 void log_write(LogLevel level, const std::string& message);
+// The line a Progress redraws in place on a terminal ("" when none): log_write clears it
+// before writing a message and redraws it after, so a message never lands inside it.
+void log_set_live_line(const std::string& text);
 // True when this rank prints at this level; lets callers skip formatting work.
 bool log_enabled(LogLevel level);
 LogLevel log_level_parse(const std::string& name);  // debug|info|warn|error, throws otherwise

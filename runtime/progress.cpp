@@ -4,8 +4,11 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+
+#include "runtime/log.h"
 
 namespace kmoe {
 
@@ -57,7 +60,10 @@ Progress::Progress(std::string what, int64_t total, std::string unit, ProgressOp
 }
 
 Progress::~Progress() {
-  if (tty_ && options_.enabled && !finished_ && last_print_ > -1e300) std::fputc('\n', stderr);
+  if (tty_ && options_.enabled && !finished_ && last_print_ > -1e300) {
+    std::fputc('\n', stderr);
+    log_set_live_line("");
+  }
 }
 
 void Progress::advance(int64_t n) {
@@ -69,12 +75,23 @@ void Progress::set(int64_t done) {
   maybe_print(false);
 }
 
+void Progress::resume_from(int64_t already) {
+  already_ = already;
+  done_ = std::max(done_, already);
+}
+
 std::string Progress::line() const {
   const double elapsed = clock_() - start_;
-  const double rate = elapsed > 0 ? done_ / elapsed : 0.0;
-  char pct[32] = "";
-  if (total_ > 0) std::snprintf(pct, sizeof pct, " (%.1f%%)", 100.0 * done_ / total_);
-  std::string s = what_ + ": " + std::to_string(done_) + "/" + std::to_string(total_) + " " + unit_ + pct;
+  const double rate = elapsed > 0 ? (done_ - already_) / elapsed : 0.0;
+  std::string note;
+  if (total_ > 0) {
+    char pct[32];
+    std::snprintf(pct, sizeof pct, "%.1f%%", 100.0 * done_ / total_);
+    note = pct;
+  }
+  if (already_ > 0) note += (note.empty() ? "" : ", ") + std::to_string(already_) + " done before";
+  std::string s = what_ + ": " + std::to_string(done_) + "/" + std::to_string(total_) + " " + unit_;
+  if (!note.empty()) s += " (" + note + ")";
   s += ", " + format_rate(rate) + " " + unit_ + "/s";
   if (done_ >= total_)
     s += ", done in " + format_duration(elapsed);
@@ -90,9 +107,10 @@ void Progress::maybe_print(bool force) {
   if (!force && now - last_print_ < interval) return;
   last_print_ = now;
   const std::string text = line();
-  if (tty_)
+  if (tty_) {
     std::fprintf(stderr, "\r\033[K%s", text.c_str());
-  else
+    log_set_live_line(text);
+  } else
     std::fprintf(stderr, "%s\n", text.c_str());
   std::fflush(stderr);
 }
@@ -100,7 +118,10 @@ void Progress::maybe_print(bool force) {
 void Progress::finish() {
   if (finished_) return;
   maybe_print(true);
-  if (tty_ && options_.enabled) std::fputc('\n', stderr);
+  if (tty_ && options_.enabled) {
+    std::fputc('\n', stderr);
+    log_set_live_line("");
+  }
   finished_ = true;
 }
 

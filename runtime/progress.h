@@ -23,6 +23,9 @@ class Progress {
   ~Progress();
   void advance(int64_t n = 1);
   void set(int64_t done);
+  // `already` of the units were done by an earlier, interrupted run: they count towards done
+  // but not towards the rate (and so the ETA), and the line says so. Call before set().
+  void resume_from(int64_t already);
   void finish();  // prints the final line (total time, mean rate)
   // The text of the current progress line, e.g. "scoring: 120/500 units (24.0%), 3.40 units/s, ETA 1m52s".
   std::string line() const;
@@ -31,7 +34,7 @@ class Progress {
   void maybe_print(bool force);
 
   std::string what_, unit_;
-  int64_t total_ = 0, done_ = 0;
+  int64_t total_ = 0, done_ = 0, already_ = 0;
   ProgressOptions options_;
   Clock clock_;
   double start_ = 0, last_print_ = -1e300;

@@ -278,6 +278,13 @@ StageOutcome select_data_stage(const MpiWorld& world, const SelectDataOptions& o
       sizes[1] = static_cast<int64_t>(res.selected.size());
       sizes[2] = static_cast<int64_t>(res.dropped.size());
       log_info("select-data: kept ", sizes[1], " of ", sizes[0], " rows (", sizes[2], " dropped as near-duplicates)");
+      if (sizes[1] < std::min<int64_t>(opt.c, sizes[0])) {
+        log_warn("select-data: kept only ", sizes[1], " rows where --c ", opt.c, " asked for ",
+                 std::min<int64_t>(opt.c, sizes[0]), ": every other row has a cosine above --tau ", opt.tau,
+                 " to a kept row. Raise --tau, or embed with a sentence encoder (encoder '",
+                 r.attr_string("/", "encoder_kind"),
+                 "' made these; a decoder's mean-pooled states are nearly parallel, cosines 0.9 and above)");
+      }
     }
     mpi_check(MPI_Bcast(sizes, 4, MPI_INT64_T, 0, world.comm), "select-data sizes");
     ArtifactWriter w(world.comm, spec.output, prov);

@@ -40,6 +40,10 @@ std::vector<LinearModule> parse_targets(const std::string& list) {
   std::string item;
   while (std::getline(s, item, ',')) {
     if (item.empty()) continue;
+    if (item == "all-linear") {  // as PEFT's target_modules="all-linear"
+      out.insert(out.end(), std::begin(kAllLinearModules), std::end(kAllLinearModules));
+      continue;
+    }
     try {
       out.push_back(linear_module_parse(item));
     } catch (const std::invalid_argument& e) {
@@ -97,7 +101,8 @@ TrainConfig config_resolve(const std::string& mode, const std::string& model, co
   if (c.device == "auto") c.device = torch::cuda::is_available() ? "cuda" : "cpu";
   if (c.device != "cpu" && c.device != "cuda") throw UsageError(who + ": --device must be auto, cpu or cuda");
   if (c.device == "cuda" && !torch::cuda::is_available())
-    throw UsageError(who + ": --device cuda, but libtorch sees no CUDA device on this machine (use --device cpu or auto)");
+    throw UsageError(who +
+                     ": --device cuda, but libtorch sees no CUDA device on this machine (use --device cpu or auto)");
   if (c.dtype == "auto") c.dtype = c.device == "cuda" && c.mode != "full" ? "bfloat16" : "float32";
   if (c.dtype != "float32" && c.dtype != "bfloat16") throw UsageError(who + ": --dtype must be float32 or bfloat16");
   if (c.mode == "full" && c.dtype != "float32") throw UsageError(who + ": --mode full trains in float32 only");
@@ -197,7 +202,8 @@ void folder_finish(const MpiWorld& world, const Provenance& prov, const TrainRes
   }
   int bad = failed.empty() ? 0 : 1;
   MPI_Bcast(&bad, 1, MPI_INT, 0, world.comm);
-  if (bad) throw std::runtime_error(world.is_root() ? failed : output + ": the folder could not be committed (see rank 0)");
+  if (bad)
+    throw std::runtime_error(world.is_root() ? failed : output + ": the folder could not be committed (see rank 0)");
 }
 
 // Trains one output on `world`; exit_code 0, or kExitCheckpointed after a signal. `device`
@@ -290,10 +296,11 @@ StageOutcome bank_build_stage(const MpiWorld& world, const BankBuildOptions& opt
   StageSpec spec = train_spec(cfg, (fs::path(dir) / "bank.h5").string());
   spec.stage = "bank-build";
   int code = 0;
-  StageOutcome outcome = stage_run(world, spec, [&](const Provenance& prov) {
+  // Trains this rank's datasets (each rank alone, on a world of one rank); every rank
+  // ends with the worst exit status of all in `code`.
+  auto train_all = [&] {
     if (world.is_root()) fs::create_directories(dir);
     MPI_Barrier(world.comm);
-    // Each rank trains its datasets alone, on a world of one rank.
     MpiWorld self = world;
     self.comm = MPI_COMM_SELF;
     self.rank = 0;
@@ -308,6 +315,16 @@ StageOutcome bank_build_stage(const MpiWorld& world, const BankBuildOptions& opt
       code = train_one(self, one, device).exit_code;
     }
     MPI_Allreduce(MPI_IN_PLACE, &code, 1, MPI_INT, MPI_MAX, world.comm);
+  };
+  if (options.no_index) {  // a job array's slice: adapters only; bank.h5 is written by a run that lists all
+    train_all();
+    StageOutcome outcome;
+    outcome.exit_code = code;
+    outcome.outputs = paths;
+    return outcome;
+  }
+  StageOutcome outcome = stage_run(world, spec, [&](const Provenance& prov) {
+    train_all();
     if (code != 0) return;
     std::vector<float> final_loss(n, 0.f);
     std::vector<int64_t> steps(n, 0);

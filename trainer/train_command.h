@@ -66,6 +66,7 @@ struct BankBuildOptions {
   std::vector<std::string> data;  // JSONL files, one adapter each (required)
   std::string output_dir;         // the bank folder (required)
   bool force = false;             // retrain every adapter even if complete; discard checkpoints
+  bool no_index = false;          // train the adapters but do not write bank.h5 (a job array's slice)
   TrainingFlags training;
 };
 StageOutcome bank_build_stage(const MpiWorld& world, const BankBuildOptions& options);

@@ -160,6 +160,15 @@ std::map<std::string, at::Tensor> hf_weights_load(const std::string& model_dir) 
     return weights;
   }
   if (!std::filesystem::exists(index)) {
+    for (const char* pickle : {"pytorch_model.bin", "pytorch_model.bin.index.json"}) {
+      if (std::filesystem::exists(dir / pickle)) {
+        throw std::runtime_error(
+            model_dir + ": has " + pickle +
+            " (PyTorch pickle), which kmoe does not read (unpickling runs code); convert it once with "
+            "transformers: AutoModelForCausalLM.from_pretrained(DIR).save_pretrained(DIR, "
+            "safe_serialization=True), which writes model.safetensors");
+      }
+    }
     throw std::runtime_error(model_dir + ": neither model.safetensors nor model.safetensors.index.json found");
   }
   const nlohmann::json j = json_file_read(index);

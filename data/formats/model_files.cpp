@@ -9,22 +9,28 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
-#include "data/tokenizers/bpe_tokenizer.h"
 #include "data/formats/gguf.h"
 #include "data/formats/hf_checkpoint.h"
 #include "data/text/json_file.h"
+#include "data/tokenizers/bpe_tokenizer.h"
 #include "data/tokenizers/sentencepiece_tokenizer.h"
 
 namespace kmoe {
 
 namespace {
 
-std::optional<ChatTemplate> chat_template_from(const std::string& jinja) {
+// The model's template, parsed and tried once on a one-turn conversation: a template kmoe's
+// Jinja interpreter refuses leaves chat prompts unavailable, and `why` says what it refused.
+std::optional<ChatTemplate> chat_template_from(const std::string& jinja, const std::string& bos, const std::string& eos,
+                                               std::string& why) {
   if (jinja.empty()) return std::nullopt;
   try {
-    return chat_format_detect(jinja);
-  } catch (const std::exception&) {
-    return std::nullopt;  // a template kmoe cannot render: chat prompts are then unavailable
+    ChatTemplate t = chat_template_make(jinja, bos, eos);
+    chat_render(t, {{"user", "Hi"}}, /*add_generation_prompt=*/true);
+    return t;
+  } catch (const std::exception& e) {
+    why = e.what();
+    return std::nullopt;
   }
 }
 
@@ -65,31 +71,63 @@ std::unique_ptr<Tokenizer> tokenizer_from_gguf(const GgufTokenizerData& t, const
   throw std::runtime_error(path + ": tokenizer.ggml.model '" + t.model + "' is not supported (gpt2, llama)");
 }
 
-std::string hf_chat_template(const std::string& dir) {
-  const auto path = std::filesystem::path(dir) / "tokenizer_config.json";
-  if (!std::filesystem::exists(path)) return "";
-  const nlohmann::json j = json_file_read(path.string());
-  if (!j.contains("chat_template")) return "";
-  const auto& t = j["chat_template"];
+// A special token as tokenizer_config.json / special_tokens_map.json write it: a string, an
+// AddedToken object {"content": ...}, or null.
+std::string special_token_text(const nlohmann::json& j, const char* key) {
+  if (!j.contains(key)) return "";
+  const auto& t = j[key];
   if (t.is_string()) return t.get<std::string>();
-  if (t.is_array()) {  // [{name, template}, ...]: the "default" one
-    for (const auto& e : t) {
-      if (e.value("name", "") == "default") return e.value("template", "");
-    }
-  }
+  if (t.is_object() && t.contains("content") && t["content"].is_string()) return t["content"].get<std::string>();
   return "";
+}
+
+struct HfChatTemplate {
+  std::string jinja, bos, eos;
+};
+
+// tokenizer_config.json's chat_template and BOS/EOS text (special_tokens_map.json's where
+// tokenizer_config.json has none).
+HfChatTemplate hf_chat_template(const std::string& dir) {
+  HfChatTemplate out;
+  const auto path = std::filesystem::path(dir) / "tokenizer_config.json";
+  if (std::filesystem::exists(path)) {
+    const nlohmann::json j = json_file_read(path.string());
+    if (j.contains("chat_template")) {
+      const auto& t = j["chat_template"];
+      if (t.is_string()) {
+        out.jinja = t.get<std::string>();
+      } else if (t.is_array()) {  // [{name, template}, ...]: the "default" one
+        for (const auto& e : t) {
+          if (e.value("name", "") == "default") out.jinja = e.value("template", "");
+        }
+      }
+    }
+    out.bos = special_token_text(j, "bos_token");
+    out.eos = special_token_text(j, "eos_token");
+  }
+  const auto map_path = std::filesystem::path(dir) / "special_tokens_map.json";
+  if ((out.bos.empty() || out.eos.empty()) && std::filesystem::exists(map_path)) {
+    const nlohmann::json j = json_file_read(map_path.string());
+    if (out.bos.empty()) out.bos = special_token_text(j, "bos_token");
+    if (out.eos.empty()) out.eos = special_token_text(j, "eos_token");
+  }
+  return out;
+}
+
+// The vocabulary entry at `id`, "" when there is none.
+std::string gguf_token_text(const GgufTokenizerData& t, int64_t id) {
+  return id >= 0 && id < static_cast<int64_t>(t.tokens.size()) ? t.tokens[static_cast<size_t>(id)] : "";
 }
 
 void add_stop_ids(ModelFiles& m) {
   for (int64_t id : m.config.eos_token_ids) m.stop_token_ids.push_back(id);
   if (m.tokenizer->eos_id >= 0) m.stop_token_ids.push_back(m.tokenizer->eos_id);
   if (m.chat_template) {
-    // The chat format's end-of-turn token: generation of an assistant reply ends there.
-    const char* end = m.chat_template->format == ChatFormat::chatml   ? "<|im_end|>"
-                      : m.chat_template->format == ChatFormat::llama3 ? "<|eot_id|>"
-                                                                      : "</s>";
-    const int32_t id = m.tokenizer->token_to_id(end);
-    if (id >= 0) m.stop_token_ids.push_back(id);
+    // The template's end-of-turn tokens: generation of an assistant reply ends there.
+    for (const std::string& end : chat_turn_end_tokens(*m.chat_template)) {
+      const int32_t id = m.tokenizer->token_to_id(end);
+      if (id >= 0) m.stop_token_ids.push_back(id);
+    }
   }
   std::sort(m.stop_token_ids.begin(), m.stop_token_ids.end());
   m.stop_token_ids.erase(std::unique(m.stop_token_ids.begin(), m.stop_token_ids.end()), m.stop_token_ids.end());
@@ -109,13 +147,15 @@ ModelFiles model_files_load(const std::string& path) {
     m.weights = gguf_hf_weights(gguf, m.config);
     const GgufTokenizerData t = gguf_tokenizer_data(gguf);
     m.tokenizer = tokenizer_from_gguf(t, path);
-    m.chat_template = chat_template_from(t.chat_template);
+    m.chat_template = chat_template_from(t.chat_template, gguf_token_text(t, t.bos_id), gguf_token_text(t, t.eos_id),
+                                         m.chat_template_error);
   } else {
     m.format = "hf";
     m.config = hf_config_load(path);
     m.weights = hf_weights_load(path);
     m.tokenizer = tokenizer_load(path);
-    m.chat_template = chat_template_from(hf_chat_template(path));
+    const HfChatTemplate chat = hf_chat_template(path);
+    m.chat_template = chat_template_from(chat.jinja, chat.bos, chat.eos, m.chat_template_error);
   }
   if (m.tokenizer->vocab_size() > m.config.vocab_size) {
     throw std::runtime_error(path + ": the tokenizer has " + std::to_string(m.tokenizer->vocab_size()) +

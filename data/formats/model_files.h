@@ -2,7 +2,7 @@
 // safetensors (single or sharded), tokenizer.json or tokenizer.model, optionally
 // tokenizer_config.json with a chat template) or one .gguf file (weights dequantised to
 // float32, tokenizer and chat template from its metadata). Everything downstream sees the
-// same thing: a config, HF-named float32 weights, a tokenizer and, if known, a chat format.
+// same thing: a config, HF-named float32 weights, a tokenizer and, if it has one, a chat template.
 #pragma once
 
 #include <map>
@@ -27,8 +27,11 @@ struct ModelFiles {
   ModelConfig config;
   std::map<std::string, at::Tensor> weights;  // HF names, float32, CPU
   std::unique_ptr<Tokenizer> tokenizer;
-  std::optional<ChatTemplate> chat_template;  // absent when the model has none kmoe recognises
-  std::vector<int64_t> stop_token_ids;        // EOS ids, plus the chat format's end-of-turn token
+  // Absent when the model has no chat template, or one kmoe's Jinja interpreter refuses; then
+  // chat_template_error says what was refused ("chat template line 3: filter 'x' is not supported").
+  std::optional<ChatTemplate> chat_template;
+  std::string chat_template_error;
+  std::vector<int64_t> stop_token_ids;  // EOS ids, plus the chat template's end-of-turn tokens
 };
 
 // Throws naming the path (and the file inside it) when it is neither kind or is malformed.

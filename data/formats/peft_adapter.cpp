@@ -12,8 +12,8 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "data/store/folder_commit.h"
 #include "data/formats/safetensors.h"
+#include "data/store/folder_commit.h"
 #include "model/shape_text.h"
 
 namespace kmoe {
@@ -23,9 +23,6 @@ using nlohmann::json;
 
 namespace {
 
-const LinearModule kAllModules[] = {LinearModule::q_proj,   LinearModule::k_proj,    LinearModule::v_proj,
-                                    LinearModule::o_proj,   LinearModule::gate_proj, LinearModule::up_proj,
-                                    LinearModule::down_proj};
 const char* const kKeyPrefix = "base_model.model.";
 
 [[noreturn]] void fail(const std::string& path, const std::string& what) {
@@ -65,7 +62,7 @@ std::vector<LinearModule> parse_targets(const json& j, const std::string& path) 
   const json& t = j["target_modules"];
   if (t.is_string()) {
     // PEFT reads any other string as a regex fully matched against module paths.
-    if (t.get<std::string>() == "all-linear") return {std::begin(kAllModules), std::end(kAllModules)};
+    if (t.get<std::string>() == "all-linear") return {std::begin(kAllLinearModules), std::end(kAllLinearModules)};
     fail(path,
          "target_modules is the regex string " + t.dump() + "; kmoe supports a list of module names or \"all-linear\"");
   }
@@ -117,7 +114,7 @@ bool parse_key(const std::string& key, int64_t& layer, LinearModule& module, cha
   while (digits < key.size() && std::isdigit(static_cast<unsigned char>(key[digits]))) ++digits;
   if (digits == pos || digits - pos > 9) return false;
   layer = std::stoll(key.substr(pos, digits - pos));
-  for (LinearModule m : kAllModules) {
+  for (LinearModule m : kAllLinearModules) {
     for (char w : {'A', 'B'}) {
       if (key == peft_tensor_key(layer, m, w)) {
         module = m;
@@ -267,7 +264,7 @@ LoraAdapter peft_adapter_load(const std::string& dir, const ModelConfig& base, c
     (which == 'A' ? w.A : w.B) = t.to(torch::kFloat32).contiguous();
   }
   for (int64_t layer = 0; layer < base.num_hidden_layers; ++layer) {
-    for (LinearModule m : kAllModules) {
+    for (LinearModule m : kAllLinearModules) {
       if (!lora_targets(c, layer, m)) continue;
       for (char which : {'A', 'B'}) {
         if (!file.has(peft_tensor_key(layer, m, which)))

@@ -88,10 +88,7 @@ PromptResponse record_texts(const nlohmann::json& obj, int64_t line, const std::
 
 int64_t sft_eos_id(const Tokenizer& tokenizer, const std::vector<int64_t>& config_eos_ids, const PromptFormat& prompt) {
   if (prompt.style == PromptStyle::chat && prompt.chat) {
-    const char* end = prompt.chat->format == ChatFormat::chatml   ? "<|im_end|>"
-                      : prompt.chat->format == ChatFormat::llama3 ? "<|eot_id|>"
-                                                                  : nullptr;
-    if (end) {
+    for (const std::string& end : chat_turn_end_tokens(*prompt.chat)) {
       const int32_t id = tokenizer.token_to_id(end);
       if (id >= 0) return id;
     }

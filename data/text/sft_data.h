@@ -39,9 +39,10 @@ struct SftDataStats {
   int64_t dropped = 0;    // prompt alone reaches max_len: no response token left
 };
 
-// The end-of-sequence id a response ends with: the chat format's end-of-turn token for the
-// chat style (what ends an assistant turn), otherwise the tokenizer's EOS, else the
-// config's first eos_token_id. Throws when there is none.
+// The end-of-sequence id a response ends with: for the chat style, the first of the
+// template's end-of-turn tokens (chat_turn_end_tokens) the vocabulary has, as that ends an
+// assistant turn; otherwise the tokenizer's EOS, else the config's first eos_token_id. Throws
+// when there is none.
 int64_t sft_eos_id(const Tokenizer& tokenizer, const std::vector<int64_t>& config_eos_ids, const PromptFormat& prompt);
 
 // Every record of every file, in file then line order. Throws "FILE:LINE: ..." for invalid

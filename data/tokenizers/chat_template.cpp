@@ -1,136 +1,85 @@
-// Chat formats: see chat_template.h. Each renderer mirrors the reference Jinja template
-// line for line (llama2 and llama3 strip/trim message text exactly where those do).
+// See chat_template.h. The render context is the one transformers 4.46 passes: messages,
+// tools and documents (None unless given), add_generation_prompt, and the special tokens the
+// tokenizer has. The named formats are the reference templates of those model families.
 #include "data/tokenizers/chat_template.h"
 
+#include <algorithm>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
+
+#include "data/tokenizers/jinja.h"
 
 namespace kmoe {
 
 namespace {
 
-bool contains(const std::string& s, const char* what) {
-  return s.find(what) != std::string::npos;
-}
+const char* const kChatml =
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + "
+    "'\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 
-// Python's str.strip() / Jinja's trim for the whitespace chat text contains.
-std::string strip(const std::string& s) {
-  const char* space = " \t\n\r\v\f";
-  const size_t begin = s.find_first_not_of(space);
-  if (begin == std::string::npos) return "";
-  return s.substr(begin, s.find_last_not_of(space) - begin + 1);
-}
+const char* const kLlama2 =
+    "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = "
+    "messages[0]['content'] %}{% else %}{% set loop_messages = messages %}{% set system_message = false %}"
+    "{% endif %}{% for message in loop_messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0)"
+    " %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}"
+    "{% endif %}{% if loop.index0 == 0 and system_message != false %}{% set content = '<<SYS>>\\n' + "
+    "system_message + '\\n<</SYS>>\\n\\n' + message['content'] %}{% else %}{% set content = "
+    "message['content'] %}{% endif %}{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + "
+    "content.strip() + ' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ ' '  + content.strip() + "
+    "' ' + eos_token }}{% endif %}{% endfor %}";
 
-std::string render_chatml(const ChatTemplate& t, const std::vector<ChatMessage>& messages, bool generation) {
-  std::string out;
-  if (!messages.empty() && messages[0].role != "system" && !t.default_system.empty()) {
-    out += "<|im_start|>system\n" + t.default_system + "<|im_end|>\n";
-  }
-  for (const auto& m : messages) out += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
-  if (generation) out += "<|im_start|>assistant\n";
-  return out;
-}
-
-std::string render_llama2(const ChatTemplate& t, const std::vector<ChatMessage>& messages) {
-  size_t first = 0;
-  std::string system;
-  bool has_system = false;
-  if (!messages.empty() && messages[0].role == "system") {
-    system = messages[0].content;
-    has_system = true;
-    first = 1;
-  }
-  std::string out;
-  for (size_t i = first; i < messages.size(); ++i) {
-    const ChatMessage& m = messages[i];
-    const bool user_turn = (i - first) % 2 == 0;
-    if ((m.role == "user") != user_turn || (m.role != "user" && m.role != "assistant")) {
-      throw std::runtime_error("llama2 chat format: message " + std::to_string(i) + " has role '" + m.role +
-                               "'; roles must alternate user/assistant after an optional system message");
-    }
-    std::string content = m.content;
-    if (i == first && has_system) content = "<<SYS>>\n" + system + "\n<</SYS>>\n\n" + content;
-    // appended piece by piece: GCC 12 misreads chained operator+ here (-Wstringop-overflow)
-    if (m.role == "user") {
-      out.append(t.bos).append("[INST] ").append(strip(content)).append(" [/INST]");
-    } else {
-      out.append(" ").append(strip(content)).append(" ").append(t.eos);
-    }
-  }
-  return out;
-}
-
-std::string render_llama3(const ChatTemplate& t, const std::vector<ChatMessage>& messages, bool generation) {
-  std::string out;
-  for (size_t i = 0; i < messages.size(); ++i) {
-    if (i == 0) out += t.bos;
-    out +=
-        "<|start_header_id|>" + messages[i].role + "<|end_header_id|>\n\n" + strip(messages[i].content) + "<|eot_id|>";
-  }
-  if (generation) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
-  return out;
-}
+const char* const kLlama3 =
+    "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = "
+    "'<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + "
+    "'<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}"
+    "{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant"
+    "<|end_header_id|>\n\n' }}{% endif %}";
 
 }  // namespace
 
-const char* chat_format_name(ChatFormat format) {
-  switch (format) {
-    case ChatFormat::chatml:
-      return "chatml";
-    case ChatFormat::llama2:
-      return "llama2";
-    case ChatFormat::llama3:
-      return "llama3";
-  }
-  return "?";
-}
-
-ChatTemplate chat_format_parse(const std::string& name) {
+ChatTemplate chat_template_make(const std::string& source, const std::string& bos_token, const std::string& eos_token) {
   ChatTemplate t;
-  if (name == "chatml") {
-    t.format = ChatFormat::chatml;
-  } else if (name == "llama2") {
-    t.format = ChatFormat::llama2;
-  } else if (name == "llama3") {
-    t.format = ChatFormat::llama3;
-    t.bos = "<|begin_of_text|>";
-    t.eos = "<|eot_id|>";
-  } else {
-    throw std::runtime_error("unknown chat format '" + name + "' (known: chatml, llama2, llama3)");
-  }
+  t.source = source;
+  t.bos_token = bos_token;
+  t.eos_token = eos_token;
+  t.compiled = std::make_shared<const jinja::Template>(source);
   return t;
 }
 
-ChatTemplate chat_format_detect(const std::string& jinja) {
-  if (contains(jinja, "<|start_header_id|>")) return chat_format_parse("llama3");
-  if (contains(jinja, "[INST]")) return chat_format_parse("llama2");
-  if (contains(jinja, "<|im_start|>")) {
-    ChatTemplate t = chat_format_parse("chatml");
-    // A template that inserts a system turn of its own when the conversation has none
-    // (SmolLM2, Qwen2) spells it out as a literal.
-    const std::string open = "<|im_start|>system\n";
-    const size_t at = jinja.find(open);
-    if (at != std::string::npos && contains(jinja, "!= 'system'")) {
-      const size_t begin = at + open.size();
-      const size_t end = jinja.find("<|im_end|>", begin);
-      const std::string text = end == std::string::npos ? "" : jinja.substr(begin, end - begin);
-      if (!text.empty() && !contains(text.c_str(), "{") && !contains(text.c_str(), "'")) t.default_system = text;
-    }
-    return t;
-  }
-  throw std::runtime_error("chat template is none of chatml, llama2, llama3: '" + jinja.substr(0, 120) + "...'");
+ChatTemplate chat_format_parse(const std::string& name) {
+  if (name == "chatml") return chat_template_make(kChatml, "", "");
+  if (name == "llama2") return chat_template_make(kLlama2, "<s>", "</s>");
+  if (name == "llama3") return chat_template_make(kLlama3, "<|begin_of_text|>", "<|eot_id|>");
+  throw std::runtime_error("unknown chat format '" + name + "' (known: chatml, llama2, llama3)");
 }
 
-std::string chat_render(const ChatTemplate& format, const std::vector<ChatMessage>& messages,
+std::string chat_render_json(const ChatTemplate& chat, const nlohmann::ordered_json& messages,
+                             bool add_generation_prompt, const nlohmann::ordered_json& tools) {
+  if (!chat.compiled) throw std::runtime_error("chat_render: no chat template");
+  nlohmann::ordered_json context = {{"messages", messages},
+                                    {"tools", tools},
+                                    {"documents", nullptr},
+                                    {"add_generation_prompt", add_generation_prompt}};
+  if (!chat.bos_token.empty()) context["bos_token"] = chat.bos_token;
+  if (!chat.eos_token.empty()) context["eos_token"] = chat.eos_token;
+  return chat.compiled->render(context);
+}
+
+std::string chat_render(const ChatTemplate& chat, const std::vector<ChatMessage>& messages,
                         bool add_generation_prompt) {
-  switch (format.format) {
-    case ChatFormat::chatml:
-      return render_chatml(format, messages, add_generation_prompt);
-    case ChatFormat::llama2:
-      return render_llama2(format, messages);
-    case ChatFormat::llama3:
-      return render_llama3(format, messages, add_generation_prompt);
+  nlohmann::ordered_json list = nlohmann::ordered_json::array();
+  for (const ChatMessage& m : messages) list.push_back({{"role", m.role}, {"content", m.content}});
+  return chat_render_json(chat, list, add_generation_prompt, nullptr);
+}
+
+std::vector<std::string> chat_turn_end_tokens(const ChatTemplate& chat) {
+  std::vector<std::string> out;
+  for (const char* marker : {"<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "</s>"}) {
+    if (chat.source.find(marker) != std::string::npos) out.emplace_back(marker);
   }
-  throw std::runtime_error("chat_render: unknown chat format");
+  if (!chat.eos_token.empty() && std::find(out.begin(), out.end(), chat.eos_token) == out.end())
+    out.push_back(chat.eos_token);
+  return out;
 }
 
 }  // namespace kmoe

@@ -27,25 +27,47 @@ size_t utf8_char_length(std::string_view text, size_t pos) {
   return n;
 }
 
+// The Unicode Standard's "maximal subpart" substitution (Table 3-7 of well-formed
+// sequences), as Python's errors="replace" and Rust's from_utf8_lossy (HF tokenizers'
+// decoders) do it: a byte that cannot start a sequence is one U+FFFD; a sequence that starts
+// well and breaks off is one U+FFFD for the bytes that fit, and scanning resumes at the byte
+// that did not.
 std::string utf8_sanitize(std::string_view text) {
   std::string out;
   out.reserve(text.size());
+  const auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
   for (size_t pos = 0; pos < text.size();) {
-    const auto lead = static_cast<unsigned char>(text[pos]);
-    const size_t n = utf8_char_length(text, pos);
-    bool valid = lead < 0x80;
-    if (n > 1) {
-      uint32_t cp = lead & (0x7F >> n);
-      for (size_t i = 1; i < n; ++i) cp = (cp << 6) | (static_cast<unsigned char>(text[pos + i]) & 0x3F);
-      static constexpr uint32_t min_of_length[] = {0, 0, 0x80, 0x800, 0x10000};
-      valid = cp >= min_of_length[n] && cp < 0x110000 && (cp < 0xD800 || cp > 0xDFFF);
+    const unsigned char lead = byte(pos);
+    if (lead < 0x80) {
+      out.push_back(static_cast<char>(lead));
+      ++pos;
+      continue;
     }
-    if (valid) {
-      out.append(text.substr(pos, n));
+    size_t need = 0;                     // continuation bytes after the lead
+    unsigned char lo = 0x80, hi = 0xBF;  // the range allowed for the first of them
+    if (lead >= 0xC2 && lead <= 0xDF) {
+      need = 1;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+      need = 2;
+      if (lead == 0xE0) lo = 0xA0;  // no overlong forms
+      if (lead == 0xED) hi = 0x9F;  // no UTF-16 surrogates
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+      need = 3;
+      if (lead == 0xF0) lo = 0x90;  // no overlong forms
+      if (lead == 0xF4) hi = 0x8F;  // nothing past U+10FFFF
+    }
+    size_t fit = 1;
+    while (fit <= need && pos + fit < text.size()) {
+      const unsigned char b = byte(pos + fit);
+      if (fit == 1 ? (b < lo || b > hi) : (b & 0xC0) != 0x80) break;
+      ++fit;
+    }
+    if (need > 0 && fit == need + 1) {
+      out.append(text.substr(pos, fit));
     } else {
       utf8_append(out, 0xFFFD);
     }
-    pos += n;
+    pos += fit;
   }
   return out;
 }

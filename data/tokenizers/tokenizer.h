@@ -37,8 +37,9 @@ std::unique_ptr<Tokenizer> tokenizer_load(const std::string& path);
 size_t utf8_char_length(std::string_view text, size_t pos);
 // `text` with every byte sequence that is not valid UTF-8 (stray continuation bytes,
 // truncated, overlong or surrogate sequences, code points past U+10FFFF) replaced by
-// U+FFFD (one per byte that cannot start a valid sequence), so that regexes and h5py see
-// valid UTF-8. Valid text is returned as is.
+// U+FFFD, one per maximal subpart as Python's errors="replace" and HF tokenizers' decode do,
+// so that regexes and h5py see valid UTF-8 and replies read as transformers prints them.
+// Valid text is returned as is.
 std::string utf8_sanitize(std::string_view text);
 // Appends the UTF-8 encoding of code point `cp` (< 0x110000) to `out`.
 void utf8_append(std::string& out, uint32_t cp);

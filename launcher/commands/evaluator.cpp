@@ -73,8 +73,8 @@ Subcommand generate_subcommand() {
                 "prompt (repeat for several; also positional)")("raw", po::bool_switch(),
                                                                 "do not wrap prompts in the model's chat template")(
                 "max-new-tokens", po::value<int>()->default_value(def.max_new_tokens), "tokens to generate at most")(
-                "temperature", po::value<double>()->default_value(def.temperature), "0 = greedy")(
-                "top-p", po::value<double>()->default_value(def.top_p), "nucleus sampling threshold")(
+                "temperature", cli_double(def.temperature), "0 = greedy")("top-p", cli_double(def.top_p),
+                                                                          "nucleus sampling threshold")(
                 "top-k", po::value<int>()->default_value(def.top_k), "sample among the k most likely (0 = all)")(
                 "seed", po::value<uint64_t>()->default_value(def.seed), "sampling seed")(
                 "device", po::value<std::string>()->default_value(def.device), "auto, cpu or cuda")(

@@ -44,13 +44,16 @@ ScoreOptions score_options(const po::variables_map& vm) {
 }
 
 Subcommand score_subcommand() {
-  return {"score", "Score a LoRA bank (and the base) on a K-shot set: NLL, perplexities, accuracy -> scores.h5",
+  return {"score",
+          "Score the base model, a LoRA bank and mixtures on a K-shot set: NLL, perplexities, accuracy\n"
+          "-> scores.h5 (without --bank or --moe, the base alone)",
           [](po::options_description& d, po::positional_options_description&) {
             const ScoreOptions def;
             d.add_options()("model", po::value<std::string>()->required()->value_name("PATH"),
                             "base model: HF folder or .gguf")(
                 "bank", po::value<std::string>()->value_name("DIR|FILE"),
-                "folder of PEFT adapters, or a file with one adapter path per line")(
+                "folder of PEFT adapters, or a file with one adapter path per line (relative paths\n"
+                "resolve against the file's folder)")(
                 "moe", po::value<std::vector<std::string>>()->composing()->value_name("FILE"),
                 "a mixture of LoRA experts (moe.h5), scored as one more row named after the file stem; repeatable")(
                 "kshot", po::value<std::string>()->required()->value_name("FILE"), "K-shot examples (JSONL)")(

@@ -1,5 +1,4 @@
 // `kmoe select-experts`, `kmoe embed` and `kmoe select-data` on the command line.
-#include <sstream>
 
 #include "launcher/commands.h"
 #include "selection/embedding.h"
@@ -109,16 +108,13 @@ Subcommand select_data_subcommand() {
       "select-data", "K-shot guided Sim-Div selection of open data from embeddings.h5",
       [](po::options_description& d, po::positional_options_description&) {
         const SelectDataOptions def;
-        std::ostringstream tau;  // the help shows "0.9", not the double's 17 digits
-        tau << def.tau;
         d.add_options()("embeddings", po::value<std::string>()->required()->value_name("H5"),
                         "embeddings.h5 from kmoe embed")(
             "corpus", po::value<std::vector<std::string>>()->required()->multitoken()->value_name("JSONL..."),
             "the open-data files given to kmoe embed, in the same order")(
             "kshot", po::value<std::string>()->required()->value_name("JSONL"), "the K-shot file given to kmoe embed")(
             "c", po::value<int64_t>()->default_value(def.c), "open rows to keep")(
-            "tau", po::value<double>()->default_value(def.tau, tau.str()),
-            "drop a row whose cosine to a kept row exceeds this")(
+            "tau", cli_double(def.tau), "drop a row whose cosine to a kept row exceeds this")(
             "score", po::value<std::string>()->default_value(def.score),
             "max: max cosine to any K-shot row; mean: cosine to the K-shot mean")(
             "memory-mb", po::value<int64_t>()->default_value(def.memory_mb),

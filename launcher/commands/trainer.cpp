@@ -33,24 +33,25 @@ void training_options_add(po::options_description& d, const TrainingFlags& def, 
                                                              po::value<int64_t>()->default_value(def.global_batch),
                                                              "sequences per optimizer step, over all ranks")(
       "micro-batch", po::value<int64_t>()->default_value(def.micro_batch), "sequences per forward on one rank")(
-      "lr", po::value<double>()->default_value(def.lr), "peak learning rate")(
-      "warmup-ratio", po::value<double>()->default_value(def.warmup_ratio), "warm-up steps as a fraction of all steps")(
+      "lr", cli_double(def.lr), "peak learning rate")("warmup-ratio", cli_double(def.warmup_ratio),
+                                                      "warm-up steps as a fraction of all steps")(
       "warmup-steps", po::value<int64_t>()->default_value(def.warmup_steps),
       "warm-up steps (overrides --warmup-ratio)")("lr-decay", po::value<std::string>()->default_value(def.lr_decay),
                                                   "cosine, linear or constant")(
-      "weight-decay", po::value<double>()->default_value(def.weight_decay),
-      "AdamW weight decay (default 0; 1e-4 for --mode moe)")(
-      "max-grad-norm", po::value<double>()->default_value(def.max_grad_norm), "gradient clipping (0: off)")(
+      "weight-decay", cli_double(def.weight_decay), "AdamW weight decay (default 0; 1e-4 for --mode moe)")(
+      "max-grad-norm", cli_double(def.max_grad_norm), "gradient clipping (0: off)")(
       "max-len", po::value<int64_t>()->default_value(def.max_len), "tokens per sequence (the response is cut)")(
       "seed", po::value<uint64_t>()->default_value(def.seed), "initialisation, shuffling and dropout")(
       "checkpoint-every", po::value<int64_t>()->default_value(def.checkpoint_every),
       "steps between checkpoints (0: on signals only)")("log-every", po::value<int64_t>()->default_value(def.log_every),
                                                         "steps between metric lines")(
       "lora-r", po::value<int64_t>()->default_value(def.lora_r), "LoRA rank")(
-      "lora-alpha", po::value<double>()->default_value(def.lora_alpha), "LoRA alpha")(
-      "lora-dropout", po::value<double>()->default_value(def.lora_dropout), "dropout on the LoRA input while training")(
-      "lora-targets", po::value<std::string>()->default_value(def.lora_targets), "adapted modules, comma-separated")(
-      "use-rslora", po::bool_switch(), "scale alpha / sqrt(r) instead of alpha / r")(
+      "lora-alpha", cli_double(def.lora_alpha), "LoRA alpha")("lora-dropout", cli_double(def.lora_dropout),
+                                                              "dropout on the LoRA input while training")(
+      "lora-targets", po::value<std::string>()->default_value(def.lora_targets),
+      "adapted modules, comma-separated (q_proj,k_proj,v_proj,o_proj,gate_proj,\n"
+      "up_proj,down_proj), or all-linear for all seven")("use-rslora", po::bool_switch(),
+                                                         "scale alpha / sqrt(r) instead of alpha / r")(
       "device", po::value<std::string>()->default_value(def.device),
       "auto, cpu or cuda (the GPU of the node-local rank)")(
       "dtype", po::value<std::string>()->default_value(def.dtype),
@@ -107,9 +108,9 @@ TrainOptions train_options(const po::variables_map& vm) {
 
 Subcommand train_subcommand() {
   return {"train",
-          std::string("Supervised fine-tuning with data parallelism: one LoRA (--mode lora -> PEFT adapter\n"
-                      "folder + train.h5), every base weight (--mode full -> HF folder + train.h5) or the\n"
-                      "mixture of LoRA experts (--mode moe -> moe.h5). Loss on response tokens only.\n\n")
+          std::string("Fine-tune a LoRA, the whole model or a mixture of LoRA experts, data parallel\n\n"
+                      "--mode lora writes a PEFT adapter folder + train.h5, --mode full an HF folder + train.h5,\n"
+                      "--mode moe a mixture of LoRA experts (moe.h5). Loss on response tokens only.\n\n")
               .append(kSignalHelp),
           [](po::options_description& d, po::positional_options_description&) {
             const TrainOptions def;
@@ -120,8 +121,7 @@ Subcommand train_subcommand() {
                 "adapters", po::value<std::vector<std::string>>()->multitoken()->value_name("DIR..."),
                 "--mode moe: the N PEFT adapters that initialise the experts")(
                 "top-k", po::value<int64_t>()->default_value(def.top_k), "--mode moe: experts kept per token")(
-                "aux-loss-coef", po::value<double>()->default_value(def.aux_loss_coef),
-                "--mode moe: Switch load-balancing loss coefficient")(
+                "aux-loss-coef", cli_double(def.aux_loss_coef), "--mode moe: Switch load-balancing loss coefficient")(
                 "routers-only", po::bool_switch(), "--mode moe: train the routers, keep the experts fixed");
           },
           [](const po::variables_map& vm) { return stage_exit(train_stage(mpi_world(), train_options(vm))); }};
@@ -133,21 +133,25 @@ BankBuildOptions bank_build_options(const po::variables_map& vm) {
   cli_get(vm, "data", o.data);
   cli_get(vm, "output-dir", o.output_dir);
   cli_get(vm, "force", o.force);
+  cli_get(vm, "no-index", o.no_index);
   o.training = training_flags(vm);
   return o;
 }
 
 Subcommand bank_subcommand() {
   return {"bank",
-          std::string("'kmoe bank build': one LoRA per open dataset file (DIR/<file stem>/, PEFT layout) and\n"
-                      "DIR/bank.h5 listing them; ranks split the datasets, each finished adapter is committed\n"
-                      "and a re-run skips it.\n\n")
+          std::string("Build a LoRA bank (kmoe bank build): one adapter per open dataset file\n\n"
+                      "Writes DIR/<file stem>/ (PEFT layout) per dataset and DIR/bank.h5 listing them; ranks split\n"
+                      "the datasets, each finished adapter is committed and a re-run skips it.\n\n")
               .append(kSignalHelp),
           [](po::options_description& d, po::positional_options_description& p) {
             d.add_options()("action", po::value<std::string>()->required(), "build");
             p.add("action", 1);
             training_options_add(d, BankBuildOptions{}.training, false);
-            d.add_options()("output-dir", po::value<std::string>()->required()->value_name("DIR"), "the bank folder");
+            d.add_options()("output-dir", po::value<std::string>()->required()->value_name("DIR"), "the bank folder")(
+                "no-index", po::bool_switch(),
+                "train the adapters only, do not write DIR/bank.h5 (slurm/bank-array.sbatch: each task\n"
+                "trains its slice, and bank.h5 is written once every adapter is there)");
           },
           [](const po::variables_map& vm) {
             const std::string action = vm["action"].as<std::string>();
@@ -184,7 +188,7 @@ Subcommand init_model_subcommand() {
             "kv-heads", po::value<int64_t>()->default_value(def.kv_heads), "key/value heads (GQA)")(
             "intermediate", po::value<int64_t>()->default_value(def.intermediate), "SwiGLU intermediate size")(
             "max-position", po::value<int64_t>()->default_value(def.max_position), "max_position_embeddings")(
-            "init-std", po::value<double>()->default_value(def.init_std), "standard deviation of the weights")(
+            "init-std", cli_double(def.init_std), "standard deviation of the weights")(
             "seed", po::value<uint64_t>()->default_value(def.seed), "PRNG seed; the same seed gives the same weights")(
             "force", po::bool_switch(), "replace an existing folder made with other options");
       },

@@ -51,7 +51,8 @@ TEST_F(SmolLM2, ConfigAndChatFormatFromTheGguf) {
   EXPECT_EQ(files->config.num_hidden_layers, 30);
   EXPECT_TRUE(files->config.tie_word_embeddings);
   ASSERT_TRUE(files->chat_template.has_value());
-  EXPECT_EQ(files->chat_template->format, ChatFormat::chatml);
+  EXPECT_EQ(files->chat_template->bos_token, "<|im_start|>");  // the vocabulary entries at the BOS / EOS ids
+  EXPECT_EQ(files->chat_template->eos_token, "<|im_end|>");
   const int32_t im_end = files->tokenizer->token_to_id("<|im_end|>");
   ASSERT_GE(im_end, 0);
   EXPECT_NE(std::find(files->stop_token_ids.begin(), files->stop_token_ids.end(), im_end), files->stop_token_ids.end());

@@ -33,6 +33,32 @@ assert "| full method (K-shot MoE) |" in md and "demo.png" in md, md
 assert open(d + "/demo.png", "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 PY
 
+# Issue 17: every artifact of the demo (each kind but OUTPUT.ckpt.h5, which
+# non_finite_values.sh checks) has exactly the layout docs/artifacts.json describes, and the
+# check names the file and field of a dataset or attribute the description does not list.
+root=$(cd "$(dirname "$0")/../.." && pwd)
+check=("$PYTHON" "$root/tests/tools/check_artifacts.py" "$root/docs/artifacts.json")
+mapfile -t h5 < <(find "$dir" -name '*.h5' | sort)
+"${check[@]}" "${h5[@]}" --require scores.h5,experts.h5,embeddings.h5,data_selection.h5,moe.h5,train.h5,bank.h5,eval.h5 \
+  > "$WORK/layout" 2>&1 || { cat "$WORK/layout"; fail "an artifact differs from docs/artifacts.json"; }
+tail -1 "$WORK/layout"
+cp "$dir/runs/mc/moe.h5" "$WORK/bad_moe.h5"
+"$PYTHON" - "$WORK/bad_moe.h5" <<'PY'
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "a") as f:
+    f["undocumented"] = np.zeros(3)
+    f["moe"].attrs["alphas"] = "[]"
+    del f["moe"].attrs["target_modules"]
+    del f["router_load"]
+    f["router_load"] = np.zeros((f["moe/keys"].shape[0] + 1, 2), np.float32)
+PY
+"${check[@]}" "$WORK/bad_moe.h5" > "$WORK/bad" 2>&1 && fail "a changed moe.h5 passed the layout check"
+for want in "bad_moe.h5: /undocumented: dataset is not in the description" \
+  "bad_moe.h5: /moe: attribute 'alphas' is not in the description" "bad_moe.h5: /moe: attribute 'target_modules' missing" \
+  "bad_moe.h5: /router_load: dimension 'keys' is"; do
+  grep -qF "$want" "$WORK/bad" || { cat "$WORK/bad"; fail "the layout check did not report '$want'"; }
+done
+
 start=$(date +%s)
 mpi -np 2 "$KMOE" demo --profile tiny --tasks mc,yesno --work-dir "$dir" --threads 1 > "$WORK/out2" 2> "$WORK/err2" ||
   { tail -50 "$WORK/err2"; fail "second demo run"; }

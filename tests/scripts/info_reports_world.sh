@@ -19,6 +19,11 @@ done
 mpi -np 3 "$KMOE" info > "$WORK/info.txt"
 grep -q "world size 3, 1 node(s), ranks per node: 3" "$WORK/info.txt" || fail "text: $(cat "$WORK/info.txt")"
 [ "$(grep -c '^kmoe ' "$WORK/info.txt")" -eq 1 ] || fail "printed by more than rank 0"
+# CUDA versions as people write them ("13.0"), not CUDA's integers (13000).
+if "$PYTHON" -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))["cuda"]["compiled"] else 1)' "$WORK/info1.json"; then
+  grep -Eq '^CUDA [0-9]+\.[0-9]+ \(linked\), driver ([0-9]+\.[0-9]+|none)' "$WORK/info.txt" || fail "CUDA versions: $(grep CUDA "$WORK/info.txt")"
+  ! grep -Eq 'CUDA[^,]* [0-9]{4,}' "$WORK/info.txt" || fail "CUDA version integer printed: $(grep CUDA "$WORK/info.txt")"
+fi
 # Inside a SLURM job it reports the job (values from the environment srun sets).
 SLURM_JOB_ID=4242 SLURM_JOB_NUM_NODES=1 SLURM_NTASKS=2 SLURM_JOB_NODELIST=n1 SLURM_JOB_PARTITION=debug \
   "$KMOE" info | grep -q "SLURM: job 4242, 1 node(s) (n1), 2 task(s)" || fail "SLURM job not reported"

@@ -81,4 +81,23 @@ bad = []
 f.visititems(lambda n, d: bad.append(n) if isinstance(d, h5py.Dataset) and d.dtype.kind == "f" and not np.all(np.isfinite(d[()])) else None)
 assert not bad, bad
 PY
+# A diverging mixture keeps its checkpoint too (with the router load in /extra).
+cp -r "$WORK/bank/add" "$WORK/add2"
+set +e; K train --mode moe --model "$WORK/model" --adapters "$WORK/bank/add" "$WORK/add2" --data "$WORK/add.jsonl" --global-batch 4 \
+  --micro-batch 4 --threads 1 --max-steps 80 --lr 1e37 --max-grad-norm 0 --lr-decay constant --checkpoint-every 1 \
+  --output "$WORK/diverged_moe.h5" 2> "$WORK/err"; rc=$?; set -e
+[ $rc = 1 ] && [ -f "$WORK/diverged_moe.h5.ckpt.h5" ] || { cat "$WORK/err"; fail "divergent MoE: exit $rc, no checkpoint kept"; }
+
+# Issue 17: the checkpoints (the one artifact kind the demo does not leave), the scores with
+# a skipped row and the bank have the layout docs/artifacts.json describes.
+root=$(cd "$(dirname "$0")/../.." && pwd)
+"$PYTHON" "$root/tests/tools/check_artifacts.py" "$root/docs/artifacts.json" "$WORK/diverged.ckpt.h5" \
+  "$WORK/diverged_moe.h5.ckpt.h5" "$WORK/s.h5" "$WORK/bank/bank.h5" --require OUTPUT.ckpt.h5 ||
+  fail "an artifact differs from docs/artifacts.json"
+"$PYTHON" - "$WORK/diverged_moe.h5.ckpt.h5" <<'PY' || fail "the MoE checkpoint has no router load in /extra"
+import sys, h5py
+f = h5py.File(sys.argv[1])
+assert list(f["extra_names"].asstr()[:]) == ["router_load_by_source"], f["extra_names"][()]
+assert f["extra/router_load_by_source"].attrs["float64_bits"] == 1
+PY
 echo "ok"

@@ -106,6 +106,8 @@ with h5py.File(run + "/eval.h5", "w") as f:
     f.create_dataset("models", data=["base", "moe", "good0"], dtype=s)
     f["accuracy"] = np.array([0.25, 0.75, 0.5], dtype=np.float32)
     f["macro_f1"] = np.array([0.2, 0.7, 0.45], dtype=np.float32)
+    f["acc_ll"] = np.array([0.3, 0.8, 0.55], dtype=np.float32)
+    f["acc_ll_norm"] = np.array([0.35, 0.6, 0.5], dtype=np.float32)
     f.attrs["task"] = "yes-no"
 PY
 
@@ -148,7 +150,7 @@ need("| good0 | 95 | 0.594 |")  # router load: 95 of 160 tokens
 need("| a.jsonl | 0.730 | 0.270 |")  # per data file: 73 of a's 100
 need("| b.jsonl | 0.367 | 0.633 |")  # 22 of b's 60
 need("Task: yes-no.")
-need("| moe | 0.7500 | 0.7000 |")
+need("| moe | 0.7500 | 0.7000 | 0.8000 | 0.6000 |")  # accuracy, macro-F1, acc_ll, acc_ll_norm
 for png in ["adapter_scores", "experts", "similarity_hist", "loss_curve", "router_load"]:
     need("](%s.png)" % png)
     data = open("%s/%s.png" % (run, png), "rb").read()
@@ -171,6 +173,56 @@ for png in ["adapter_scores", "experts", "similarity_hist", "loss_curve", "route
     colours = {raw[i:i + 3] for r in range(h) for i in range(r * (3 * w + 1) + 1, (r + 1) * (3 * w + 1), 3)}
     assert len(colours) > 4, (png, len(colours))
     print(png, w, "x", h, len(colours), "colours")
+
+# report.html: the same tables, every plot inline as SVG, nothing fetched from elsewhere.
+from html.parser import HTMLParser
+class Page(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags, self.refs, self.cells, self.svg_text = {}, [], [], []
+        self.stack = []
+    def handle_starttag(self, tag, attrs):
+        self.tags[tag] = self.tags.get(tag, 0) + 1
+        self.stack.append(tag)
+        self.refs += [v for k, v in attrs if k in ("src", "href")]
+    def handle_endtag(self, tag):
+        while self.stack and self.stack.pop() != tag:
+            pass
+    def handle_data(self, data):
+        if self.stack and self.stack[-1] in ("td", "th"):
+            self.cells.append(data)
+        if self.stack and self.stack[-1] == "text" and "svg" in self.stack:
+            self.svg_text.append(data)
+html = open(run + "/report.html", encoding="utf-8").read()
+page = Page()
+page.feed(html)
+assert page.refs == [], page.refs
+assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', ""), "a network reference"
+assert page.tags.get("svg") == md.count("](") == 5, (page.tags.get("svg"), md.count("]("))
+assert page.tags.get("table") == md.count("\n| ---"), (page.tags.get("table"), md.count("\n| ---"))
+for cell in ["good0", "0.7500", "0.8000", "a.jsonl", "1234.5"]:
+    assert cell in page.cells, cell
+for label in ["good0", "chosen expert", "training loss", "router load"]:
+    assert any(label in t for t in page.svg_text), label
+print("report.html:", page.tags.get("table"), "tables,", page.tags.get("svg"), "inline SVG plots")
+PY
+
+# A person looks at report.html in a browser: headless Chromium renders it to a screenshot,
+# which must show the plots' bars, the highlighted (chosen) ones, and text.
+chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1400,5000 \
+  --screenshot="$WORK/report.png" "file://$RUN/report.html" > "$WORK/chromium.log" 2>&1 ||
+  { cat "$WORK/chromium.log"; fail "chromium could not render report.html"; }
+"$PYTHON" - "$WORK/report.png" <<'PY' || fail "the screenshot of report.html"
+import sys
+from PIL import Image
+im = Image.open(sys.argv[1]).convert("RGB")
+px = list(im.getdata())
+near = lambda c, t: sum(abs(a - b) for a, b in zip(c, t)) < 40
+bars = sum(near(c, (90, 125, 180)) for c in px)
+chosen = sum(near(c, (230, 120, 30)) for c in px)
+ink = sum(sum(c) < 200 for c in px)
+print("screenshot", im.size, "bar pixels", bars, "highlight pixels", chosen, "dark pixels", ink)
+assert bars > 2000 and chosen > 300 and ink > 5000, (bars, chosen, ink)
 PY
 
 # A malformed eval.h5 stops the report, names the file and dataset, keeps the last report.

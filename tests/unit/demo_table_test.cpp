@@ -62,5 +62,31 @@ TEST(DemoTable, PngIsWritten) {
   EXPECT_EQ(std::string(magic + 1, 3), "PNG");
 }
 
+// Every panel on one axis: the same accuracy is a bar of the same length in every panel.
+TEST(DemoTable, PanelsShareOneAccuracyAxis) {
+  DemoTable t;
+  t.tasks = {"mc", "yesno"};
+  t.method_keys = {"base", "full"};
+  t.method_labels = {"base model", "MoE of selected experts, K-shot data only"};
+  t.accuracy = {{50.0, 10.0}, {20.0, 50.0}};
+  const Image im = demo_table_image(t, 1);
+  std::vector<int64_t> widths;  // bars in drawing order: panel mc (base, full), yesno, average
+  for (const auto& op : im.ops) {
+    if (op.kind == DrawOp::Kind::rect && (op.colour == plot_colour::bar || op.colour == plot_colour::highlight) &&
+        op.y1 - op.y0 == 10)
+      widths.push_back(op.x1 - op.x0);
+  }
+  ASSERT_EQ(widths.size(), 6u);
+  EXPECT_EQ(widths[0], widths[3]);                                    // 50 in mc and 50 in yesno
+  EXPECT_NEAR(static_cast<double>(widths[0]) / widths[2], 5.0, 0.2);  // 50 vs 10 across panels
+  int labels = 0, legends = 0;
+  for (const auto& op : im.ops) {
+    if (op.kind != DrawOp::Kind::text) continue;
+    labels += op.text == "MoE of selected experts, K-shot data only";
+  }
+  legends = labels - 3;  // one label per panel, the rest are legend entries
+  EXPECT_EQ(legends, 3);
+}
+
 }  // namespace
 }  // namespace kmoe

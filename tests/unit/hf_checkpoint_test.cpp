@@ -188,5 +188,15 @@ TEST(HfCheckpoint, FolderWithoutWeightsIsAnError) {
   EXPECT_NE(msg.find("model.safetensors"), std::string::npos) << msg;
 }
 
+TEST(HfCheckpoint, PytorchBinIsRefusedWithHowToConvert) {
+  for (const char* name : {"pytorch_model.bin", "pytorch_model.bin.index.json"}) {
+    testing::TempDir dir;
+    std::ofstream(dir / name) << "x";
+    const std::string msg = error_of([&] { hf_weights_load(dir.path.string()); });
+    EXPECT_NE(msg.find(name), std::string::npos) << msg;
+    EXPECT_NE(msg.find("safe_serialization=True"), std::string::npos) << msg;
+  }
+}
+
 }  // namespace
 }  // namespace kmoe

@@ -35,7 +35,7 @@ TEST(ModelFiles, HfFolderGivesConfigWeightsTokenizerAndChatFormat) {
   EXPECT_EQ(m.config.hidden_size, 16);
   EXPECT_EQ(m.tokenizer->vocab_size(), 258);
   ASSERT_TRUE(m.chat_template.has_value());
-  EXPECT_EQ(m.chat_template->format, ChatFormat::chatml);
+  EXPECT_NE(m.chat_template->source.find("<|im_start|>"), std::string::npos);
   EXPECT_EQ(m.stop_token_ids, (std::vector<int64_t>{2, 257}));  // config EOS and <|im_end|>
   const std::string prompt = chat_render(*m.chat_template, {{"user", "hi"}}, true);
   const auto ids = m.tokenizer->encode(prompt, false);
@@ -47,12 +47,13 @@ TEST(ModelFiles, HfFolderGivesConfigWeightsTokenizerAndChatFormat) {
   EXPECT_TRUE(torch::isfinite(logits).all().item<bool>());
 }
 
-TEST(ModelFiles, UnknownChatTemplateMeansNoChatFormat) {
+TEST(ModelFiles, ChatTemplateTheInterpreterRefusesMeansNoChatTemplate) {
   testing::TempDir dir;
   write_tiny_hf_model(dir.path.string(), 300);
-  std::ofstream(dir / "tokenizer_config.json") << json{{"chat_template", "{{ messages | tojson }}"}}.dump();
+  std::ofstream(dir / "tokenizer_config.json") << json{{"chat_template", "{{ messages | wordwrap }}"}}.dump();
   const ModelFiles m = model_files_load(dir.path.string());
   EXPECT_FALSE(m.chat_template.has_value());
+  EXPECT_EQ(m.chat_template_error, "chat template line 1: filter 'wordwrap' is not supported");
   EXPECT_EQ(m.stop_token_ids, (std::vector<int64_t>{2}));
 }
 

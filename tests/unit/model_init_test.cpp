@@ -41,8 +41,8 @@ TEST(ModelInit, LoadsAndRunsForward) {
   EXPECT_TRUE(m.config.tie_word_embeddings);
   EXPECT_EQ(m.tokenizer->vocab_size(), kInitVocab);
   ASSERT_TRUE(m.chat_template.has_value());
-  EXPECT_EQ(m.chat_template->format, ChatFormat::chatml);
-  EXPECT_EQ(m.chat_template->default_system, "");
+  EXPECT_EQ(m.chat_template->bos_token, "<|endoftext|>");  // from tokenizer_config.json
+  EXPECT_EQ(m.chat_template->eos_token, "<|im_end|>");
   // generation stops at <|im_end|>
   EXPECT_NE(std::find(m.stop_token_ids.begin(), m.stop_token_ids.end(), kInitImEnd), m.stop_token_ids.end());
 

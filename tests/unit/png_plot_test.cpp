@@ -3,7 +3,9 @@
 #include "evaluator/png_plot.h"
 
 #include <gtest/gtest.h>
+
 #include <zlib.h>
+#include <algorithm>
 
 #include <cmath>
 #include <filesystem>
@@ -159,6 +161,88 @@ TEST(PngPlot, BarOfOneIsTwiceAsLongAsBarOfHalf) {
   int64_t highlighted = 0;
   for (int64_t run : row_runs(d, plot_colour::highlight)) highlighted = std::max(highlighted, run);
   EXPECT_NEAR(static_cast<double>(lengths[0]) / highlighted, 4.0, 0.1);
+}
+
+// The text a chart drew, from its recorded drawing calls.
+std::vector<std::string> drawn_text(const Image& im) {
+  std::vector<std::string> out;
+  for (const auto& op : im.ops) {
+    if (op.kind == DrawOp::Kind::text) out.push_back(op.text);
+  }
+  return out;
+}
+
+bool has_text(const Image& im, const std::string& text) {
+  const auto t = drawn_text(im);
+  return std::find(t.begin(), t.end(), text) != t.end();
+}
+
+TEST(PngPlot, LongLabelsAreDrawnWholeAndTheLegendNamesTheHighlight) {
+  BarChart chart;
+  chart.title = "acc";
+  chart.labels = {"best adapter + K-shot fine-tuning", "b"};
+  chart.values = {1.0, 0.5};
+  chart.highlight = {true, false};
+  chart.highlight_label = "chosen expert";
+  chart.width = 300;
+  const Image im = bar_chart_render(chart);
+  EXPECT_TRUE(has_text(im, "best adapter + K-shot fine-tuning"));
+  EXPECT_TRUE(has_text(im, "chosen expert"));
+  EXPECT_GT(im.width, 300);  // widened for the label
+  chart.highlight_label.clear();
+  EXPECT_FALSE(has_text(bar_chart_render(chart), "chosen expert"));
+}
+
+// from_zero = false: the axis spans the data, values are dots placed in order, and there
+// is no bar from zero.
+TEST(PngPlot, DotPlotAxisSpansTheDataNotZero) {
+  BarChart chart;
+  chart.title = "ppl";
+  chart.labels = {"a", "b", "c"};
+  chart.values = {10.2, 10.5, 10.3};
+  chart.from_zero = false;
+  const Image im = bar_chart_render(chart);
+  EXPECT_FALSE(has_text(im, "0"));  // no tick at zero
+  std::vector<int64_t> centres;     // of the dots, in row order
+  for (const auto& op : im.ops) {
+    if (op.kind == DrawOp::Kind::rect && op.colour == plot_colour::bar) centres.push_back((op.x0 + op.x1) / 2);
+  }
+  ASSERT_EQ(centres.size(), 3u);
+  EXPECT_LT(centres[0], centres[2]);
+  EXPECT_LT(centres[2], centres[1]);
+  EXPECT_GT(centres[1] - centres[0], 100);  // 0.3 of the range is far apart, not lost in a bar from 0
+}
+
+TEST(PngPlot, FixedAxisRangeIsHonoured) {
+  BarChart a, b;
+  a.title = b.title = "t";
+  a.labels = b.labels = {"x"};
+  a.values = {20};
+  b.values = {20};
+  b.lo = 0, b.hi = 100;
+  const auto bar_width = [](const Image& im) {
+    for (const auto& op : im.ops) {
+      if (op.kind == DrawOp::Kind::rect && op.colour == plot_colour::bar) return op.x1 - op.x0;
+    }
+    return int64_t{0};
+  };
+  EXPECT_NEAR(static_cast<double>(bar_width(bar_chart_render(a))) / bar_width(bar_chart_render(b)), 5.0,
+              0.2);  // a's axis ends at 20, b's at 100
+}
+
+TEST(PngPlot, SvgHasEveryShapeAndTextEscaped) {
+  Image im = image_make(40, 20);
+  image_fill(im, 1, 2, 11, 7, plot_colour::bar);
+  image_line(im, 0, 0, 39, 19, plot_colour::marker, 2);
+  image_text(im, 3, 4, "a<b & \"c\"", plot_colour::ink);
+  image_text(im, 3, 18, "up", plot_colour::ink, 1, true);
+  const std::string svg = svg_encode(image_hstack({image_make(10, 20), im}));
+  EXPECT_EQ(svg.rfind("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"50\" height=\"20\"", 0), 0u) << svg;
+  EXPECT_NE(svg.find("<rect x=\"11\" y=\"2\" width=\"10\" height=\"5\" fill=\"#5a7db4\"/>"), std::string::npos) << svg;
+  EXPECT_NE(svg.find("<line x1=\"10.5\" y1=\"0.5\" x2=\"49.5\" y2=\"19.5\""), std::string::npos) << svg;
+  EXPECT_NE(svg.find(">a&lt;b &amp; &quot;c&quot;</text>"), std::string::npos) << svg;
+  EXPECT_NE(svg.find("translate(20 18) rotate(-90)"), std::string::npos) << svg;
+  EXPECT_EQ(svg.substr(svg.size() - 7), "</svg>\n");
 }
 
 TEST(PngPlot, BarChartRejectsMismatchedLabels) {

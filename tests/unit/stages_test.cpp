@@ -6,8 +6,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "data/store/artifact.h"
 #include "evaluator/bank_scoring.h"
@@ -137,8 +139,10 @@ TEST(Stages, BankBuildThenScoreThenSelectExperts) {
   EXPECT_TRUE(score_stage(world, score).skipped);
   score.scoring.batch_size = 3;  // an option that is in the provenance: runs again
   EXPECT_FALSE(score_stage(world, score).skipped);
-  score.bank.clear();
-  EXPECT_THROW(score_stage(world, score), UsageError);
+  score.bank.clear();  // neither a bank nor a mixture: the base model alone
+  score.output = dir / "base_scores.h5";
+  EXPECT_FALSE(score_stage(world, score).skipped);
+  EXPECT_EQ(ArtifactReader(score.output).read_strings("adapters"), std::vector<std::string>{"base"});
 
   SelectExpertsOptions select;
   select.scores = dir / "scores.h5";
@@ -174,7 +178,9 @@ TEST(Stages, EmbedThenSelectData) {
   select.tau = 0.999999;
   select.output_dir = dir / "run";
   fs::create_directories(select.output_dir);
+  ::testing::internal::CaptureStderr();
   const StageOutcome ran = select_data_stage(world, select);
+  EXPECT_EQ(::testing::internal::GetCapturedStderr().find("kept only"), std::string::npos);
   EXPECT_FALSE(ran.skipped);
   EXPECT_EQ(jsonl_lines(dir / "run/selected.jsonl"), 3 + 4);  // C open rows + the K-shot set
   EXPECT_TRUE(select_data_stage(world, select).skipped);
@@ -182,6 +188,18 @@ TEST(Stages, EmbedThenSelectData) {
   EXPECT_FALSE(select_data_stage(world, select).skipped);
   select.corpus = {t.corpus[0]};  // not the files the embeddings were made from
   EXPECT_ANY_THROW(select_data_stage(world, select));
+
+  // tau = -1 drops every row after the first: fewer than C kept is a warning that says why.
+  select.corpus = t.corpus;
+  select.tau = -1;
+  select.output_dir = dir / "run_tau";
+  fs::create_directories(select.output_dir);
+  ::testing::internal::CaptureStderr();
+  select_data_stage(world, select);
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("kept only 1 rows where --c 3 asked for 3"), std::string::npos) << err;
+  EXPECT_NE(err.find("--tau -1"), std::string::npos) << err;
+  EXPECT_NE(err.find("encoder 'decoder'"), std::string::npos) << err;
 }
 
 TEST(Stages, TrainLoraFullAndMoe) {
@@ -223,6 +241,66 @@ TEST(Stages, TrainLoraFullAndMoe) {
   EXPECT_THROW(train_stage(world, train), UsageError);
   train.mode = "sideways";
   EXPECT_THROW(train_stage(world, train), UsageError);
+}
+
+// --lora-targets all-linear adapts the seven projections, as PEFT's "all-linear" does.
+TEST(Stages, TrainLoraAllLinear) {
+  testing::TempDir dir;
+  const MpiWorld& world = mpi_world();
+  const TinyWorld t = tiny_world(dir, false);
+  TrainOptions train;
+  train.model = t.model;
+  train.data = {t.kshot};
+  train.mode = "lora";
+  train.output = dir / "lora";
+  train.training.prompt_format = "chat";
+  train.training.max_steps = 1;
+  train.training.global_batch = 2;
+  train.training.micro_batch = 2;
+  train.training.max_len = 256;
+  train.training.lora_r = 2;
+  train.training.checkpoint_every = 0;
+  train.training.lora_targets = "all-linear";
+  EXPECT_FALSE(train_stage(world, train).skipped);
+  std::ifstream in(dir / "lora/adapter_config.json");
+  auto targets = nlohmann::json::parse(in).at("target_modules").get<std::vector<std::string>>();
+  std::sort(targets.begin(), targets.end());
+  EXPECT_EQ(targets,
+            (std::vector<std::string>{"down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"}));
+  train.training.lora_targets = "q_proj,lm_head";
+  train.output = dir / "bad";
+  EXPECT_THROW(train_stage(world, train), UsageError);
+}
+
+// bank build --no-index trains the adapters and writes no bank.h5 (a job array's slice); a
+// later call without it over every dataset trains nothing again and lists them all.
+TEST(Stages, BankBuildNoIndexThenIndex) {
+  testing::TempDir dir;
+  const MpiWorld& world = mpi_world();
+  const TinyWorld t = tiny_world(dir, false);
+  BankBuildOptions bank;
+  bank.model = t.model;
+  bank.output_dir = dir / "bank";
+  bank.training.prompt_format = "chat";
+  bank.training.max_steps = 1;
+  bank.training.global_batch = 2;
+  bank.training.micro_batch = 2;
+  bank.training.lora_r = 2;
+  bank.training.max_len = 256;
+  bank.training.checkpoint_every = 0;
+  bank.no_index = true;
+  for (const auto& data : t.corpus) {
+    bank.data = {data};
+    EXPECT_EQ(bank_build_stage(world, bank).exit_code, 0);
+  }
+  EXPECT_FALSE(fs::exists(dir / "bank/bank.h5"));
+  const auto first = fs::last_write_time(dir / "bank/yesno.even/adapter_model.safetensors");
+  bank.no_index = false;
+  bank.data = t.corpus;
+  EXPECT_FALSE(bank_build_stage(world, bank).skipped);
+  EXPECT_EQ(ArtifactReader(dir / "bank/bank.h5").read_strings("adapters"),
+            (std::vector<std::string>{"yesno.even", "arith.add"}));
+  EXPECT_EQ(fs::last_write_time(dir / "bank/yesno.even/adapter_model.safetensors"), first);
 }
 
 TEST(Stages, EvalRowsAndSkip) {
@@ -290,6 +368,15 @@ TEST(Stages, PipelineRunsThenSkipsEveryStage) {
     return s;
   };
   EXPECT_EQ(status(), "complete ran ran ran ran ran ran ran");
+  // The report of a one-step training: no loss curve of one point, a line saying so, and
+  // report.html beside report.md.
+  EXPECT_FALSE(fs::exists(p.run_dir + "/loss_curve.png"));
+  EXPECT_TRUE(fs::exists(p.run_dir + "/report.html"));
+  {
+    std::ifstream md(p.run_dir + "/report.md");
+    const std::string text((std::istreambuf_iterator<char>(md)), std::istreambuf_iterator<char>());
+    EXPECT_NE(text.find("One optimizer step: no loss curve to draw."), std::string::npos) << text;
+  }
   const auto chosen = ArtifactReader(p.run_dir + "/experts.h5").read_strings("chosen_paths");
   std::ifstream in(p.run_dir + "/run.json");
   const auto train = nlohmann::json::parse(in).at("stages")[4];
@@ -321,7 +408,9 @@ TEST(Stages, DemoAndTheRunIniItWritesAgree) {
   pipeline_run(world, options);
   std::ifstream in(options.run_dir + "/run.json");
   for (const auto& stage : nlohmann::json::parse(in).at("stages")) {
-    if (stage.at("status") != "not selected") EXPECT_EQ(stage.at("status"), "skipped") << stage.dump();
+    if (stage.at("status") != "not selected") {
+      EXPECT_EQ(stage.at("status"), "skipped") << stage.dump();
+    }
   }
 }
 

@@ -24,12 +24,25 @@ TEST(Tokenizer, Utf8SanitizeReplacesEveryInvalidSequenceAndKeepsValidText) {
   const std::string valid = "a\xC3\xA9\xE4\xB8\xAD\xF0\x9F\x98\x80 The answer is B.";
   EXPECT_EQ(utf8_sanitize(valid), valid);
   const std::string fffd = "\xEF\xBF\xBD";
-  EXPECT_EQ(utf8_sanitize("x\x80y"), "x" + fffd + "y");      // stray continuation
-  EXPECT_EQ(utf8_sanitize("x\xE4\xB8"), "x" + fffd + fffd);  // truncated 3-byte sequence
-  EXPECT_EQ(utf8_sanitize("\xC0\x80"), fffd);                // overlong NUL
-  EXPECT_EQ(utf8_sanitize("\xED\xA0\x80"), fffd);            // UTF-16 surrogate
-  EXPECT_EQ(utf8_sanitize("\xF4\x90\x80\x80"), fffd);        // past U+10FFFF
-  EXPECT_EQ(utf8_sanitize("\xF8z"), fffd + "z");             // no such lead byte
+  // As Python's bytes.decode("utf-8", "replace") (and HF tokenizers' decode): one U+FFFD per
+  // maximal subpart of an ill-formed sequence.
+  const auto times = [&](int n) {
+    std::string r;
+    for (int i = 0; i < n; ++i) r += fffd;
+    return r;
+  };
+  EXPECT_EQ(utf8_sanitize("x\x80y"), "x" + fffd + "y");  // stray continuation
+  EXPECT_EQ(utf8_sanitize("x\xE4\xB8"), "x" + fffd);     // truncated 3-byte sequence: one
+  EXPECT_EQ(utf8_sanitize("\xE2\x82"
+                          "A"),
+            fffd + "A");                                        // broken off before 'A'
+  EXPECT_EQ(utf8_sanitize("\xF0\x9F\x98"), fffd);               // truncated 4-byte sequence
+  EXPECT_EQ(utf8_sanitize("\xC0\x80"), times(2));               // overlong NUL: C0 never starts one
+  EXPECT_EQ(utf8_sanitize("\xC0\x95M"), times(2) + "M");        // seen from a byte-level model
+  EXPECT_EQ(utf8_sanitize("\xED\xA0\x80"), times(3));           // UTF-16 surrogate
+  EXPECT_EQ(utf8_sanitize("\xF4\x90\x80\x80"), times(4));       // past U+10FFFF
+  EXPECT_EQ(utf8_sanitize("\xF8z"), fffd + "z");                // no such lead byte
+  EXPECT_EQ(utf8_sanitize("\xC3\xC3\xA9"), fffd + "\xC3\xA9");  // a lead cut short, then a whole one
 }
 
 TEST(Tokenizer, LoadNamesTheMissingFileOrFolder) {
