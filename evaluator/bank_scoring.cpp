@@ -327,7 +327,7 @@ class ScoreWorker {
     rm_.model = llama_from_weights(rm_.files->config, std::move(rm_.files->weights), rm_.device, rm_.dtype);
     rm_.lora = std::make_unique<LoraSet>(rm_.files->config);
     ScoringOptions o = cfg_.scoring;
-    if (o.prompt.style == PromptStyle::chat) o.prompt.chat = rm_.files->chat_template;
+    if (o.prompt.style == PromptStyle::chat) o.prompt.chat = model_chat_template(*rm_.files);
     o.stop_ids = rm_.files->stop_token_ids;
     cfg_.scoring = o;
     items_ = scoring_prepare(examples_, *rm_.files->tokenizer, cfg_.scoring, cfg_.kshot_path);

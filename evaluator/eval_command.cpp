@@ -267,7 +267,7 @@ StageOutcome eval_stage(const MpiWorld& world, const EvalOptions& options) {
       rm.device = cfg.device == "cuda" ? torch::Device(torch::kCUDA, world.local_rank) : torch::Device(torch::kCPU);
       rm.dtype = rm.device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
       rm.model = llama_from_weights(rm.files->config, std::move(rm.files->weights), rm.device, rm.dtype);
-      if (cfg.scoring.prompt.style == PromptStyle::chat) cfg.scoring.prompt.chat = rm.files->chat_template;
+      if (cfg.scoring.prompt.style == PromptStyle::chat) cfg.scoring.prompt.chat = model_chat_template(*rm.files);
       cfg.scoring.stop_ids = rm.files->stop_token_ids;
       items = scoring_prepare(examples, *rm.files->tokenizer, cfg.scoring, cfg.test_path);
     };

@@ -59,6 +59,10 @@ StageOutcome generate_stage(const MpiWorld& world, const GenerateStageOptions& o
            files.config.hidden_size, ") on ", device_name, " in ", load_s, " s");
 
   const bool chat = !options.raw && files.chat_template.has_value();
+  if (!options.raw && !chat) {
+    log_warn("generate: prompts used as they are: ",
+             files.chat_template_error.empty() ? "the model has no chat template" : files.chat_template_error);
+  }
   std::vector<std::vector<int64_t>> inputs;
   for (const auto& p : prompts) {
     const std::string text = chat ? chat_render(*files.chat_template, {{"user", p}}, true) : p;

@@ -266,6 +266,8 @@ std::string svg_colour(Rgb c) {
   return buf;
 }
 
+}  // namespace
+
 std::string xml_escape(const std::string& text) {
   std::string out;
   for (char ch : text) {
@@ -288,8 +290,6 @@ std::string xml_escape(const std::string& text) {
   }
   return out;
 }
-
-}  // namespace
 
 std::string svg_encode(const Image& im) {
   std::string s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(im.width) + "\" height=\"" +

@@ -70,6 +70,8 @@ Image image_hstack(const std::vector<Image>& images);
 // The image as a standalone SVG document drawn from its ops: rectangles and lines as
 // shapes, text in a monospace font sized to the 5x7 font's layout (6 px per character).
 std::string svg_encode(const Image& image);
+// Text for XML and HTML: & < > " as entities.
+std::string xml_escape(const std::string& text);
 
 // PNG bytes of the image (8-bit RGB, filter type 0 on every row).
 std::vector<uint8_t> png_encode(const Image& image);

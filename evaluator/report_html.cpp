@@ -6,32 +6,11 @@
 #include <stdexcept>
 #include <vector>
 
+#include "evaluator/png_plot.h"
+
 namespace kmoe {
 
 namespace {
-
-std::string escape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
 
 std::string trim(const std::string& s) {
   const size_t b = s.find_first_not_of(" \t");
@@ -53,7 +32,7 @@ std::string inline_html(const std::string& text) {
       bold = !bold;
       ++i;
     } else {
-      out += escape(std::string(1, text[i]));
+      out += xml_escape(std::string(1, text[i]));
     }
   }
   if (code) out += "</code>";
@@ -93,7 +72,7 @@ std::string report_html(const std::string& markdown, const std::map<std::string,
     for (std::string l; std::getline(s, l);) lines.push_back(l);
   }
   std::ostringstream h;
-  h << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" << escape(title)
+  h << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" << xml_escape(title)
     << "</title>\n<style>" << kStyle << "</style>\n</head>\n<body>\n";
   std::string paragraph;
   const auto flush = [&] {

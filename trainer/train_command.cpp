@@ -164,9 +164,7 @@ std::vector<SftExample> train_data_load(const TrainConfig& cfg, const ModelFiles
   SftDataOptions dopt;
   dopt.prompt.style = prompt_style_parse(cfg.prompt_style);
   if (dopt.prompt.style == PromptStyle::chat) {
-    if (!files.chat_template)
-      throw std::invalid_argument(cfg.model + ": --prompt-format chat, but the model has no chat template kmoe knows");
-    dopt.prompt.chat = files.chat_template;
+    dopt.prompt.chat = model_chat_template(files);
   }
   dopt.chat_for_messages = files.chat_template;
   dopt.max_len = cfg.max_len;

@@ -170,4 +170,12 @@ ModelFiles model_files_load(const std::string& path) {
   return m;
 }
 
+const ChatTemplate& model_chat_template(const ModelFiles& files) {
+  if (files.chat_template) return *files.chat_template;
+  throw std::invalid_argument(files.path + ": --prompt-format chat, but " +
+                              (files.chat_template_error.empty()
+                                   ? "the model has no chat template"
+                                   : "its chat template cannot be rendered: " + files.chat_template_error));
+}
+
 }  // namespace kmoe

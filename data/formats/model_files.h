@@ -37,4 +37,8 @@ struct ModelFiles {
 // Throws naming the path (and the file inside it) when it is neither kind or is malformed.
 ModelFiles model_files_load(const std::string& path);
 
+// The chat template for --prompt-format chat; throws naming the model and why there is none
+// (no template, or the construct kmoe's interpreter refused).
+const ChatTemplate& model_chat_template(const ModelFiles& files);
+
 }  // namespace kmoe

@@ -45,6 +45,19 @@ struct TinyWorld {
   std::vector<std::string> corpus;  // two open datasets
 };
 
+// One optimizer step of two short chat examples: what every tiny training here uses.
+TrainingFlags one_step() {
+  TrainingFlags f;
+  f.prompt_format = "chat";  // byte-level: ChatML is shorter than Alpaca's preamble
+  f.max_steps = 1;
+  f.global_batch = 2;
+  f.micro_batch = 2;
+  f.lora_r = 2;
+  f.max_len = 256;
+  f.checkpoint_every = 0;
+  return f;
+}
+
 TinyWorld tiny_world(const testing::TempDir& dir, bool with_bank) {
   const MpiWorld& world = mpi_world();
   TinyWorld t;
@@ -74,13 +87,7 @@ TinyWorld tiny_world(const testing::TempDir& dir, bool with_bank) {
     bank.model = t.model;
     bank.data = t.corpus;
     bank.output_dir = t.bank = dir / "bank";
-    bank.training.prompt_format = "chat";  // byte-level: ChatML is shorter than Alpaca's preamble
-    bank.training.max_steps = 1;
-    bank.training.global_batch = 2;
-    bank.training.micro_batch = 2;
-    bank.training.lora_r = 2;
-    bank.training.max_len = 256;
-    bank.training.checkpoint_every = 0;
+    bank.training = one_step();
     bank_build_stage(world, bank);
   }
   return t;
@@ -210,16 +217,10 @@ TEST(Stages, TrainLoraFullAndMoe) {
   TrainOptions train;
   train.model = t.model;
   train.data = {t.kshot};
-  train.training.prompt_format = "chat";
-  train.training.max_steps = 1;
-  train.training.global_batch = 2;
-  train.training.micro_batch = 2;
-  train.training.max_len = 256;
-  train.training.checkpoint_every = 0;
+  train.training = one_step();
 
   train.mode = "lora";
   train.output = dir / "lora";
-  train.training.lora_r = 2;
   EXPECT_FALSE(train_stage(world, train).skipped);
   EXPECT_TRUE(fs::exists(dir / "lora/adapter_config.json"));
   EXPECT_TRUE(fs::exists(dir / "lora/train.h5"));
@@ -253,13 +254,7 @@ TEST(Stages, TrainLoraAllLinear) {
   train.data = {t.kshot};
   train.mode = "lora";
   train.output = dir / "lora";
-  train.training.prompt_format = "chat";
-  train.training.max_steps = 1;
-  train.training.global_batch = 2;
-  train.training.micro_batch = 2;
-  train.training.max_len = 256;
-  train.training.lora_r = 2;
-  train.training.checkpoint_every = 0;
+  train.training = one_step();
   train.training.lora_targets = "all-linear";
   EXPECT_FALSE(train_stage(world, train).skipped);
   std::ifstream in(dir / "lora/adapter_config.json");
@@ -281,13 +276,7 @@ TEST(Stages, BankBuildNoIndexThenIndex) {
   BankBuildOptions bank;
   bank.model = t.model;
   bank.output_dir = dir / "bank";
-  bank.training.prompt_format = "chat";
-  bank.training.max_steps = 1;
-  bank.training.global_batch = 2;
-  bank.training.micro_batch = 2;
-  bank.training.lora_r = 2;
-  bank.training.max_len = 256;
-  bank.training.checkpoint_every = 0;
+  bank.training = one_step();
   bank.no_index = true;
   for (const auto& data : t.corpus) {
     bank.data = {data};
