@@ -18,6 +18,7 @@ packages=(
   slurm-wlm munge                       # the SLURM tests bring up a one-node cluster (slurm/cluster-up.sh)
   zlib1g-dev                            # PNG plots of the run report
   chromium fonts-dejavu-core            # a test renders report.html headless and checks the screenshot
+  clang                                 # libFuzzer + sanitizers for the fuzz tests (tests/fuzz)
 )
 missing=()
 for p in "${packages[@]}"; do

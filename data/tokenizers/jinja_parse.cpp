@@ -395,6 +395,10 @@ class Lexer {
   std::vector<Token> tokens_;
 };
 
+// Deeper nesting than any real template has is refused: the parser and the renderer recurse
+// once per level, and jinja2 itself ends such a template with a RecursionError.
+constexpr int kMaxNesting = 200;
+
 class Parser {
  public:
   Parser(std::vector<Token> tokens, const std::string& name) : t_(std::move(tokens)), name_(name) {}
@@ -408,6 +412,30 @@ class Parser {
   [[noreturn]] void fail(const std::string& what, int line = -1) {
     throw Error(name_ + " line " + std::to_string(line < 0 ? peek().line : line) + ": " + what);
   }
+  // One level of nesting for the lifetime of the guard.
+  struct Nest {
+    Parser& p;
+    explicit Nest(Parser& parser) : p(parser) {
+      if (++p.depth_ > kMaxNesting) p.fail("nesting deeper than " + std::to_string(kMaxNesting) + " levels");
+    }
+    ~Nest() { --p.depth_; }
+    Nest(const Nest&) = delete;
+    Nest& operator=(const Nest&) = delete;
+  };
+  // A loop that wraps its expression once per round (a + b + c, x|f|g, a.b[0](), ...) builds
+  // a tree one level deeper per round: each round is a level of nesting until the loop ends.
+  struct Chain {
+    Parser& p;
+    int links = 0;
+    explicit Chain(Parser& parser) : p(parser) {}
+    void link() {
+      ++links;
+      if (++p.depth_ > kMaxNesting) p.fail("nesting deeper than " + std::to_string(kMaxNesting) + " levels");
+    }
+    ~Chain() { p.depth_ -= links; }
+    Chain(const Chain&) = delete;
+    Chain& operator=(const Chain&) = delete;
+  };
   [[noreturn]] void unsupported(const std::string& what, int line = -1) {
     throw Unsupported(name_ + " line " + std::to_string(line < 0 ? peek().line : line) + ": " + what +
                       " is not supported");
@@ -488,6 +516,7 @@ class Parser {
   }
 
   StmtP statement() {
+    const Nest nest(*this);
     const Token& t = peek();
     if (t.type != Tok::name) fail("expected a statement name, got " + describe(t));
     const std::string& n = t.text;
@@ -723,16 +752,22 @@ class Parser {
     return e;
   }
 
-  ExprP parse_expression(bool with_condexpr) { return with_condexpr ? parse_condexpr() : parse_or(); }
+  ExprP parse_expression(bool with_condexpr) {
+    const Nest nest(*this);
+    return with_condexpr ? parse_condexpr() : parse_or();
+  }
 
   ExprP parse_condexpr() {
     ExprP expr1 = parse_or();
+    Chain chain(*this);
     while (is_name("if")) {
+      chain.link();
       const int line = next().line;
       ExprP expr2 = parse_or();
       ExprP expr3;
       if (is_name("else")) {
         next();
+        const Nest nest(*this);
         expr3 = parse_condexpr();
       }
       auto e = node(EK::cond, line);
@@ -746,7 +781,9 @@ class Parser {
 
   ExprP parse_or() {
     ExprP left = parse_and();
+    Chain chain(*this);
     while (is_name("or")) {
+      chain.link();
       auto e = node(EK::or_, next().line);
       e->a = left;
       e->b = parse_and();
@@ -757,7 +794,9 @@ class Parser {
 
   ExprP parse_and() {
     ExprP left = parse_not();
+    Chain chain(*this);
     while (is_name("and")) {
+      chain.link();
       auto e = node(EK::and_, next().line);
       e->a = left;
       e->b = parse_not();
@@ -770,6 +809,7 @@ class Parser {
     if (is_name("not")) {
       auto e = node(EK::unary, next().line);
       e->name = "not";
+      const Nest nest(*this);
       e->a = parse_not();
       return e;
     }
@@ -815,7 +855,9 @@ class Parser {
 
   ExprP parse_math1() {
     ExprP left = parse_concat();
+    Chain chain(*this);
     while (is_op("+") || is_op("-")) {
+      chain.link();
       const Token& t = next();
       left = binary(t.text, left, parse_concat(), t.line);
     }
@@ -837,7 +879,9 @@ class Parser {
 
   ExprP parse_math2() {
     ExprP left = parse_pow();
+    Chain chain(*this);
     while (is_op("*") || is_op("/") || is_op("//") || is_op("%")) {
+      chain.link();
       const Token& t = next();
       left = binary(t.text, left, parse_pow(), t.line);
     }
@@ -846,7 +890,9 @@ class Parser {
 
   ExprP parse_pow() {
     ExprP left = parse_unary(true);
+    Chain chain(*this);
     while (is_op("**")) {
+      chain.link();
       const Token& t = next();
       left = binary("**", left, parse_unary(true), t.line);
     }
@@ -859,6 +905,7 @@ class Parser {
       const Token& t = next();
       auto e = node(EK::unary, t.line);
       e->name = t.text;
+      const Nest nest(*this);
       e->a = parse_unary(false);
       n = e;
     } else {
@@ -932,7 +979,9 @@ class Parser {
   }
 
   ExprP parse_postfix(ExprP n) {
+    Chain chain(*this);
     for (;;) {
+      chain.link();
       if (is_op(".")) {
         const int line = next().line;
         const Token& t = next();
@@ -1068,7 +1117,9 @@ class Parser {
   }
 
   ExprP parse_filter_expr(ExprP n) {
+    Chain chain(*this);
     for (;;) {
+      chain.link();
       if (is_op("|")) {
         next();
         n = filter(n);
@@ -1112,6 +1163,7 @@ class Parser {
   size_t p_ = 0;
   std::string name_;
   int loops_ = 0;
+  int depth_ = 0;                   // nesting of blocks and subexpressions, bounded so that no input exhausts the stack
   std::vector<std::string> names_;  // every name read, for macros' varargs / kwargs / caller
 };
 

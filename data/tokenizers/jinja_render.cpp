@@ -53,7 +53,9 @@ class Params {
       fault(what + "() takes at most " + std::to_string(names_.size()) + " argument(s) (" +
             std::to_string(a.pos.size()) + " given)");
     for (size_t k = 0; k < a.pos.size(); ++k) values_[k] = a.pos[k];
-    for (const auto& [key, v] : a.kw) {
+    for (const auto& kv : a.kw) {  // not a structured binding: clang 14 cannot capture one in a lambda
+      const std::string& key = kv.first;
+      const Value& v = kv.second;
       const auto it = std::find_if(names_.begin(), names_.end(), [&](const char* n) { return key == n; });
       if (it == names_.end()) fault(what + "() got an unexpected keyword argument '" + key + "'");
       const size_t k = static_cast<size_t>(it - names_.begin());

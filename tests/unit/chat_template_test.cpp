@@ -305,6 +305,34 @@ TEST(Jinja, PythonErrorsThrowWithTheLine) {
   EXPECT_EQ(error_of<jinja::Error>("{% break %}"), "chat template line 1: 'break' outside a for loop");
 }
 
+// Found by tests/fuzz/jinja_fuzz.cpp: nesting 20,000 parentheses or 5,000 if-blocks deep
+// overflowed the stack. Deeper than 200 levels is now an Error (jinja2 ends such templates
+// with a RecursionError); 150 levels still render.
+TEST(Jinja, NestingDepthIsBoundedNotAStackOverflow) {
+  const auto nested = [](const std::string& open, const std::string& mid, const std::string& close, int n) {
+    std::string s;
+    for (int i = 0; i < n; ++i) s += open;
+    s += mid;
+    for (int i = 0; i < n; ++i) s += close;
+    return s;
+  };
+  EXPECT_EQ(render("{{ " + nested("(", "1", ")", 150) + " }}"), "1");
+  EXPECT_EQ(render(nested("{% if true %}", "x", "{% endif %}", 150)), "x");
+  EXPECT_EQ(render("{{ " + nested("not ", "false", "", 151) + " }}"), "True");
+  const std::string deep = "nesting deeper than 200 levels";
+  EXPECT_NE(error_of<jinja::Error>("{{ " + nested("(", "1", ")", 20000) + " }}").find(deep), std::string::npos);
+  EXPECT_NE(error_of<jinja::Error>(nested("{% if true %}", "x", "{% endif %}", 5000)).find(deep), std::string::npos);
+  EXPECT_NE(error_of<jinja::Error>("{{ " + nested("-", "1", "", 5000) + " }}").find(deep), std::string::npos);
+  // Loops that wrap their expression once per round build trees as deep: a + b + ..., x|f|g...,
+  // a[0][0]..., 1 if c if c ...: each round counts as a level.
+  EXPECT_EQ(render("{{ 1" + nested("", "", "+1", 150) + " }}"), "151");
+  for (const std::string chain : {"+1", "|trim", "[0]", " if true"}) {
+    const std::string base = chain == "[0]" ? "messages" : chain == "|trim" ? "'a'" : "1";
+    EXPECT_NE(error_of<jinja::Error>("{{ " + base + nested("", "", chain, 50000) + " }}").find(deep), std::string::npos)
+        << chain;
+  }
+}
+
 TEST(Jinja, RaiseExceptionThrowsTheTemplatesMessage) {
   EXPECT_EQ(error_of<jinja::Raised>("{% if messages[0].role == 'system' %}\n{{ raise_exception('No ' ~ 'system') }}"
                                     "{% endif %}"),

@@ -1,0 +1,26 @@
+# Fuzzes the chat-template interpreter for a bounded number of inputs (KMOE_FUZZ_RUNS,
+# default 60000: about a minute here) from a fixed seed (KMOE_FUZZ_SEED, default 1), so a
+# run is reproducible:
+# tests/fuzz/jinja_fuzz.cpp built with clang's libFuzzer, AddressSanitizer and UBSan (any
+# UB report aborts), seeded with the real templates of tests/fuzz/jinja_corpus. Any crash,
+# leak, UB, uncaught exception or input that runs over 10 s fails the test, and the input
+# that did it is printed (add it to the corpus and to tests/unit/chat_template_test.cpp).
+source "$(dirname "$0")/lib.sh"
+src=$(cd "$(dirname "$0")/../.." && pwd)
+command -v clang++ > /dev/null || fail "clang++ is needed (setup.sh installs clang)"
+clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I"$src" \
+  "$src"/data/tokenizers/jinja*.cpp "$src/tests/fuzz/jinja_fuzz.cpp" -o "$WORK/jinja_fuzz" 2> "$WORK/build.log" ||
+  { cat "$WORK/build.log"; fail "building the fuzz target"; }
+mkdir -p "$WORK/corpus"
+cp "$src"/tests/fuzz/jinja_corpus/* "$WORK/corpus/"
+cd "$WORK"
+if ! ./jinja_fuzz -runs="${KMOE_FUZZ_RUNS:-60000}" -seed="${KMOE_FUZZ_SEED:-1}" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
+  -print_final_stats=1 corpus > fuzz.log 2>&1; then
+  tail -60 fuzz.log
+  for f in crash-* leak-* timeout-* oom-*; do
+    [ -e "$f" ] && { echo "input $f:"; od -c "$f" | head -20; }
+  done
+  fail "the fuzzer found an input the interpreter does not survive"
+fi
+grep -E "stat::number_of_executed_units|cov:" fuzz.log | tail -2
+echo ok
