@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # LoRA SFT throughput: `kmoe train --mode lora` next to a PEFT loop doing the same steps
 # (the same random LLaMA, hidden 512, 8 layers; r 16 on q_proj/v_proj, dropout 0; the same
-# token sequences; global batch 8 in micro-batches of 4; AdamW; one thread), as training
-# tokens/s and a ratio; then kmoe np = 2 vs np = 1 (one thread per rank: the data-parallel
-# overhead). Tokens/s is over the optimizer steps after the first (warm-up excluded), from
-# each side's own step timings (kmoe: /metrics/tokens_per_s of train.h5).
+# token sequences; global batch 8 in micro-batches of 4; AdamW; one thread), as real
+# (non-pad) training tokens/s and a ratio; then kmoe np = 2 vs np = 1 (one thread per rank:
+# the data-parallel overhead). The texts' lengths vary as instruction data does (word
+# counts log-normal, median 30, clipped to 3..150: about 20 to 900 tokens): the PEFT loop
+# pads each micro-batch to its longest sequence, as a plain HF loop does; kmoe packs them
+# without padding. Tokens/s is over the optimizer steps after the first (warm-up
+# excluded), from each side's own step timings (kmoe: /metrics/tokens_per_s of train.h5).
+# The roofline line counts a LoRA step as 2 forwards (the frozen base computes no weight
+# gradients) against the fp32 GEMM peak measured here (bench/roofline.py).
 # usage: bench/train_bench.sh BUILD_DIR [STEPS]   (needs BUILD_DIR/kmoe, BUILD_DIR/refenv)
 set -euo pipefail
 BUILD=${1:-build}
@@ -32,7 +37,8 @@ rng = random.Random(0)
 words = "the of model train data rank step token batch loss expert adapter router layer".split()
 with open(W + "/data.jsonl", "w") as f:
     for i in range(64):
-        f.write(json.dumps({"text": " ".join(rng.choice(words) for _ in range(rng.randint(30, 60)))}) + "\n")
+        n = min(150, max(3, int(rng.lognormvariate(3.4, 0.9))))
+        f.write(json.dumps({"text": " ".join(rng.choice(words) for _ in range(n))}) + "\n")
 PY
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 run_kmoe() {  # np -> mean tokens/s over steps 2..
@@ -79,7 +85,26 @@ r = rates[1:]
 print(len(r) / sum(1 / x for x in r))
 PY
 )
+# FLOPs per real token of a LoRA step (2 forwards), at the data's mean attention context
+FLOP_PER_TOKEN=$("$PY" - "$W" <<'PY'
+import json, sys
+from tokenizers import Tokenizer
+sys.path.insert(0, "bench")
+from roofline import forward_flops
+W = sys.argv[1]
+tok = Tokenizer.from_file(W + "/model/tokenizer.json")
+lens = [len(tok.encode(json.loads(l)["text"]).ids) + 1 for l in open(W + "/data.jsonl")]
+flops = sum(2 * forward_flops(512, 1376, 8, 8, 4, tok.get_vocab_size(), n, n / 2) for n in lens)
+print("%.0f %d %d %d" % (flops / sum(lens), min(lens), sorted(lens)[len(lens) // 2], max(lens)))
+PY
+)
+read -r FPT LMIN LMED LMAX <<< "$FLOP_PER_TOKEN"
+read -r PEAK32 PEAK16 <<< "$("$PY" bench/roofline.py peak 1)"
 K1=$(run_kmoe 1)
 K2=$(run_kmoe 2)
 printf "PEFT loop: %.0f tokens/s\nkmoe np=1: %.0f tokens/s\nkmoe np=2: %.0f tokens/s\n" "$PEFT" "$K1" "$K2"
 printf "kmoe/PEFT (np=1): %.2f\nnp=2/np=1: %.2f\n" "$(echo "$K1 / $PEFT" | bc -l)" "$(echo "$K2 / $K1" | bc -l)"
+printf "sequence tokens: min %s, median %s, max %s\n" "$LMIN" "$LMED" "$LMAX"
+printf "roofline (1 thread, fp32 GEMM peak %.1f GFLOP/s, bf16 %.1f): PEFT %.1f GFLOP/s (%.0f%%), kmoe %.1f GFLOP/s (%.0f%%)\n" \
+  "$PEAK32" "$PEAK16" "$(echo "$PEFT * $FPT / 1000000000" | bc -l)" "$(echo "100 * $PEFT * $FPT / 1000000000 / $PEAK32" | bc -l)" \
+  "$(echo "$K1 * $FPT / 1000000000" | bc -l)" "$(echo "100 * $K1 * $FPT / 1000000000 / $PEAK32" | bc -l)"

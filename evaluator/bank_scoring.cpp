@@ -111,24 +111,54 @@ std::vector<ExampleScore> scoring_run(const LlamaModel& model, const Tokenizer& 
     int64_t kind;
   };
   std::vector<Request> requests;
-  std::vector<int64_t> lengths;
   auto target_of = [&](const Request& r) -> const std::vector<int64_t>& {
     const auto& it = items[r.item];
     return r.kind == 0 ? it.answer_ids : r.kind == 1 ? it.reasoning_ids : it.choice_ids[r.kind - 2];
   };
+  std::vector<std::vector<size_t>> requests_of(items.size());
   for (size_t i = 0; i < items.size(); ++i) {
-    requests.push_back({i, 0});
-    if (items[i].has_rationale) requests.push_back({i, 1});
-    for (size_t c = 0; c < items[i].choice_ids.size(); ++c) requests.push_back({i, static_cast<int64_t>(c) + 2});
+    const auto add = [&](int64_t kind) {
+      requests_of[i].push_back(requests.size());
+      requests.push_back({i, kind});
+    };
+    add(0);
+    if (items[i].has_rationale) add(1);
+    for (size_t c = 0; c < items[i].choice_ids.size(); ++c) add(static_cast<int64_t>(c) + 2);
   }
-  for (const auto& r : requests) lengths.push_back(items[r.item].prompt_ids.size() + target_of(r).size());
   std::vector<double> sum_logp(requests.size());
-  for (const auto& batch : length_batches(lengths, options.batch_size)) {
-    std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>> pairs;
-    for (const size_t k : batch) pairs.emplace_back(items[requests[k].item].prompt_ids, target_of(requests[k]));
-    const auto logp = llama_continuation_logprobs_batch(model, pairs, hook);
+  std::vector<int64_t> prompt_lengths;
+  for (const auto& it : items) prompt_lengths.push_back(it.prompt_ids.size());
+  GenerateOptions gen;
+  gen.max_new_tokens = options.max_new_tokens;
+  gen.stop_token_ids = options.stop_ids;
+  // Each batch of prompts runs once; its KV cache serves every continuation of its items,
+  // --batch-size continuations per forward (sorted by length), then the greedy replies.
+  for (const auto& batch : length_batches(prompt_lengths, options.batch_size)) {
+    std::vector<std::vector<int64_t>> prompts;
+    for (const size_t i : batch) prompts.push_back(items[i].prompt_ids);
+    PromptPrefill prefill = llama_prefill(model, prompts, hook);
+    std::vector<size_t> mine;  // request indices of this batch
+    std::vector<int64_t> local_prompt(requests.size()), cont_lengths;
     for (size_t j = 0; j < batch.size(); ++j) {
-      sum_logp[batch[j]] = logp[j].to(torch::kFloat64).sum().item<double>();
+      for (const size_t k : requests_of[batch[j]]) {
+        local_prompt[k] = static_cast<int64_t>(j);
+        mine.push_back(k);
+        cont_lengths.push_back(static_cast<int64_t>(target_of(requests[k]).size()));
+      }
+    }
+    for (const auto& group : length_batches(cont_lengths, options.batch_size)) {
+      std::vector<std::pair<int64_t, std::vector<int64_t>>> conts;
+      for (const size_t g : group) conts.emplace_back(local_prompt[mine[g]], target_of(requests[mine[g]]));
+      const auto logp = llama_prefix_logprobs(model, prefill, conts, hook);
+      for (size_t g = 0; g < group.size(); ++g) sum_logp[mine[group[g]]] = logp[g].to(torch::kFloat64).sum().item<double>();
+    }
+    if (options.max_new_tokens <= 0) continue;
+    const auto replies = llama_generate_prefilled(model, std::move(prefill), gen, hook);
+    for (size_t j = 0; j < batch.size(); ++j) {
+      const std::vector<int32_t> ids(replies[j].begin(), replies[j].end());
+      const auto& it = items[batch[j]];
+      out[batch[j]].prediction = answer_extract(it.answer, utf8_sanitize(tokenizer.decode(ids, /*skip_special=*/true)));
+      out[batch[j]].correct = !out[batch[j]].prediction.empty() && out[batch[j]].prediction == it.gold;
     }
   }
   std::vector<std::vector<double>> option_ll(items.size());
@@ -156,25 +186,6 @@ std::vector<ExampleScore> scoring_run(const LlamaModel& model, const Tokenizer& 
     }
     out[i].ll_correct = static_cast<int64_t>(best) == items[i].gold_choice;
     out[i].ll_norm_correct = static_cast<int64_t>(best_norm) == items[i].gold_choice;
-  }
-  if (options.max_new_tokens > 0) {
-    GenerateOptions gen;
-    gen.max_new_tokens = options.max_new_tokens;
-    gen.stop_token_ids = options.stop_ids;
-    std::vector<int64_t> prompt_lengths;
-    for (const auto& it : items) prompt_lengths.push_back(it.prompt_ids.size());
-    for (const auto& batch : length_batches(prompt_lengths, options.batch_size)) {
-      std::vector<std::vector<int64_t>> prompts;
-      for (const size_t i : batch) prompts.push_back(items[i].prompt_ids);
-      const auto replies = llama_generate(model, prompts, gen, hook);
-      for (size_t j = 0; j < batch.size(); ++j) {
-        const std::vector<int32_t> ids(replies[j].begin(), replies[j].end());
-        const auto& it = items[batch[j]];
-        out[batch[j]].prediction =
-            answer_extract(it.answer, utf8_sanitize(tokenizer.decode(ids, /*skip_special=*/true)));
-        out[batch[j]].correct = !out[batch[j]].prediction.empty() && out[batch[j]].prediction == it.gold;
-      }
-    }
   }
   return out;
 }

@@ -2,9 +2,13 @@
 // and perplexity, the reasoning perplexity, a greedy reply with its extracted prediction,
 // and for multiple choice the per-option log-likelihoods; `kmoe score` runs it over MPI
 // (units = adapter × chunk of examples in a WorkQueue, each unit journalled) into scores.h5.
-// Determinism: a unit's batches depend only on its chunk (requests sorted by length, then
-// index, cut into --batch-size groups), never on which rank runs it or what ran before, so
-// results do not depend on np, unit order or a kill and resume (on CPU fp32, same threads).
+// Prefix sharing: each prompt runs through the model once per (row, example); its KV cache
+// serves the answer, the reasoning, every option and the greedy reply, so only continuation
+// tokens are computed again (llama_prefill / llama_prefix_logprobs / llama_generate_prefilled).
+// Determinism: a unit's batches depend only on its chunk (prompts sorted by length, then
+// index, cut into --batch-size groups; each group's continuations likewise), never on which
+// rank runs it or what ran before, so results do not depend on np, unit order or a kill and
+// resume (on CPU fp32, same threads).
 #pragma once
 #include <cstdint>
 #include <string>

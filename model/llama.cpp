@@ -5,6 +5,7 @@
 #include "model/llama.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/record_function.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -76,8 +77,11 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   return weight * (xf * torch::rsqrt(variance + eps)).to(x.scalar_type());
 }
 
+// The RECORD_USER_SCOPE names (kmoe::projection, kmoe::attention, kmoe::lm_head) let a
+// profiler say where time goes (bench/profile_bench.cpp); they cost nothing unprofiled.
 at::Tensor linear_apply(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, const LinearHook* hook,
                         int64_t layer, LinearModule module) {
+  RECORD_USER_SCOPE("kmoe::projection");
   at::Tensor y = bias.defined() ? at::linear(x, weight, bias) : at::linear(x, weight);
   if (hook) {
     const at::Tensor delta = hook->delta(layer, module, x);
@@ -89,6 +93,12 @@ at::Tensor linear_apply(const at::Tensor& x, const at::Tensor& weight, const at:
 at::Tensor rotate_half(const at::Tensor& x) {
   const int64_t half = x.size(-1) / 2;
   return torch::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+}
+
+at::Tensor mlp_apply(const at::Tensor& y, const LlamaLayer& L, const LinearHook* hook, int64_t l) {
+  const at::Tensor gate = linear_apply(y, L.gate_proj, at::Tensor(), hook, l, LinearModule::gate_proj);
+  const at::Tensor up = linear_apply(y, L.up_proj, at::Tensor(), hook, l, LinearModule::up_proj);
+  return linear_apply(torch::silu(gate) * up, L.down_proj, at::Tensor(), hook, l, LinearModule::down_proj);
 }
 
 // input_ids [batch, seq] -> final-normed hidden [batch, seq, hidden].
@@ -174,29 +184,27 @@ at::Tensor llama_hidden(const LlamaModel& model, const at::Tensor& input_ids, co
       cache->k[l] = k;
       cache->v[l] = v;
     }
-    // head h uses kv head h / group, as HF's repeat_kv.
-    const at::Tensor qg = q.reshape({batch, kv_heads, group, seq, head_dim});
-    at::Tensor scores = torch::matmul(qg, k.unsqueeze(2).transpose(-1, -2)) / scale;  // [b, kv, g, seq, total]
-    scores = scores.masked_fill(blocked, lowest);
-    const at::Tensor probs = torch::softmax(scores, -1, torch::kFloat32).to(dtype);
-    const at::Tensor attn = torch::matmul(probs, v.unsqueeze(2))  // [b, kv, g, seq, head_dim]
-                                .reshape({batch, heads, seq, head_dim})
-                                .transpose(1, 2)
-                                .reshape({batch, seq, heads * head_dim});
+    at::Tensor attn;
+    {
+      RECORD_USER_SCOPE("kmoe::attention");
+      // head h uses kv head h / group, as HF's repeat_kv.
+      const at::Tensor qg = q.reshape({batch, kv_heads, group, seq, head_dim});
+      at::Tensor scores = torch::matmul(qg, k.unsqueeze(2).transpose(-1, -2)) / scale;  // [b, kv, g, seq, total]
+      scores = scores.masked_fill(blocked, lowest);
+      const at::Tensor probs = torch::softmax(scores, -1, torch::kFloat32).to(dtype);
+      attn = torch::matmul(probs, v.unsqueeze(2))  // [b, kv, g, seq, head_dim]
+                 .reshape({batch, heads, seq, head_dim})
+                 .transpose(1, 2)
+                 .reshape({batch, seq, heads * head_dim});
+    }
     h = h + linear_apply(attn, L.o_proj, L.o_bias, hook, l, LinearModule::o_proj);
 
-    const at::Tensor y = rms_norm(h, L.post_attention_layernorm, c.rms_norm_eps);
-    const at::Tensor gate = linear_apply(y, L.gate_proj, at::Tensor(), hook, l, LinearModule::gate_proj);
-    const at::Tensor up = linear_apply(y, L.up_proj, at::Tensor(), hook, l, LinearModule::up_proj);
-    h = h + linear_apply(torch::silu(gate) * up, L.down_proj, at::Tensor(), hook, l, LinearModule::down_proj);
+    h = h + mlp_apply(rms_norm(h, L.post_attention_layernorm, c.rms_norm_eps), L, hook, l);
   }
   if (cache) cache->mask = full_mask;
   return rms_norm(h, model.norm, c.rms_norm_eps);
 }
 
-at::Tensor head_apply(const LlamaModel& model, const at::Tensor& hidden) {
-  return at::linear(hidden, model.lm_head).to(torch::kFloat32);
-}
 
 // logits [batch, vocab] float32 on the CPU -> next token [batch], HF's warper order:
 // temperature, top-k, top-p.
@@ -292,6 +300,91 @@ at::Tensor& llama_linear_weight(LlamaModel& model, int64_t layer, LinearModule m
   throw std::invalid_argument("llama_linear_weight: bad module");
 }
 
+at::Tensor llama_lm_head(const LlamaModel& model, const at::Tensor& hidden) {
+  RECORD_USER_SCOPE("kmoe::lm_head");
+  return at::linear(hidden, model.lm_head).to(torch::kFloat32);
+}
+
+at::Tensor llama_hidden_packed(const LlamaModel& model, const at::Tensor& ids, const std::vector<int64_t>& lengths,
+                               const LinearHook* hook) {
+  const ModelConfig& c = model.config;
+  const c10::Device device = model.embed_tokens.device();
+  const c10::ScalarType dtype = model.embed_tokens.scalar_type();
+  if (ids.dim() != 1 || ids.scalar_type() != torch::kInt64)
+    throw std::invalid_argument("llama_hidden_packed: ids must be [total] int64, got " + shape_text(ids.sizes()));
+  int64_t total = 0;
+  std::vector<int64_t> positions;
+  for (const int64_t n : lengths) {
+    if (n <= 0) throw std::invalid_argument("llama_hidden_packed: a sequence of length " + std::to_string(n));
+    for (int64_t t = 0; t < n; ++t) positions.push_back(t);
+    total += n;
+  }
+  if (total != ids.size(0)) {
+    throw std::invalid_argument("llama_hidden_packed: lengths sum to " + std::to_string(total) + ", ids hold " +
+                                std::to_string(ids.size(0)));
+  }
+  const at::Tensor dev_ids = ids.to(device);
+  const int64_t lo = dev_ids.min().item<int64_t>(), hi = dev_ids.max().item<int64_t>();
+  if (lo < 0 || hi >= c.vocab_size) {
+    throw std::invalid_argument("llama_hidden_packed: token id " + std::to_string(lo < 0 ? lo : hi) + " outside [0, " +
+                                std::to_string(c.vocab_size) + ")");
+  }
+  const at::Tensor freqs =
+      torch::tensor(positions, torch::kInt64).to(device, torch::kFloat32).unsqueeze(-1) * model.rope_inv_freq;
+  const at::Tensor emb = torch::cat({freqs, freqs}, -1);  // [total, head_dim]
+  const at::Tensor cos = emb.cos().to(dtype), sin = emb.sin().to(dtype);
+  // One causal mask per distinct length: blocked[i][j] = j > i.
+  std::map<int64_t, at::Tensor> blocked;
+  for (const int64_t n : lengths) {
+    if (!blocked.count(n)) {
+      blocked[n] = torch::ones({n, n}, torch::TensorOptions().dtype(torch::kBool).device(device)).triu(1);
+    }
+  }
+  const double lowest = dtype == torch::kBFloat16 ? double(std::numeric_limits<c10::BFloat16>::lowest())
+                        : dtype == torch::kHalf   ? double(std::numeric_limits<c10::Half>::lowest())
+                                                  : double(std::numeric_limits<float>::lowest());
+  const int64_t heads = c.num_attention_heads, kv_heads = c.num_key_value_heads, head_dim = c.head_dim;
+  const int64_t group = heads / kv_heads;
+  const double scale = std::sqrt(double(head_dim));
+
+  at::Tensor h = at::embedding(model.embed_tokens, dev_ids).unsqueeze(0);  // [1, total, hidden]
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    const LlamaLayer& L = model.layers[l];
+    const at::Tensor x = rms_norm(h, L.input_layernorm, c.rms_norm_eps);
+    // [total, heads, head_dim] -> [heads, total, head_dim]
+    at::Tensor q = linear_apply(x, L.q_proj, L.q_bias, hook, l, LinearModule::q_proj)
+                       .view({total, heads, head_dim})
+                       .transpose(0, 1);
+    at::Tensor k = linear_apply(x, L.k_proj, L.k_bias, hook, l, LinearModule::k_proj)
+                       .view({total, kv_heads, head_dim})
+                       .transpose(0, 1);
+    const at::Tensor v = linear_apply(x, L.v_proj, L.v_bias, hook, l, LinearModule::v_proj)
+                             .view({total, kv_heads, head_dim})
+                             .transpose(0, 1);
+    q = q * cos + rotate_half(q) * sin;
+    k = k * cos + rotate_half(k) * sin;
+    std::vector<at::Tensor> parts;
+    {
+      RECORD_USER_SCOPE("kmoe::attention");
+      int64_t start = 0;
+      for (const int64_t n : lengths) {
+        const at::Tensor qs = q.narrow(1, start, n).reshape({kv_heads, group, n, head_dim});
+        const at::Tensor ks = k.narrow(1, start, n).unsqueeze(1);  // [kv, 1, n, head_dim]
+        const at::Tensor vs = v.narrow(1, start, n).unsqueeze(1);
+        at::Tensor scores = torch::matmul(qs, ks.transpose(-1, -2)) / scale;  // [kv, g, n, n]
+        scores = scores.masked_fill(blocked.at(n), lowest);
+        const at::Tensor probs = torch::softmax(scores, -1, torch::kFloat32).to(dtype);
+        parts.push_back(torch::matmul(probs, vs).reshape({heads, n, head_dim}));
+        start += n;
+      }
+    }
+    const at::Tensor attn = torch::cat(parts, 1).transpose(0, 1).reshape({1, total, heads * head_dim});
+    h = h + linear_apply(attn, L.o_proj, L.o_bias, hook, l, LinearModule::o_proj);
+    h = h + mlp_apply(rms_norm(h, L.post_attention_layernorm, c.rms_norm_eps), L, hook, l);
+  }
+  return rms_norm(h, model.norm, c.rms_norm_eps).squeeze(0);
+}
+
 at::Tensor llama_hidden_states(const LlamaModel& model, const at::Tensor& input_ids, const at::Tensor& attention_mask,
                                const LinearHook* hook) {
   return llama_hidden(model, input_ids, attention_mask, nullptr, hook);
@@ -299,7 +392,7 @@ at::Tensor llama_hidden_states(const LlamaModel& model, const at::Tensor& input_
 
 at::Tensor llama_forward(const LlamaModel& model, const at::Tensor& input_ids, const at::Tensor& attention_mask,
                          KvCache* cache, const LinearHook* hook) {
-  return head_apply(model, llama_hidden(model, input_ids, attention_mask, cache, hook));
+  return llama_lm_head(model, llama_hidden(model, input_ids, attention_mask, cache, hook));
 }
 
 std::vector<at::Tensor> llama_continuation_logprobs_batch(
@@ -335,7 +428,7 @@ std::vector<at::Tensor> llama_continuation_logprobs_batch(
       continue;
     }
     // the hidden state at position i predicts token i + 1
-    const at::Tensor logits = head_apply(model, hidden[b].narrow(0, p - 1, n));  // [n, vocab]
+    const at::Tensor logits = llama_lm_head(model, hidden[b].narrow(0, p - 1, n));  // [n, vocab]
     const at::Tensor targets = ids[b].narrow(0, p, n).to(logits.device());
     out[b] = logits.log_softmax(-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1).to(torch::kCPU);
   }
@@ -347,37 +440,161 @@ at::Tensor llama_continuation_logprobs(const LlamaModel& model, const std::vecto
   return llama_continuation_logprobs_batch(model, {{prompt_ids, continuation_ids}}, hook)[0];
 }
 
-std::vector<std::vector<int64_t>> llama_generate(const LlamaModel& model,
-                                                 const std::vector<std::vector<int64_t>>& prompts,
-                                                 const GenerateOptions& options, const LinearHook* hook) {
-  torch::NoGradGuard no_grad;
-  const int64_t batch = prompts.size();
-  std::vector<std::vector<int64_t>> out(batch);
-  if (batch == 0 || options.max_new_tokens <= 0) return out;
+namespace {
+
+// Right-padded [batch, longest] ids and mask of token lists.
+std::pair<at::Tensor, at::Tensor> right_padded(const std::vector<const std::vector<int64_t>*>& rows) {
   int64_t longest = 0;
-  for (const auto& p : prompts) {
-    if (p.empty()) throw std::invalid_argument("llama_generate: empty prompt");
-    longest = std::max<int64_t>(longest, p.size());
-  }
-  // left padding, so every sequence's next token is in the last column
+  for (const auto* r : rows) longest = std::max<int64_t>(longest, r->size());
+  const int64_t batch = rows.size();
   at::Tensor ids = torch::zeros({batch, longest}, torch::kInt64);
   at::Tensor mask = torch::zeros({batch, longest}, torch::kInt64);
   auto ids_a = ids.accessor<int64_t, 2>();
   auto mask_a = mask.accessor<int64_t, 2>();
   for (int64_t b = 0; b < batch; ++b) {
-    int64_t t = longest - static_cast<int64_t>(prompts[b].size());
-    for (const int64_t id : prompts[b]) {
-      ids_a[b][t] = id;
-      mask_a[b][t++] = 1;
+    for (size_t t = 0; t < rows[b]->size(); ++t) {
+      ids_a[b][t] = (*rows[b])[t];
+      mask_a[b][t] = 1;
     }
   }
+  return {ids, mask};
+}
+
+}  // namespace
+
+PromptPrefill llama_prefill(const LlamaModel& model, const std::vector<std::vector<int64_t>>& prompts,
+                            const LinearHook* hook) {
+  torch::NoGradGuard no_grad;
+  if (prompts.empty()) throw std::invalid_argument("llama_prefill: no prompt");
+  std::vector<const std::vector<int64_t>*> rows;
+  std::vector<int64_t> last;
+  for (const auto& p : prompts) {
+    if (p.empty()) throw std::invalid_argument("llama_prefill: empty prompt (nothing to condition on)");
+    rows.push_back(&p);
+    last.push_back(static_cast<int64_t>(p.size()) - 1);
+  }
+  const auto [ids, mask] = right_padded(rows);
+  PromptPrefill out;
+  const at::Tensor hidden = llama_hidden(model, ids, mask, &out.cache, hook);  // [batch, longest, hidden]
+  const at::Tensor at_last = torch::tensor(last, torch::kInt64).to(hidden.device());
+  const at::Tensor batch_index = torch::arange(hidden.size(0), at_last.options());
+  out.last_hidden = hidden.index({batch_index, at_last});
+  return out;
+}
+
+std::vector<at::Tensor> llama_prefix_logprobs(const LlamaModel& model, const PromptPrefill& prefill,
+                                              const std::vector<std::pair<int64_t, std::vector<int64_t>>>& requests,
+                                              const LinearHook* hook) {
+  torch::NoGradGuard no_grad;
+  std::vector<at::Tensor> out(requests.size());
+  const int64_t n_prompts = prefill.last_hidden.size(0);
+  // log-softmax after each prompt these requests use, once per prompt: it scores every
+  // continuation's first token (row first_row[p] of first_logp)
+  std::vector<int64_t> first_row(n_prompts, -1), used;
+  for (const auto& [p, cont] : requests) {
+    if (p >= 0 && p < n_prompts && !cont.empty() && first_row[p] < 0) {
+      first_row[p] = static_cast<int64_t>(used.size());
+      used.push_back(p);
+    }
+  }
+  at::Tensor first_logp;
+  if (!used.empty()) {
+    const at::Tensor rows = torch::tensor(used, torch::kInt64).to(prefill.last_hidden.device());
+    first_logp = llama_lm_head(model, prefill.last_hidden.index_select(0, rows)).log_softmax(-1).to(torch::kCPU);
+  }
+  std::vector<int64_t> fed;  // requests with 2+ tokens: their tokens but the last run through the model
+  std::vector<std::vector<int64_t>> inputs;
+  for (size_t r = 0; r < requests.size(); ++r) {
+    const auto& [p, cont] = requests[r];
+    if (p < 0 || p >= n_prompts) {
+      throw std::out_of_range("llama_prefix_logprobs: prompt " + std::to_string(p) + " outside [0, " +
+                              std::to_string(n_prompts) + ")");
+    }
+    if (cont.size() >= 2) {
+      fed.push_back(static_cast<int64_t>(r));
+      inputs.emplace_back(cont.begin(), cont.end() - 1);
+    }
+  }
+  at::Tensor rest;  // [fed, longest input, hidden]: the hidden state after each fed token
+  if (!fed.empty()) {
+    std::vector<const std::vector<int64_t>*> rows;
+    std::vector<int64_t> prompt_of;
+    for (size_t k = 0; k < fed.size(); ++k) {
+      rows.push_back(&inputs[k]);
+      prompt_of.push_back(requests[fed[k]].first);
+    }
+    const auto [ids, mask] = right_padded(rows);
+    const at::Tensor index = torch::tensor(prompt_of, torch::kInt64).to(prefill.last_hidden.device());
+    KvCache cache;  // each fed request's copy of its prompt's rows
+    for (size_t l = 0; l < prefill.cache.k.size(); ++l) {
+      cache.k.push_back(prefill.cache.k[l].index_select(0, index));
+      cache.v.push_back(prefill.cache.v[l].index_select(0, index));
+    }
+    cache.mask = prefill.cache.mask.index_select(0, index);
+    rest = llama_hidden(model, ids, mask, &cache, hook);
+  }
+  // One LM head over every position that predicts a continuation token: the head's weight
+  // is read once, not once per request.
+  at::Tensor rest_logp;  // [positions] log p of each fed request's tokens 2.., in request order
+  if (rest.defined()) {
+    std::vector<int64_t> flat, targets;
+    const int64_t width = rest.size(1);
+    for (size_t k = 0; k < fed.size(); ++k) {
+      const auto& cont = requests[fed[k]].second;
+      for (size_t t = 1; t < cont.size(); ++t) {
+        flat.push_back(static_cast<int64_t>(k) * width + static_cast<int64_t>(t) - 1);
+        targets.push_back(cont[t]);
+      }
+    }
+    const at::Tensor at_rows = torch::tensor(flat, torch::kInt64).to(rest.device());
+    const at::Tensor logits = llama_lm_head(model, rest.reshape({-1, rest.size(2)}).index_select(0, at_rows));
+    rest_logp = logits.log_softmax(-1)
+                    .gather(-1, torch::tensor(targets, torch::kInt64).to(logits.device()).unsqueeze(-1))
+                    .squeeze(-1)
+                    .to(torch::kCPU);
+  }
+  int64_t offset = 0;
+  for (size_t r = 0; r < requests.size(); ++r) {
+    const auto& [p, cont] = requests[r];
+    if (cont.empty()) {
+      out[r] = torch::zeros({0}, torch::kFloat32);
+      continue;
+    }
+    const int64_t n = static_cast<int64_t>(cont.size());
+    at::Tensor lp = torch::empty({n}, torch::kFloat32);
+    lp.data_ptr<float>()[0] = first_logp[first_row[p]][cont[0]].item<float>();
+    if (n >= 2) {
+      lp.narrow(0, 1, n - 1).copy_(rest_logp.narrow(0, offset, n - 1));
+      offset += n - 1;
+    }
+    out[r] = lp;
+  }
+  return out;
+}
+
+std::vector<std::vector<int64_t>> llama_generate(const LlamaModel& model,
+                                                 const std::vector<std::vector<int64_t>>& prompts,
+                                                 const GenerateOptions& options, const LinearHook* hook) {
+  if (prompts.empty() || options.max_new_tokens <= 0) return std::vector<std::vector<int64_t>>(prompts.size());
+  for (const auto& p : prompts) {
+    if (p.empty()) throw std::invalid_argument("llama_generate: empty prompt");
+  }
+  return llama_generate_prefilled(model, llama_prefill(model, prompts, hook), options, hook);
+}
+
+std::vector<std::vector<int64_t>> llama_generate_prefilled(const LlamaModel& model, PromptPrefill prefill,
+                                                           const GenerateOptions& options, const LinearHook* hook) {
+  torch::NoGradGuard no_grad;
+  const int64_t batch = prefill.last_hidden.size(0);
+  std::vector<std::vector<int64_t>> out(batch);
+  if (batch == 0 || options.max_new_tokens <= 0) return out;
   at::Generator gen = at::detail::createCPUGenerator(options.seed);
   std::vector<bool> done(batch, false);
   int64_t remaining = batch;
-  KvCache cache;
-  at::Tensor hidden = llama_hidden(model, ids, mask, &cache, hook);
+  KvCache& cache = prefill.cache;
+  at::Tensor hidden = prefill.last_hidden;  // [batch, hidden]: predicts the next token
   for (int64_t step = 0;; ++step) {
-    const at::Tensor logits = head_apply(model, hidden.select(1, hidden.size(1) - 1)).to(torch::kCPU);
+    const at::Tensor logits = llama_lm_head(model, hidden).to(torch::kCPU);
     const at::Tensor next = token_choose(logits, options, gen).to(torch::kInt64).contiguous();  // [batch]
     const int64_t* next_p = next.data_ptr<int64_t>();
     for (int64_t b = 0; b < batch; ++b) {
@@ -391,7 +608,7 @@ std::vector<std::vector<int64_t>> llama_generate(const LlamaModel& model,
     }
     if (remaining == 0 || step + 1 >= options.max_new_tokens) break;
     // finished sequences keep being fed; their outputs are ignored and cannot reach the others
-    hidden = llama_hidden(model, next.unsqueeze(1), at::Tensor(), &cache, hook);
+    hidden = llama_hidden(model, next.unsqueeze(1), at::Tensor(), &cache, hook).select(1, 0);
   }
   return out;
 }

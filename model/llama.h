@@ -67,6 +67,17 @@ at::Tensor llama_forward(const LlamaModel& model, const at::Tensor& input_ids, c
 at::Tensor llama_hidden_states(const LlamaModel& model, const at::Tensor& input_ids, const at::Tensor& attention_mask,
                                const LinearHook* hook = nullptr);
 
+// Sequences packed into one row with no padding: ids [total] int64 holds them one after
+// another, `lengths` their lengths (summing to total). The projections run on all tokens at
+// once; attention runs per sequence, causal, with positions from 0 in each, so every token
+// gets the hidden state it gets in a forward of its sequence alone. Returns the final-normed
+// hidden states [total, hidden]; differentiable (training without compute on padding). The
+// hook sees x as [1, total, in].
+at::Tensor llama_hidden_packed(const LlamaModel& model, const at::Tensor& ids, const std::vector<int64_t>& lengths,
+                               const LinearHook* hook = nullptr);
+// The LM head: hidden [..., hidden] -> float32 logits [..., vocab].
+at::Tensor llama_lm_head(const LlamaModel& model, const at::Tensor& hidden);
+
 // log p(continuation[i] | prompt, continuation[:i]) for each i: [len(continuation)] float32
 // on the CPU. Under grad mode the result carries the graph (for training losses).
 at::Tensor llama_continuation_logprobs(const LlamaModel& model, const std::vector<int64_t>& prompt_ids,
@@ -75,6 +86,27 @@ at::Tensor llama_continuation_logprobs(const LlamaModel& model, const std::vecto
 std::vector<at::Tensor> llama_continuation_logprobs_batch(
     const LlamaModel& model, const std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>>& pairs,
     const LinearHook* hook = nullptr);
+
+// Prompts run once, for many continuations and a generation (prefix sharing): the KV cache
+// of the right-padded prompt batch and the final-normed hidden state of each prompt's last
+// token, which predicts the first token after it. Pad slots in the middle of the cache are
+// masked out, and positions come from the mask, so a continuation sees exactly what it would
+// see after its prompt alone.
+struct PromptPrefill {
+  KvCache cache;           // [prompts, kv_heads, longest prompt, head_dim] per layer
+  at::Tensor last_hidden;  // [prompts, hidden]
+};
+// Runs without grad. Throws on an empty prompt.
+PromptPrefill llama_prefill(const LlamaModel& model, const std::vector<std::vector<int64_t>>& prompts,
+                            const LinearHook* hook = nullptr);
+// log p(continuation[i] | prompt, continuation[:i]) for each request (index of a prefilled
+// prompt, continuation ids): [len] float32 on the CPU, as llama_continuation_logprobs_batch
+// gives for (prompt, continuation), but only continuation tokens run through the model (all
+// requests in one right-padded batch over a copy of their prompts' cache rows; the last
+// token of a continuation is never fed, as nothing is predicted from it). Runs without grad.
+std::vector<at::Tensor> llama_prefix_logprobs(const LlamaModel& model, const PromptPrefill& prefill,
+                                              const std::vector<std::pair<int64_t, std::vector<int64_t>>>& requests,
+                                              const LinearHook* hook = nullptr);
 
 struct GenerateOptions {
   int64_t max_new_tokens = 64;
@@ -85,10 +117,14 @@ struct GenerateOptions {
   std::vector<int64_t> stop_token_ids;  // a sequence ends after emitting one (it is kept in the output)
 };
 
-// New tokens for each prompt (prompts of different lengths run as one left-padded batch with
-// a KV cache: one prefill, then one token per step). Runs without grad.
+// New tokens for each prompt (prompts of different lengths run as one right-padded prefill,
+// then one token per step over the KV cache). Runs without grad.
 std::vector<std::vector<int64_t>> llama_generate(const LlamaModel& model,
                                                  const std::vector<std::vector<int64_t>>& prompts,
                                                  const GenerateOptions& options, const LinearHook* hook = nullptr);
+// The same from prompts already prefilled (the prefill is consumed: its cache grows).
+std::vector<std::vector<int64_t>> llama_generate_prefilled(const LlamaModel& model, PromptPrefill prefill,
+                                                           const GenerateOptions& options,
+                                                           const LinearHook* hook = nullptr);
 
 }  // namespace kmoe

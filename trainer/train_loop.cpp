@@ -7,6 +7,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -24,8 +25,6 @@
 namespace kmoe {
 
 namespace {
-
-constexpr int64_t kIgnore = -100;
 
 double seconds_now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -52,39 +51,34 @@ void rng_seed(c10::Device device, uint64_t seed) {
   }
 }
 
-// Summed cross-entropy of the response tokens of `batch` (right-padded into one forward);
-// a scalar carrying the graph.
+// Summed cross-entropy of the response tokens of `batch`, a scalar carrying the graph. The
+// sequences are packed into one row without padding (llama_hidden_packed: projections over
+// all real tokens at once, attention per sequence), and the LM head runs only at the
+// positions that predict a response token.
 at::Tensor micro_batch_loss(const LlamaModel& model, TrainTarget& target, const std::vector<const SftExample*>& batch,
                             c10::Device device) {
-  int64_t len = 0;
-  for (const auto* ex : batch) len = std::max<int64_t>(len, ex->tokens.size());
-  const int64_t b = static_cast<int64_t>(batch.size());
-  at::Tensor ids = torch::zeros({b, len}, torch::kInt64);
-  at::Tensor mask = torch::zeros({b, len}, torch::kInt64);
-  at::Tensor labels = torch::full({b, len}, kIgnore, torch::kInt64);  // labels[i][t]: the token after t
-  at::Tensor source = torch::zeros({b, len}, torch::kInt64);          // 0 = pad, s + 1 = data file s
-  auto ia = ids.accessor<int64_t, 2>();
-  auto ma = mask.accessor<int64_t, 2>();
-  auto la = labels.accessor<int64_t, 2>();
-  auto sa = source.accessor<int64_t, 2>();
-  for (int64_t i = 0; i < b; ++i) {
-    const auto& t = batch[i]->tokens;
+  std::vector<int64_t> ids, lengths, source, at, labels;
+  for (const auto* ex : batch) {
+    const int64_t start = static_cast<int64_t>(ids.size());
+    const auto& t = ex->tokens;
     for (size_t k = 0; k < t.size(); ++k) {
-      ia[i][k] = t[k];
-      ma[i][k] = 1;
-      sa[i][k] = batch[i]->source + 1;
-      if (static_cast<int64_t>(k) >= batch[i]->n_prompt) la[i][k - 1] = t[k];
+      ids.push_back(t[k]);
+      source.push_back(ex->source + 1);
+      if (static_cast<int64_t>(k) >= std::max<int64_t>(1, ex->n_prompt)) {
+        at.push_back(start + static_cast<int64_t>(k) - 1);  // the hidden state before token k predicts it
+        labels.push_back(t[k]);
+      }
     }
+    lengths.push_back(static_cast<int64_t>(t.size()));
   }
-  ids = ids.to(device);
-  mask = mask.to(device);
-  labels = labels.to(device);
-  if (target.before_forward) target.before_forward(source.to(device));
-  const at::Tensor logits = llama_forward(model, ids, mask, nullptr, target.hook);  // [b, len, vocab]
-  const int64_t vocab = logits.size(2);
+  const int64_t total = static_cast<int64_t>(ids.size());
+  if (target.before_forward) target.before_forward(torch::tensor(source, torch::kInt64).view({1, total}).to(device));
+  const at::Tensor hidden = llama_hidden_packed(model, torch::tensor(ids, torch::kInt64), lengths, target.hook);
+  const at::Tensor logits =
+      llama_lm_head(model, hidden.index_select(0, torch::tensor(at, torch::kInt64).to(hidden.device())));
   namespace F = torch::nn::functional;
-  return F::cross_entropy(logits.slice(1, 0, len - 1).reshape({-1, vocab}), labels.slice(1, 0, len - 1).reshape({-1}),
-                          F::CrossEntropyFuncOptions().ignore_index(kIgnore).reduction(torch::kSum));
+  return F::cross_entropy(logits, torch::tensor(labels, torch::kInt64).to(logits.device()),
+                          F::CrossEntropyFuncOptions().reduction(torch::kSum));
 }
 
 std::string format_metric(double v, const char* fmt) {
@@ -135,6 +129,21 @@ std::vector<int64_t> train_epoch_order(int64_t n_examples, uint64_t seed, int64_
     std::swap(order[i], order[j]);
   }
   return order;
+}
+
+std::vector<int64_t> train_rank_share(const std::vector<double>& costs, int rank, int size) {
+  std::vector<int64_t> by_length(costs.size());
+  for (size_t i = 0; i < costs.size(); ++i) by_length[i] = static_cast<int64_t>(i);
+  std::stable_sort(by_length.begin(), by_length.end(), [&](int64_t a, int64_t b) { return costs[a] > costs[b]; });
+  std::vector<double> load(size, 0);
+  std::vector<int64_t> mine;
+  for (const int64_t i : by_length) {
+    const int r = static_cast<int>(std::min_element(load.begin(), load.end()) - load.begin());
+    load[r] += costs[i];
+    if (r == rank) mine.push_back(i);
+  }
+  std::sort(mine.begin(), mine.end());
+  return mine;
 }
 
 double gpu_peak_bf16_flops(const std::string& name) {
@@ -232,6 +241,15 @@ TrainResult train_run(const LlamaModel& model, TrainTarget& target, const std::v
       peak = gpu_peak_bf16_flops(gpu.device_names[device.index()]);
   }
 
+  // FLOPs of a sequence of n tokens, up to a constant: projections per token, attention per
+  // token-pair; what train_rank_share balances across ranks.
+  const ModelConfig& mc = model.config;
+  const double per_token = static_cast<double>(mc.hidden_size) *
+                           (2.0 * mc.num_attention_heads * mc.head_dim + 2.0 * mc.num_key_value_heads * mc.head_dim +
+                            3.0 * mc.intermediate_size);
+  const double per_pair = 2.0 * mc.num_attention_heads * mc.head_dim;
+  const auto sequence_cost = [&](size_t n) { return static_cast<double>(n) * (per_token + per_pair * n); };
+
   train_signals_install();
   GradientBuckets buckets(comm, params);
   Progress progress("training", total, "steps", ProgressOptions{10.0, world.is_root()});
@@ -274,8 +292,11 @@ TrainResult train_run(const LlamaModel& model, TrainTarget& target, const std::v
       step_targets += data[order[k]].response_tokens();
       step_tokens += static_cast<int64_t>(data[order[k]].tokens.size());
     }
-    const Range mine = static_split(count, world.rank, world.size);
-    const int64_t n_micro = (mine.size() + options.micro_batch - 1) / options.micro_batch;
+    std::vector<double> step_costs;
+    for (int64_t k = first; k < first + count; ++k) step_costs.push_back(sequence_cost(data[order[k]].tokens.size()));
+    const std::vector<int64_t> mine = train_rank_share(step_costs, world.rank, world.size);
+    const int64_t n_mine = static_cast<int64_t>(mine.size());
+    const int64_t n_micro = (n_mine + options.micro_batch - 1) / options.micro_batch;
     double ce_local = 0;
     if (n_micro == 0) {
       // No sequence for this rank this step: a zero loss still fills every bucket.
@@ -286,9 +307,9 @@ TrainResult train_run(const LlamaModel& model, TrainTarget& target, const std::v
     }
     for (int64_t mb = 0; mb < n_micro; ++mb) {
       std::vector<const SftExample*> batch;
-      const int64_t b0 = mine.begin + mb * options.micro_batch;
-      for (int64_t k = b0; k < std::min(mine.end, b0 + options.micro_batch); ++k)
-        batch.push_back(&data[order[first + k]]);
+      const int64_t b0 = mb * options.micro_batch;
+      for (int64_t k = b0; k < std::min(n_mine, b0 + options.micro_batch); ++k)
+        batch.push_back(&data[order[first + mine[k]]]);
       buckets.set_sync(mb == n_micro - 1);
       at::Tensor ce = micro_batch_loss(model, target, batch, device);
       at::Tensor loss = ce / static_cast<double>(step_targets);

@@ -71,6 +71,11 @@ int64_t train_total_steps(int64_t n_examples, const TrainLoopOptions& options);
 // The order of the examples in `epoch`: a Fisher-Yates shuffle driven by a mt19937_64
 // seeded from (seed, epoch). The same on every rank, platform and run.
 std::vector<int64_t> train_epoch_order(int64_t n_examples, uint64_t seed, int64_t epoch);
+// Which of a step's sequences (by their costs, e.g. FLOPs) rank `rank` of `size` trains on:
+// costliest first, each to the rank with the least cost so far (lowest rank on ties), so
+// ranks wait little for each other when lengths vary; returned in ascending order. A pure
+// function of the costs: every rank computes the same partition.
+std::vector<int64_t> train_rank_share(const std::vector<double>& costs, int rank, int size);
 // Peak dense bf16 FLOP/s of a GPU by its name ("NVIDIA H100 80GB HBM3"), 0 when unknown.
 double gpu_peak_bf16_flops(const std::string& device_name);
 

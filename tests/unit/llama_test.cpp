@@ -232,5 +232,118 @@ TEST(Llama, SamplingIsSeededAndTopKOneIsGreedy) {
   EXPECT_EQ(llama_generate(m, prompts, sample), llama_generate(m, prompts, greedy));
 }
 
+// Prefix sharing (bank scoring): the prompt runs once and its cache serves every
+// continuation; the log-probs must be those of running (prompt, continuation) whole.
+TEST(Llama, PrefixSharedLogprobsEqualWholeSequences) {
+  torch::NoGradGuard no_grad;
+  const LlamaModel m = tiny_model(true);
+  AddWeightHook hook;
+  hook.layer = 0;
+  hook.module = LinearModule::v_proj;
+  hook.d = 0.2 * torch::randn_like(m.layers[0].v_proj);
+  const std::vector<std::vector<int64_t>> prompts = {{1, 2, 3, 4, 5, 6, 7}, {8, 9}, {10, 11, 12, 13}};
+  const std::vector<std::pair<int64_t, std::vector<int64_t>>> requests = {
+      {0, {20, 21, 22}}, {1, {23}}, {2, {24, 25, 26, 27, 28, 29}}, {1, {30, 31, 32, 33}}, {0, {}}, {2, {5, 5}}};
+  for (const LinearHook* h : {static_cast<const LinearHook*>(nullptr), static_cast<const LinearHook*>(&hook)}) {
+    const PromptPrefill prefill = llama_prefill(m, prompts, h);
+    const auto shared = llama_prefix_logprobs(m, prefill, requests, h);
+    std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>> whole;
+    for (const auto& [p, cont] : requests) whole.emplace_back(prompts[p], cont);
+    const auto reference = llama_continuation_logprobs_batch(m, whole, h);
+    ASSERT_EQ(shared.size(), requests.size());
+    for (size_t r = 0; r < requests.size(); ++r) {
+      ASSERT_EQ(shared[r].numel(), static_cast<int64_t>(requests[r].second.size())) << r;
+      if (shared[r].numel() == 0) continue;
+      EXPECT_LT((shared[r] - reference[r]).abs().max().item<double>(), 1e-5) << "request " << r;
+    }
+  }
+  // The prefill is reusable: it is not changed by scoring continuations against it.
+  const PromptPrefill prefill = llama_prefill(m, prompts);
+  const int64_t cached = prefill.cache.length();
+  llama_prefix_logprobs(m, prefill, requests);
+  EXPECT_EQ(prefill.cache.length(), cached);
+  EXPECT_THROW(llama_prefix_logprobs(m, prefill, {{3, {1, 2}}}), std::out_of_range);
+}
+
+// Greedy replies of a right-padded batch (pads in the middle of the cache once decoding
+// starts) are those of each prompt generated alone.
+TEST(Llama, BatchedGenerationEqualsOnePromptAtATime) {
+  const LlamaModel m = tiny_model(true);
+  const std::vector<std::vector<int64_t>> prompts = {{1, 2, 3, 4, 5, 6}, {7}, {8, 9, 10}};
+  GenerateOptions greedy;
+  greedy.max_new_tokens = 10;
+  const auto batched = llama_generate(m, prompts, greedy);
+  for (size_t b = 0; b < prompts.size(); ++b) {
+    EXPECT_EQ(batched[b], llama_generate(m, {prompts[b]}, greedy)[0]) << "prompt " << b;
+  }
+  EXPECT_EQ(llama_generate_prefilled(m, llama_prefill(m, prompts), greedy), batched);
+}
+
+// Training without padding: sequences packed into one row give the hidden states, the
+// summed loss and the gradients of the right-padded batch (1e-5).
+TEST(Llama, PackedSequencesEqualThePaddedBatchInLossAndGradients) {
+  const LlamaModel m = tiny_model(true);
+  const std::vector<std::vector<int64_t>> seqs = {{1, 2, 3, 4, 5, 6, 7, 8, 9}, {10, 11}, {12, 13, 14, 15, 16}};
+  const std::vector<int64_t> n_prompt = {4, 1, 2};  // targets: tokens from n_prompt on
+  AddWeightHook hook;
+  hook.layer = 0;
+  hook.module = LinearModule::q_proj;
+  hook.d = (0.1 * torch::randn_like(m.layers[0].q_proj)).requires_grad_(true);
+
+  // padded: one forward over [3, 9], cross-entropy at the target positions
+  const auto [ids, mask] = [&] {
+    at::Tensor i = torch::zeros({3, 9}, torch::kInt64), k = torch::zeros({3, 9}, torch::kInt64);
+    for (size_t b = 0; b < seqs.size(); ++b) {
+      for (size_t t = 0; t < seqs[b].size(); ++t) {
+        i[b][t] = seqs[b][t];
+        k[b][t] = 1;
+      }
+    }
+    return std::pair{i, k};
+  }();
+  const at::Tensor logits = llama_forward(m, ids, mask, nullptr, &hook);
+  at::Tensor padded_loss = torch::zeros({}, torch::kFloat32);
+  for (size_t b = 0; b < seqs.size(); ++b) {
+    for (size_t t = n_prompt[b]; t < seqs[b].size(); ++t)
+      padded_loss = padded_loss - logits[b][t - 1].log_softmax(-1)[seqs[b][t]];
+  }
+  padded_loss.backward();
+  const at::Tensor padded_grad = hook.d.grad().clone();
+  hook.d.mutable_grad().zero_();
+
+  std::vector<int64_t> flat, lengths, at_pos, labels;
+  for (size_t b = 0; b < seqs.size(); ++b) {
+    for (size_t t = 0; t < seqs[b].size(); ++t) {
+      if (static_cast<int64_t>(t) >= n_prompt[b]) {
+        at_pos.push_back(static_cast<int64_t>(flat.size()) - 1);
+        labels.push_back(seqs[b][t]);
+      }
+      flat.push_back(seqs[b][t]);
+    }
+    lengths.push_back(static_cast<int64_t>(seqs[b].size()));
+  }
+  const at::Tensor hidden = llama_hidden_packed(m, torch::tensor(flat, torch::kInt64), lengths, &hook);
+  ASSERT_EQ(hidden.sizes(), (std::vector<int64_t>{16, 32}));
+  {
+    torch::NoGradGuard no_grad;
+    const at::Tensor padded_hidden = llama_hidden_states(m, ids, mask, &hook);
+    int64_t start = 0;
+    for (size_t b = 0; b < seqs.size(); ++b) {
+      const int64_t n = lengths[b];
+      EXPECT_LT((hidden.narrow(0, start, n) - padded_hidden[b].narrow(0, 0, n)).abs().max().item<double>(), 1e-5)
+          << "sequence " << b;
+      start += n;
+    }
+  }
+  const at::Tensor packed_logits = llama_lm_head(m, hidden.index_select(0, torch::tensor(at_pos, torch::kInt64)));
+  const at::Tensor packed_loss =
+      -packed_logits.log_softmax(-1).gather(-1, torch::tensor(labels, torch::kInt64).unsqueeze(-1)).sum();
+  EXPECT_NEAR(packed_loss.item<double>(), padded_loss.item<double>(), 1e-5 * std::abs(padded_loss.item<double>()));
+  packed_loss.backward();
+  EXPECT_GT(padded_grad.abs().max().item<double>(), 1e-3);
+  EXPECT_LT((hook.d.grad() - padded_grad).abs().max().item<double>(), 1e-5 * padded_grad.abs().max().item<double>());
+  EXPECT_THROW(llama_hidden_packed(m, torch::tensor(flat, torch::kInt64), {9, 2, 6}), std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace kmoe

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 namespace kmoe {
 namespace {
@@ -24,6 +25,29 @@ TEST(TrainLoop, EpochOrderIsASeededPermutation) {
   EXPECT_EQ(gpu_peak_bf16_flops("NVIDIA H100 80GB HBM3"), 989e12);
   EXPECT_EQ(gpu_peak_bf16_flops("NVIDIA H100 PCIe"), 756e12);
   EXPECT_EQ(gpu_peak_bf16_flops("some CPU"), 0);
+}
+
+TEST(TrainLoop, RankSharesPartitionTheStepAndBalanceTokens) {
+  const std::vector<double> lengths = {870, 20, 300, 310, 45, 600, 120, 90};
+  for (const int size : {1, 2, 3}) {
+    std::vector<int64_t> all;
+    std::vector<double> tokens;
+    for (int r = 0; r < size; ++r) {
+      const auto mine = train_rank_share(lengths, r, size);
+      EXPECT_TRUE(std::is_sorted(mine.begin(), mine.end()));
+      double t = 0;
+      for (const int64_t i : mine) t += lengths[i];
+      tokens.push_back(t);
+      all.insert(all.end(), mine.begin(), mine.end());
+    }
+    std::sort(all.begin(), all.end());
+    ASSERT_EQ(all.size(), lengths.size()) << size;
+    for (size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i], static_cast<int64_t>(i));
+    if (size == 2) {  // 2355 tokens: the split of the first half by index would be 1500 / 855
+      EXPECT_LE(std::abs(tokens[0] - tokens[1]), 100.0) << tokens[0] << " vs " << tokens[1];
+    }
+  }
+  EXPECT_TRUE(train_rank_share({5.0, 6.0}, 3, 4).empty());
 }
 
 }  // namespace
