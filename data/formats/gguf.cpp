@@ -296,6 +296,7 @@ int64_t GgufTensorInfo::numel() const {
 
 void ggml_dequantize(uint32_t type, const uint8_t* src, float* dst, int64_t n, const std::string& what) {
   constexpr int64_t kGrain = 1 << 16;  // elements per parallel chunk
+  if (n <= 0) return;                  // an empty tensor: nothing to read (and dst may be null)
   switch (type) {
     case GGML_TYPE_F32:
       std::memcpy(dst, src, static_cast<size_t>(n) * 4);

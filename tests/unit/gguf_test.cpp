@@ -146,6 +146,18 @@ TEST(Gguf, ReadsGoodFileWithTorchOrderShapes) {
   EXPECT_EQ(f.tensor_info("b").offset, 32u);  // second tensor aligned
 }
 
+// Found by tests/scripts/fuzz_formats.sh: a tensor with no element read through a null
+// destination (undefined behaviour); it reads as an empty tensor of its shape.
+TEST(Gguf, EmptyTensorReadsAsEmpty) {
+  testing::TempDir dir;
+  GgufBuilder b = good_builder();
+  b.tensor_f32("empty", {0, 3}, {});
+  GgufFile f(b.write(dir));
+  const at::Tensor e = f.tensor("empty");
+  EXPECT_EQ(e.sizes(), (std::vector<int64_t>{3, 0}));
+  EXPECT_EQ(values_of(f.tensor("b")), (std::vector<float>{-1, -2, -3}));
+}
+
 TEST(Gguf, ReadsEveryMetadataValueType) {
   testing::TempDir dir;
   GgufBuilder b;
