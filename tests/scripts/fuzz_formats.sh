@@ -1,5 +1,5 @@
 # Fuzzes the weight-file readers (safetensors and GGUF: a user's model and adapter files)
-# for a bounded number of inputs (KMOE_FUZZ_RUNS, default 30000: under a minute here) from a
+# for a bounded number of inputs (KMOE_FUZZ_RUNS, default 20000) from a
 # fixed seed (KMOE_FUZZ_SEED, default 1), so a run is reproducible:
 # tests/fuzz/formats_fuzz.cpp built with clang's libFuzzer, AddressSanitizer and UBSan (any
 # UB report aborts), linked against libtorch, seeded with the small files of
@@ -18,7 +18,7 @@ clang++ -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-reco
 mkdir -p "$WORK/corpus"
 cp "$src"/tests/fuzz/formats_corpus/* "$WORK/corpus/"
 cd "$WORK"
-if ! ./formats_fuzz -runs="${KMOE_FUZZ_RUNS:-30000}" -seed="${KMOE_FUZZ_SEED:-1}" -timeout=10 -rss_limit_mb=2048 \
+if ! ./formats_fuzz -runs="${KMOE_FUZZ_RUNS:-20000}" -seed="${KMOE_FUZZ_SEED:-1}" -timeout=10 -rss_limit_mb=2048 \
   -max_len=8192 -print_final_stats=1 corpus > fuzz.log 2>&1; then
   tail -60 fuzz.log
   for f in crash-* leak-* timeout-* oom-*; do

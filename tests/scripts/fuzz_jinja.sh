@@ -1,5 +1,5 @@
 # Fuzzes the chat-template interpreter for a bounded number of inputs (KMOE_FUZZ_RUNS,
-# default 60000: about a minute here) from a fixed seed (KMOE_FUZZ_SEED, default 1), so a
+# default 30000: about half a minute here) from a fixed seed (KMOE_FUZZ_SEED, default 1), so a
 # run is reproducible:
 # tests/fuzz/jinja_fuzz.cpp built with clang's libFuzzer, AddressSanitizer and UBSan (any
 # UB report aborts), seeded with the real templates of tests/fuzz/jinja_corpus. Any crash,
@@ -14,7 +14,7 @@ clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-reco
 mkdir -p "$WORK/corpus"
 cp "$src"/tests/fuzz/jinja_corpus/* "$WORK/corpus/"
 cd "$WORK"
-if ! ./jinja_fuzz -runs="${KMOE_FUZZ_RUNS:-60000}" -seed="${KMOE_FUZZ_SEED:-1}" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
+if ! ./jinja_fuzz -runs="${KMOE_FUZZ_RUNS:-30000}" -seed="${KMOE_FUZZ_SEED:-1}" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
   -print_final_stats=1 corpus > fuzz.log 2>&1; then
   tail -60 fuzz.log
   for f in crash-* leak-* timeout-* oom-*; do

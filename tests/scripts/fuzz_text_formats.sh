@@ -1,6 +1,6 @@
 # Fuzzes the text-format readers (tokenizer.json: BPE, WordPiece, unigram; a SentencePiece
-# tokenizer.model; K-shot JSONL) for a bounded number of inputs (KMOE_FUZZ_RUNS, default
-# 30000: about 15 s here) from a fixed seed (KMOE_FUZZ_SEED, default 1), so a run is
+# tokenizer.model; K-shot JSONL) for a bounded number of inputs (KMOE_FUZZ_RUNS, default 20000)
+# from a fixed seed (KMOE_FUZZ_SEED, default 1), so a run is
 # reproducible: tests/fuzz/text_formats_fuzz.cpp built with clang's libFuzzer,
 # AddressSanitizer and UBSan (any UB report aborts), seeded with tests/fuzz/text_corpus
 # (first byte: 0 tokenizer.json, 1 tokenizer.model, 2 JSONL). A tokenizer that loads also
@@ -21,7 +21,7 @@ clang++ -fsanitize=fuzzer,address,undefined ./*.o -o text_fuzz -lpcre2-8 2>> bui
   { cat build.log; fail "building the fuzz target"; }
 mkdir -p corpus
 cp "$src"/tests/fuzz/text_corpus/* corpus/
-if ! ./text_fuzz -runs="${KMOE_FUZZ_RUNS:-30000}" -seed="${KMOE_FUZZ_SEED:-1}" -timeout=10 -rss_limit_mb=2048 \
+if ! ./text_fuzz -runs="${KMOE_FUZZ_RUNS:-20000}" -seed="${KMOE_FUZZ_SEED:-1}" -timeout=10 -rss_limit_mb=2048 \
   -max_len=8192 -print_final_stats=1 corpus > fuzz.log 2>&1; then
   tail -60 fuzz.log
   for f in crash-* leak-* timeout-* oom-*; do
