@@ -18,13 +18,4 @@ clang++ -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-reco
 mkdir -p "$WORK/corpus"
 cp "$src"/tests/fuzz/formats_corpus/* "$WORK/corpus/"
 cd "$WORK"
-if ! ./formats_fuzz -runs="${KMOE_FUZZ_RUNS:-20000}" -seed="${KMOE_FUZZ_SEED:-1}" -timeout=10 -rss_limit_mb=2048 \
-  -max_len=8192 -print_final_stats=1 corpus > fuzz.log 2>&1; then
-  tail -60 fuzz.log
-  for f in crash-* leak-* timeout-* oom-*; do
-    [ -e "$f" ] && { echo "input $f:"; od -c "$f" | head -20; }
-  done
-  fail "the fuzzer found a file the readers do not survive"
-fi
-grep -E "stat::number_of_executed_units|cov:" fuzz.log | tail -2
-echo ok
+fuzz_run formats_fuzz 20000 "the fuzzer found a file the readers do not survive"

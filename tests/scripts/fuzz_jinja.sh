@@ -14,13 +14,4 @@ clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-reco
 mkdir -p "$WORK/corpus"
 cp "$src"/tests/fuzz/jinja_corpus/* "$WORK/corpus/"
 cd "$WORK"
-if ! ./jinja_fuzz -runs="${KMOE_FUZZ_RUNS:-30000}" -seed="${KMOE_FUZZ_SEED:-1}" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
-  -print_final_stats=1 corpus > fuzz.log 2>&1; then
-  tail -60 fuzz.log
-  for f in crash-* leak-* timeout-* oom-*; do
-    [ -e "$f" ] && { echo "input $f:"; od -c "$f" | head -20; }
-  done
-  fail "the fuzzer found an input the interpreter does not survive"
-fi
-grep -E "stat::number_of_executed_units|cov:" fuzz.log | tail -2
-echo ok
+fuzz_run jinja_fuzz 30000 "the fuzzer found an input the interpreter does not survive"
