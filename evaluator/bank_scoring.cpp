@@ -25,6 +25,7 @@
 #include "data/formats/model_files.h"
 #include "data/formats/moe_file.h"
 #include "data/formats/peft_adapter.h"
+#include "data/formats/peft_prompt.h"
 #include "data/store/artifact.h"
 #include "model/cpu_threads.h"
 #include "model/lora.h"
@@ -238,7 +239,7 @@ struct RankModel {
 };
 
 struct ScoreConfig {
-  std::string model_path, kshot_path, bank_path, output;
+  std::string model_path, kshot_path, bank_path, output, soft_prompt;
   std::vector<std::string> moe_paths;
   ScoringOptions scoring;
   int64_t chunk_size = 16;
@@ -336,6 +337,7 @@ class ScoreWorker {
     rm_.device = cfg_.device == "cuda" ? torch::Device(torch::kCUDA, world_.local_rank) : torch::Device(torch::kCPU);
     rm_.dtype = rm_.device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
     rm_.model = llama_from_weights(rm_.files->config, std::move(rm_.files->weights), rm_.device, rm_.dtype);
+    if (!cfg_.soft_prompt.empty()) peft_prompt_apply(cfg_.soft_prompt, *rm_.model);
     rm_.lora = std::make_unique<LoraSet>(rm_.files->config);
     ScoringOptions o = cfg_.scoring;
     if (o.prompt.style == PromptStyle::chat) o.prompt.chat = model_chat_template(*rm_.files);
@@ -516,6 +518,7 @@ StageOutcome score_stage(const MpiWorld& world, const ScoreOptions& options) {
   cfg.scoring = std::move(common.scoring);
   cfg.chunk_size = common.chunk_size;
   cfg.device = common.device;
+  cfg.soft_prompt = common.soft_prompt;
 
   const auto examples = kshot_load(cfg.kshot_path);
   const auto bank = cfg.bank_path.empty() ? std::vector<BankEntry>{} : bank_list(cfg.bank_path);
@@ -535,6 +538,7 @@ StageOutcome score_stage(const MpiWorld& world, const ScoreOptions& options) {
                   {"skip_bad_adapters", cfg.skip_bad},
                   {"device", cfg.device}};
   spec.inputs = {{"model", cfg.model_path}, {"kshot", cfg.kshot_path}};
+  if (!cfg.soft_prompt.empty()) spec.inputs.emplace_back("soft_prompt", cfg.soft_prompt);
   for (const auto& e : bank) spec.inputs.emplace_back("adapter/" + e.name, e.path);
   for (size_t a = first_moe; a < rows.size(); ++a) spec.inputs.emplace_back("moe/" + rows[a].name, rows[a].path);
 
@@ -561,6 +565,7 @@ ScoringCommandOptions scoring_options_resolve(const ScoringFlags& flags, const s
   ScoringCommandOptions o;
   o.chunk_size = flags.chunk_size;
   o.device = flags.device;
+  o.soft_prompt = flags.soft_prompt;
   o.scoring.max_new_tokens = flags.max_new_tokens;
   o.scoring.batch_size = flags.batch_size;
   try {

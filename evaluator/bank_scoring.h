@@ -84,11 +84,13 @@ struct ScoringFlags {
   int64_t chunk_size = 16;               // examples per work unit
   std::string device = "auto";           // auto, cpu or cuda
   int threads = 0;                       // CPU threads per rank (0: libtorch's default)
+  std::string soft_prompt;               // PEFT prompt-tuning folder before every prompt ("": none)
 };
 struct ScoringCommandOptions {
   ScoringOptions scoring;
   int64_t chunk_size = 16;
-  std::string device;  // "cpu" or "cuda" ("auto" resolved)
+  std::string device;       // "cpu" or "cuda" ("auto" resolved)
+  std::string soft_prompt;  // "" or the folder
 };
 // Checks and resolves them (and sets libtorch's thread count); throws UsageError "kmoe COMMAND: ...".
 ScoringCommandOptions scoring_options_resolve(const ScoringFlags& flags, const std::string& command);

@@ -22,6 +22,7 @@
 #include "data/formats/model_files.h"
 #include "data/formats/moe_file.h"
 #include "data/formats/peft_adapter.h"
+#include "data/formats/peft_prompt.h"
 #include "data/store/artifact.h"
 #include "evaluator/bank_scoring.h"
 #include "evaluator/metrics.h"
@@ -76,13 +77,13 @@ std::vector<EvalModel> eval_models(bool base, const std::vector<std::string>& ad
 namespace {
 
 struct EvalConfig {
-  std::string model_path, test_path, output, task, device = "auto";
+  std::string model_path, test_path, output, task, device = "auto", soft_prompt;
   ScoringOptions scoring;
   int64_t chunk_size = 16;
 };
 
 // Each rank's base model and the hook of the model it evaluated last.
-struct RankModel {
+struct EvalRankModel {
   std::optional<ModelFiles> files;
   std::optional<LlamaModel> model;
   torch::Device device = torch::kCPU;
@@ -91,7 +92,7 @@ struct RankModel {
   std::unique_ptr<LinearHook> hook;
 };
 
-std::unique_ptr<LinearHook> hook_load(const EvalModel& m, const RankModel& rm) {
+std::unique_ptr<LinearHook> hook_load(const EvalModel& m, const EvalRankModel& rm) {
   try {
     if (m.kind == EvalModelKind::adapter) {
       LoraAdapter adapter = peft_adapter_load(m.path, rm.files->config, m.name);
@@ -208,6 +209,7 @@ StageOutcome eval_stage(const MpiWorld& world, const EvalOptions& options) {
   cfg.scoring = std::move(common.scoring);
   cfg.chunk_size = common.chunk_size;
   cfg.device = common.device;
+  cfg.soft_prompt = common.soft_prompt;
   const auto rows = eval_models(options.base, options.adapters, options.moe);
 
   const auto examples = kshot_load(cfg.test_path);
@@ -244,6 +246,7 @@ StageOutcome eval_stage(const MpiWorld& world, const EvalOptions& options) {
                   {"chunk_size", cfg.chunk_size},
                   {"device", cfg.device}};
   spec.inputs = {{"model", cfg.model_path}, {"test", cfg.test_path}};
+  if (!cfg.soft_prompt.empty()) spec.inputs.emplace_back("soft_prompt", cfg.soft_prompt);
   for (const auto& r : rows) {
     if (r.kind != EvalModelKind::base)
       spec.inputs.emplace_back((r.kind == EvalModelKind::moe ? "moe/" : "adapter/") + r.name, r.path);
@@ -259,7 +262,7 @@ StageOutcome eval_stage(const MpiWorld& world, const EvalOptions& options) {
     const int64_t already = static_cast<int64_t>(journal.done_units().size());
     log_info("eval: ", n_models, " models x ", n_samples, " examples = ", n_units, " units; skipping ", already,
              " units already done, ", n_units - already, " to do");
-    RankModel rm;
+    EvalRankModel rm;
     std::vector<ScoringItem> items;
     auto ensure_model = [&]() {
       if (rm.model) return;
@@ -267,6 +270,7 @@ StageOutcome eval_stage(const MpiWorld& world, const EvalOptions& options) {
       rm.device = cfg.device == "cuda" ? torch::Device(torch::kCUDA, world.local_rank) : torch::Device(torch::kCPU);
       rm.dtype = rm.device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
       rm.model = llama_from_weights(rm.files->config, std::move(rm.files->weights), rm.device, rm.dtype);
+      if (!cfg.soft_prompt.empty()) peft_prompt_apply(cfg.soft_prompt, *rm.model);
       if (cfg.scoring.prompt.style == PromptStyle::chat) cfg.scoring.prompt.chat = model_chat_template(*rm.files);
       cfg.scoring.stop_ids = rm.files->stop_token_ids;
       items = scoring_prepare(examples, *rm.files->tokenizer, cfg.scoring, cfg.test_path);

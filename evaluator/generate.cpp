@@ -11,6 +11,7 @@
 
 #include "data/formats/model_files.h"
 #include "data/formats/peft_adapter.h"
+#include "data/formats/peft_prompt.h"
 #include "data/tokenizers/tokenizer.h"
 #include "model/cpu_threads.h"
 #include "model/llama.h"
@@ -45,6 +46,8 @@ StageOutcome generate_stage(const MpiWorld& world, const GenerateStageOptions& o
   const auto t0 = std::chrono::steady_clock::now();
   ModelFiles files = model_files_load(options.model);
   LlamaModel model = llama_from_weights(files.config, std::move(files.weights), device, dtype);
+  if (!options.soft_prompt.empty())
+    peft_prompt_apply(options.soft_prompt, model);
   LoraSet lora(files.config);
   const LinearHook* hook = nullptr;
   if (!options.adapter.empty()) {

@@ -17,6 +17,7 @@ namespace kmoe {
 struct GenerateStageOptions {
   std::string model;                 // HF model folder or .gguf file (required)
   std::string adapter;               // PEFT LoRA adapter folder ("": none)
+  std::string soft_prompt;           // PEFT prompt-tuning folder put before each prompt ("": none)
   std::vector<std::string> prompts;  // the prompts, one reply each (required)
   bool raw = false;                  // do not wrap prompts in the model's chat template
   int max_new_tokens = 64;           // tokens to generate at most

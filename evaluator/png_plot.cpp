@@ -188,17 +188,17 @@ Image image_make(int64_t width, int64_t height, Rgb fill) {
     im.rgb[3 * i + 1] = fill.g;
     im.rgb[3 * i + 2] = fill.b;
   }
-  im.ops.push_back({DrawOp::Kind::rect, 0, 0, width, height, fill});
+  im.ops.push_back({DrawOp::Kind::rect, 0, 0, width, height, fill, 1, false, {}});
   return im;
 }
 
 void image_fill(Image& im, int64_t x0, int64_t y0, int64_t x1, int64_t y1, Rgb c) {
-  if (x1 > x0 && y1 > y0) im.ops.push_back({DrawOp::Kind::rect, x0, y0, x1, y1, c});
+  if (x1 > x0 && y1 > y0) im.ops.push_back({DrawOp::Kind::rect, x0, y0, x1, y1, c, 1, false, {}});
   raster_fill(im, x0, y0, x1, y1, c);
 }
 
 void image_line(Image& im, int64_t x0, int64_t y0, int64_t x1, int64_t y1, Rgb c, int thickness) {
-  im.ops.push_back({DrawOp::Kind::line, x0, y0, x1, y1, c, thickness});
+  im.ops.push_back({DrawOp::Kind::line, x0, y0, x1, y1, c, thickness, false, {}});
   // Bresenham; a thick line stamps a square of `thickness` pixels at every step.
   const int64_t dx = std::abs(x1 - x0), dy = -std::abs(y1 - y0);
   const int64_t sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1;
@@ -219,7 +219,7 @@ int64_t text_width(const std::string& text, int scale) {
 
 void image_text(Image& im, int64_t x, int64_t y, const std::string& text, Rgb c, int scale, bool vertical) {
   if (!text.empty()) {
-    DrawOp op{DrawOp::Kind::text, x, y, x, y, c, scale, vertical};
+    DrawOp op{DrawOp::Kind::text, x, y, x, y, c, scale, vertical, {}};
     op.text = text;
     im.ops.push_back(std::move(op));
   }

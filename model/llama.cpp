@@ -112,15 +112,15 @@ at::Tensor llama_hidden(const LlamaModel& model, const at::Tensor& input_ids, co
                                 shape_text(input_ids.sizes()) + " " +
                                 std::string(c10::toString(input_ids.scalar_type())));
   }
-  const int64_t batch = input_ids.size(0), seq = input_ids.size(1);
-  if (seq == 0) throw std::invalid_argument("llama_forward: empty sequence");
+  const int64_t batch = input_ids.size(0);
+  if (input_ids.size(1) == 0) throw std::invalid_argument("llama_forward: empty sequence");
   const at::Tensor ids = input_ids.to(device);
   const int64_t lo = ids.min().item<int64_t>(), hi = ids.max().item<int64_t>();
   if (lo < 0 || hi >= c.vocab_size) {
     throw std::invalid_argument("llama_forward: token id " + std::to_string(lo < 0 ? lo : hi) + " outside [0, " +
                                 std::to_string(c.vocab_size) + ")");
   }
-  at::Tensor new_mask = torch::ones({batch, seq}, torch::TensorOptions().dtype(torch::kInt64).device(device));
+  at::Tensor new_mask = torch::ones({batch, input_ids.size(1)}, torch::TensorOptions().dtype(torch::kInt64).device(device));
   if (attention_mask.defined()) {
     if (attention_mask.sizes() != input_ids.sizes()) {
       throw std::invalid_argument("llama_forward: attention_mask " + shape_text(attention_mask.sizes()) +
@@ -129,6 +129,14 @@ at::Tensor llama_hidden(const LlamaModel& model, const at::Tensor& input_ids, co
     new_mask = attention_mask.to(device, torch::kInt64);
   }
   const int64_t past = cache ? cache->length() : 0;
+  // The soft prompt's virtual tokens come first, as real tokens, when nothing is cached yet.
+  const int64_t n_virtual = past == 0 ? llama_soft_prompt_length(model) : 0;
+  at::Tensor h = at::embedding(model.embed_tokens, ids);  // [batch, seq, hidden]
+  if (n_virtual > 0) {
+    h = torch::cat({model.soft_prompt.to(dtype).unsqueeze(0).expand({batch, n_virtual, c.hidden_size}), h}, 1);
+    new_mask = torch::cat({torch::ones({batch, n_virtual}, new_mask.options()), new_mask}, 1);
+  }
+  const int64_t seq = h.size(1);
   if (cache && past > 0 && cache->mask.size(0) != batch) {
     throw std::invalid_argument("llama_forward: batch " + std::to_string(batch) + " does not match the KV cache's " +
                                 std::to_string(cache->mask.size(0)));
@@ -164,7 +172,6 @@ at::Tensor llama_hidden(const LlamaModel& model, const at::Tensor& input_ids, co
     cache->v.resize(c.num_hidden_layers);
   }
 
-  at::Tensor h = at::embedding(model.embed_tokens, ids);  // [batch, seq, hidden]
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     const LlamaLayer& L = model.layers[l];
     const at::Tensor x = rms_norm(h, L.input_layernorm, c.rms_norm_eps);
@@ -202,6 +209,7 @@ at::Tensor llama_hidden(const LlamaModel& model, const at::Tensor& input_ids, co
     h = h + mlp_apply(rms_norm(h, L.post_attention_layernorm, c.rms_norm_eps), L, hook, l);
   }
   if (cache) cache->mask = full_mask;
+  if (n_virtual > 0) h = h.narrow(1, n_virtual, seq - n_virtual);
   return rms_norm(h, model.norm, c.rms_norm_eps);
 }
 
@@ -312,16 +320,19 @@ at::Tensor llama_hidden_packed(const LlamaModel& model, const at::Tensor& ids, c
   const c10::ScalarType dtype = model.embed_tokens.scalar_type();
   if (ids.dim() != 1 || ids.scalar_type() != torch::kInt64)
     throw std::invalid_argument("llama_hidden_packed: ids must be [total] int64, got " + shape_text(ids.sizes()));
-  int64_t total = 0;
-  std::vector<int64_t> positions;
+  const int64_t n_virtual = llama_soft_prompt_length(model);
+  int64_t total = 0, real_total = 0;
+  std::vector<int64_t> positions, real_rows;  // real_rows: the packed rows of real tokens
   for (const int64_t n : lengths) {
     if (n <= 0) throw std::invalid_argument("llama_hidden_packed: a sequence of length " + std::to_string(n));
-    for (int64_t t = 0; t < n; ++t) positions.push_back(t);
-    total += n;
+    for (int64_t t = 0; t < n_virtual + n; ++t) positions.push_back(t);
+    for (int64_t t = 0; t < n; ++t) real_rows.push_back(total + n_virtual + t);
+    total += n_virtual + n;
+    real_total += n;
   }
-  if (total != ids.size(0)) {
-    throw std::invalid_argument("llama_hidden_packed: lengths sum to " + std::to_string(total) + ", ids hold " +
-                                std::to_string(ids.size(0)));
+  if (real_total != ids.size(0)) {
+    throw std::invalid_argument("llama_hidden_packed: lengths sum to " + std::to_string(real_total) +
+                                ", ids hold " + std::to_string(ids.size(0)));
   }
   const at::Tensor dev_ids = ids.to(device);
   const int64_t lo = dev_ids.min().item<int64_t>(), hi = dev_ids.max().item<int64_t>();
@@ -335,7 +346,9 @@ at::Tensor llama_hidden_packed(const LlamaModel& model, const at::Tensor& ids, c
   const at::Tensor cos = emb.cos().to(dtype), sin = emb.sin().to(dtype);
   // One causal mask per distinct length: blocked[i][j] = j > i.
   std::map<int64_t, at::Tensor> blocked;
-  for (const int64_t n : lengths) {
+  std::vector<int64_t> spans;  // each sequence's rows, virtual tokens included
+  for (const int64_t n : lengths) spans.push_back(n_virtual + n);
+  for (const int64_t n : spans) {
     if (!blocked.count(n)) {
       blocked[n] = torch::ones({n, n}, torch::TensorOptions().dtype(torch::kBool).device(device)).triu(1);
     }
@@ -347,7 +360,19 @@ at::Tensor llama_hidden_packed(const LlamaModel& model, const at::Tensor& ids, c
   const int64_t group = heads / kv_heads;
   const double scale = std::sqrt(double(head_dim));
 
-  at::Tensor h = at::embedding(model.embed_tokens, dev_ids).unsqueeze(0);  // [1, total, hidden]
+  at::Tensor h = at::embedding(model.embed_tokens, dev_ids);  // [real total, hidden]
+  if (n_virtual > 0) {
+    const at::Tensor prompt = model.soft_prompt.to(dtype);
+    std::vector<at::Tensor> rows;
+    int64_t start = 0;
+    for (const int64_t n : lengths) {
+      rows.push_back(prompt);
+      rows.push_back(h.narrow(0, start, n));
+      start += n;
+    }
+    h = torch::cat(rows, 0);
+  }
+  h = h.unsqueeze(0);  // [1, total, hidden]
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     const LlamaLayer& L = model.layers[l];
     const at::Tensor x = rms_norm(h, L.input_layernorm, c.rms_norm_eps);
@@ -367,7 +392,7 @@ at::Tensor llama_hidden_packed(const LlamaModel& model, const at::Tensor& ids, c
     {
       RECORD_USER_SCOPE("kmoe::attention");
       int64_t start = 0;
-      for (const int64_t n : lengths) {
+      for (const int64_t n : spans) {
         const at::Tensor qs = q.narrow(1, start, n).reshape({kv_heads, group, n, head_dim});
         const at::Tensor ks = k.narrow(1, start, n).unsqueeze(1);  // [kv, 1, n, head_dim]
         const at::Tensor vs = v.narrow(1, start, n).unsqueeze(1);
@@ -382,7 +407,25 @@ at::Tensor llama_hidden_packed(const LlamaModel& model, const at::Tensor& ids, c
     h = h + linear_apply(attn, L.o_proj, L.o_bias, hook, l, LinearModule::o_proj);
     h = h + mlp_apply(rms_norm(h, L.post_attention_layernorm, c.rms_norm_eps), L, hook, l);
   }
-  return rms_norm(h, model.norm, c.rms_norm_eps).squeeze(0);
+  h = h.squeeze(0);
+  if (n_virtual > 0) h = h.index_select(0, torch::tensor(real_rows, torch::kInt64).to(device));
+  return rms_norm(h, model.norm, c.rms_norm_eps);
+}
+
+int64_t llama_soft_prompt_length(const LlamaModel& model) {
+  return model.soft_prompt.defined() ? model.soft_prompt.size(0) : 0;
+}
+
+void llama_set_soft_prompt(LlamaModel& model, const at::Tensor& prompt) {
+  if (!prompt.defined()) {
+    model.soft_prompt = at::Tensor();
+    return;
+  }
+  if (prompt.dim() != 2 || prompt.size(1) != model.config.hidden_size || prompt.size(0) == 0) {
+    throw std::invalid_argument("soft prompt: expected [virtual tokens, " + std::to_string(model.config.hidden_size) +
+                                "], got " + shape_text(prompt.sizes()));
+  }
+  model.soft_prompt = prompt.device() == model.embed_tokens.device() ? prompt : prompt.to(model.embed_tokens.device());
 }
 
 at::Tensor llama_hidden_states(const LlamaModel& model, const at::Tensor& input_ids, const at::Tensor& attention_mask,

@@ -37,7 +37,19 @@ struct LlamaModel {
   at::Tensor norm;           // [hidden]
   at::Tensor lm_head;        // [vocab, hidden]; the same tensor as embed_tokens when tied
   at::Tensor rope_inv_freq;  // [head_dim / 2] float32, LLaMA-3 scaling applied
+  // A soft prompt (prompt tuning, PEFT's PROMPT_TUNING): [virtual tokens, hidden] input
+  // embeddings put before every sequence, or undefined. Every entry point below prepends it
+  // when it starts a sequence (nothing cached yet), as real tokens at positions 0..P-1, and
+  // returns hidden states and logits of the real tokens only; the KV cache holds both. It
+  // may require grad (mode prompt trains it through the forward).
+  at::Tensor soft_prompt;
 };
+
+// The soft prompt's virtual-token count, 0 without one.
+int64_t llama_soft_prompt_length(const LlamaModel& model);
+// Sets (or, with an undefined tensor, removes) the soft prompt, moved to the model's device;
+// throws unless it is [P >= 1, hidden].
+void llama_set_soft_prompt(LlamaModel& model, const at::Tensor& prompt);
 
 // Builds the model from HF-named tensors ("model.layers.3.self_attn.q_proj.weight", ...),
 // checking that every expected tensor is there with its shape and that nothing else is.

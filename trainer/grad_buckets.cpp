@@ -18,8 +18,8 @@
 
 namespace kmoe {
 
-namespace {
-struct Slot {
+// (named, not in an anonymous namespace: GradientBucketsState, declared in the header, holds them)
+struct GradSlot {
   at::Tensor param;
   int64_t bucket = 0;
   int64_t offset = 0;  // in elements, within the bucket
@@ -28,30 +28,29 @@ struct Slot {
   bool filled = false;
 };
 
-struct Bucket {
+struct GradBucket {
   at::Tensor flat;            // [elements] float32 on the communicator's device
   std::vector<size_t> slots;  // indices into GradientBucketsState::slots
   size_t filled = 0;
   std::unique_ptr<Communicator::Pending> pending;
   bool started = false;
 };
-}  // namespace
 
 struct GradientBucketsState {
   Communicator* comm = nullptr;
-  std::vector<Slot> slots;
-  std::vector<Bucket> buckets;
+  std::vector<GradSlot> slots;
+  std::vector<GradBucket> buckets;
   size_t next_to_start = 0;  // buckets [0, next_to_start) have started this step
   bool sync = true;
 
-  at::Tensor slot_view(const Slot& slot) {
+  at::Tensor slot_view(const GradSlot& slot) {
     return buckets[slot.bucket].flat.narrow(0, slot.offset, slot.numel).view(slot.param.sizes());
   }
 
   // Starts every full bucket that is next in index order.
   void start_ready() {
     while (next_to_start < buckets.size()) {
-      Bucket& b = buckets[next_to_start];
+      GradBucket& b = buckets[next_to_start];
       if (b.filled < b.slots.size()) break;
       b.pending = comm->allreduce_sum_async(b.flat);
       b.started = true;
@@ -66,7 +65,7 @@ struct GradientBucketsState {
   // The hook of slot `index`: `grad` is this backward's gradient of the parameter.
   void on_grad(size_t index, const at::Tensor& grad) {
     if (!sync) return;
-    Slot& slot = slots[index];
+    GradSlot& slot = slots[index];
     if (slot.filled) {
       throw std::runtime_error("GradientBuckets: parameter " + std::to_string(index) +
                                " got a second gradient in one synced backward; call finish() after each synced "
@@ -122,7 +121,7 @@ GradientBuckets::GradientBuckets(Communicator& comm, std::vector<at::Tensor> par
       buckets.emplace_back();
       offset = 0;
     }
-    Slot& slot = slots[k];
+    GradSlot& slot = slots[k];
     slot.param = params[k];
     slot.bucket = static_cast<int64_t>(buckets.size()) - 1;
     slot.offset = offset;
@@ -130,7 +129,7 @@ GradientBuckets::GradientBuckets(Communicator& comm, std::vector<at::Tensor> par
     offset += slot.numel;
     buckets.back().slots.push_back(k);
   }
-  for (Bucket& b : buckets) {
+  for (GradBucket& b : buckets) {
     int64_t elements = 0;
     for (size_t k : b.slots) elements += slots[k].numel;
     b.flat = at::zeros({elements}, at::TensorOptions().dtype(at::kFloat).device(comm.device()));
@@ -142,8 +141,8 @@ GradientBuckets::GradientBuckets(Communicator& comm, std::vector<at::Tensor> par
 }
 
 GradientBuckets::~GradientBuckets() {
-  for (Slot& slot : state_->slots) slot.param.remove_hook(slot.hook);
-  for (Bucket& b : state_->buckets) b.pending.reset();  // waits for a sum still in flight
+  for (GradSlot& slot : state_->slots) slot.param.remove_hook(slot.hook);
+  for (GradBucket& b : state_->buckets) b.pending.reset();  // waits for a sum still in flight
 }
 
 void GradientBuckets::set_sync(bool sync) {
@@ -156,9 +155,9 @@ void GradientBuckets::finish() {
   // Fill what backward did not: a parameter without a gradient this backward contributes
   // what earlier micro-batches accumulated, or zeros. Buckets start in index order.
   for (size_t i = st.next_to_start; i < st.buckets.size(); ++i) {
-    Bucket& b = st.buckets[i];
+    GradBucket& b = st.buckets[i];
     for (size_t k : b.slots) {
-      Slot& slot = st.slots[k];
+      GradSlot& slot = st.slots[k];
       if (slot.filled) continue;
       at::Tensor view = st.slot_view(slot);
       const at::Tensor& accumulated = slot.param.grad();
@@ -172,17 +171,17 @@ void GradientBuckets::finish() {
     }
   }
   st.start_ready();
-  for (Bucket& b : st.buckets) {
+  for (GradBucket& b : st.buckets) {
     b.pending->wait();
     b.pending.reset();
   }
   // The reduced gradients are views of the buckets: no copy. The next synced backward
   // writes the bucket only after its hook has taken the old gradient out of .grad.
-  for (Slot& slot : st.slots) {
+  for (GradSlot& slot : st.slots) {
     slot.param.mutable_grad() = st.slot_view(slot);
     slot.filled = false;
   }
-  for (Bucket& b : st.buckets) {
+  for (GradBucket& b : st.buckets) {
     b.filled = 0;
     b.started = false;
   }

@@ -9,12 +9,14 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "data/formats/hf_export.h"
 #include "data/formats/model_files.h"
+#include "data/formats/peft_prompt.h"
 #include "data/store/artifact.h"
 #include "data/store/folder_commit.h"
 #include "model/cpu_threads.h"
@@ -60,10 +62,18 @@ TrainConfig config_resolve(const std::string& mode, const std::string& model, co
                            bool force, const TrainingFlags& f, const std::string& who) {
   TrainConfig c;
   c.mode = mode;
-  if (c.mode != "lora" && c.mode != "full" && c.mode != "moe")
-    throw UsageError(who + ": --mode must be lora, full or moe");
+  if (c.mode != "lora" && c.mode != "full" && c.mode != "moe" && c.mode != "prompt")
+    throw UsageError(who + ": --mode must be lora, full, moe or prompt");
   c.model = model;
-  c.data = data;
+  for (const auto& arg : data) {
+    try {
+      const SftSource src = sft_source_parse(arg);
+      c.data.push_back(src.path);
+      c.data_fractions.push_back(src.fraction);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(who + ": " + e.what());
+    }
+  }
   c.prompt_style = f.prompt_format;
   c.max_len = f.max_len;
   c.lora.r = f.lora_r;
@@ -145,15 +155,23 @@ StageSpec train_spec(const TrainConfig& c, const std::string& artifact) {
     spec.options["lora_targets"] = c.lora_targets;
     spec.options["use_rslora"] = c.lora.use_rslora;
   }
+  if (c.mode == "prompt" && c.init_adapter.empty()) {
+    spec.options["prompt_tokens"] = c.prompt_tokens;
+    spec.options["prompt_init"] = c.prompt_init;
+    if (c.prompt_init == "text") spec.options["prompt_init_text"] = c.prompt_init_text;
+  }
   if (c.mode == "moe") {
     spec.options["top_k"] = c.top_k;
     spec.options["aux_loss_coef"] = c.aux_loss_coef;
     spec.options["routers_only"] = c.routers_only;
     spec.options["lora_dropout"] = c.lora.lora_dropout;
   }
+  if (std::any_of(c.data_fractions.begin(), c.data_fractions.end(), [](double f) { return f < 1; }))
+    spec.options["data_fractions"] = c.data_fractions;
   spec.inputs = {{"model", c.model}};
   for (size_t i = 0; i < c.data.size(); ++i) spec.inputs.emplace_back("data/" + std::to_string(i), c.data[i]);
   if (!c.init_adapter.empty()) spec.inputs.emplace_back("init_adapter", c.init_adapter);
+  if (!c.soft_prompt.empty()) spec.inputs.emplace_back("soft_prompt", c.soft_prompt);
   for (size_t i = 0; i < c.adapters.size(); ++i)
     spec.inputs.emplace_back("adapter/" + std::to_string(i), c.adapters[i]);
   return spec;
@@ -170,19 +188,25 @@ std::vector<SftExample> train_data_load(const TrainConfig& cfg, const ModelFiles
   dopt.max_len = cfg.max_len;
   dopt.eos_id = sft_eos_id(*files.tokenizer, files.config.eos_token_ids, dopt.prompt);
   auto data = sft_load(cfg.data, *files.tokenizer, dopt, stats);
+  const size_t loaded = data.size();
+  data = sft_sample_sources(std::move(data), cfg.data_fractions, cfg.train.seed, &stats->source_examples);
   log_info("train: ", data.size(), " examples from ", stats->records, " records (", stats->truncated,
-           " truncated to --max-len ", cfg.max_len, ", ", stats->dropped, " dropped: prompt alone fills --max-len)");
+           " truncated to --max-len ", cfg.max_len, ", ", stats->dropped, " dropped: prompt alone fills --max-len",
+           data.size() < loaded ? ", a share of some files drawn by their --data fractions" : "", ")");
   return data;
 }
 
 // Collective, for a folder output once the mode has filled `staging` (DIR.partial/) on
 // rank 0: writes train.h5 into it last, renames it to `output` and removes `ckpt_path`.
 void folder_finish(const MpiWorld& world, const Provenance& prov, const TrainResult& res, const SftDataStats& stats,
-                   int64_t examples, const std::string& staging, const std::string& output,
-                   const std::string& ckpt_path) {
+                   const std::vector<std::string>& sources, int64_t examples, const std::string& staging,
+                   const std::string& output, const std::string& ckpt_path) {
   MPI_Barrier(world.comm);
   ArtifactWriter w(world.comm, (fs::path(staging) / "train.h5").string(), prov);
   write_metrics(w, res.metrics);
+  w.write_strings("sources", sources);
+  w.write_int64("source_examples", {static_cast<int64_t>(stats.source_examples.size())},
+                stats.source_examples.data());
   w.set_attr("/", "examples", examples);
   w.set_attr("/", "examples_truncated", stats.truncated);
   w.set_attr("/", "examples_dropped", stats.dropped);
@@ -223,6 +247,8 @@ StageOutcome train_one(const MpiWorld& world, const TrainConfig& cfg, c10::Devic
       throw std::invalid_argument(cfg.model + ": --mode full needs a HF model folder (it writes one)");
     const auto dtype = cfg.dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32;
     LlamaModel model = llama_from_weights(files.config, std::move(files.weights), device, dtype);
+    if (!cfg.soft_prompt.empty())  // frozen: ProMoT's second stage
+      peft_prompt_apply(cfg.soft_prompt, model);
     SftDataStats stats;
     const auto data = train_data_load(cfg, files, &stats);
 
@@ -231,7 +257,7 @@ StageOutcome train_one(const MpiWorld& world, const TrainConfig& cfg, c10::Devic
     topt.model_params = 0;
     for (const auto& [name, t] : llama_named_weights(model)) topt.model_params += t.numel();
     torch::manual_seed(topt.seed);  // the adapter's initialisation
-    const auto mode = train_mode_make({world, cfg, files.config, model, device, ckpt_path});
+    const auto mode = train_mode_make({world, cfg, files.config, model, *files.tokenizer, device, ckpt_path});
     Communicator comm(world, device);
     const TrainResult res = train_run(model, mode->target(comm), data, topt, comm, prov);
     if (res.interrupted) {
@@ -239,9 +265,9 @@ StageOutcome train_one(const MpiWorld& world, const TrainConfig& cfg, c10::Devic
       return;
     }
     const auto examples = static_cast<int64_t>(data.size());
-    mode->save({world, comm, prov, res, examples, cfg.output, staging});
+    mode->save({world, comm, prov, res, examples, stats.source_examples, cfg.output, staging});
     if (dir_output) {
-      folder_finish(world, prov, res, stats, examples, staging, cfg.output, ckpt_path);
+      folder_finish(world, prov, res, stats, cfg.data, examples, staging, cfg.output, ckpt_path);
     } else if (world.is_root()) {
       fs::remove(ckpt_path);
     }
@@ -265,8 +291,21 @@ StageOutcome train_stage(const MpiWorld& world, const TrainOptions& options) {
   cfg.top_k = options.top_k;
   cfg.aux_loss_coef = options.aux_loss_coef;
   cfg.routers_only = options.routers_only;
-  if (!cfg.init_adapter.empty() && cfg.mode != "lora")
-    throw UsageError("kmoe train: --init-adapter is for --mode lora");
+  cfg.soft_prompt = options.soft_prompt;
+  cfg.prompt_tokens = options.prompt_tokens;
+  cfg.prompt_init = options.prompt_init;
+  cfg.prompt_init_text = options.prompt_init_text;
+  if (!cfg.init_adapter.empty() && cfg.mode != "lora" && cfg.mode != "prompt")
+    throw UsageError("kmoe train: --init-adapter is for --mode lora and --mode prompt");
+  if (cfg.mode == "prompt") {
+    if (!cfg.soft_prompt.empty())
+      throw UsageError("kmoe train: --mode prompt trains a soft prompt; to continue one, give it as --init-adapter");
+    if (cfg.prompt_init != "vocab" && cfg.prompt_init != "text")
+      throw UsageError("kmoe train: --prompt-init must be vocab or text");
+    if (cfg.prompt_init == "text" && cfg.prompt_init_text.empty())
+      throw UsageError("kmoe train: --prompt-init text needs --prompt-init-text");
+    if (cfg.prompt_tokens <= 0) throw UsageError("kmoe train: --prompt-tokens must be positive");
+  }
   if (cfg.mode == "moe" && cfg.adapters.size() < 2)
     throw UsageError("kmoe train: --mode moe needs --adapters DIR DIR...");
   return train_one(world, cfg, rank_device(world, cfg));
@@ -307,6 +346,7 @@ StageOutcome bank_build_stage(const MpiWorld& world, const BankBuildOptions& opt
     for (int64_t i = mine.begin; i < mine.end && code == 0; ++i) {
       TrainConfig one = cfg;
       one.data = {cfg.data[i]};
+      one.data_fractions = {cfg.data_fractions[i]};
       one.output = paths[i];
       one.lora.base_model_name_or_path = cfg.model;
       log_info("bank build: rank ", world.rank, ": adapter '", stems[i], "' from ", cfg.data[i]);

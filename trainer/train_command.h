@@ -42,13 +42,18 @@ struct TrainingFlags {
 };
 
 // `kmoe train`: one LoRA (mode lora -> PEFT adapter folder + train.h5), every base weight
-// (mode full -> HF folder + train.h5) or the mixture of LoRA experts (mode moe -> moe.h5).
+// (mode full -> HF folder + train.h5), the mixture of LoRA experts (mode moe -> moe.h5) or a
+// soft prompt (mode prompt -> PEFT prompt-tuning folder + train.h5).
 struct TrainOptions {
-  std::string mode = "lora";          // lora, full or moe
+  std::string mode = "lora";          // lora, full, moe or prompt
   std::string model;                  // base model: HF folder or .gguf (required)
   std::vector<std::string> data;      // JSONL files (required)
   std::string output;                 // adapter folder (lora), HF folder (full) or moe.h5 (moe) (required)
-  std::string init_adapter;           // mode lora: continue from this PEFT adapter
+  std::string init_adapter;           // mode lora: continue from this PEFT adapter; mode prompt: this soft prompt
+  std::string soft_prompt;            // modes lora, full, moe: a frozen soft prompt (PEFT PROMPT_TUNING folder)
+  int64_t prompt_tokens = 100;        // mode prompt: virtual tokens (ProMoT: 100)
+  std::string prompt_init = "vocab";  // mode prompt: vocab (P random vocabulary tokens) or text
+  std::string prompt_init_text;       // mode prompt with --prompt-init text: the instruction text
   std::vector<std::string> adapters;  // mode moe: the N >= 2 PEFT adapters that initialise the experts
   int64_t top_k = 2;                  // mode moe: experts kept per token
   double aux_loss_coef = 0.0;         // mode moe: Switch load-balancing loss coefficient

@@ -57,10 +57,14 @@ void rng_seed(c10::Device device, uint64_t seed) {
 // positions that predict a response token.
 at::Tensor micro_batch_loss(const LlamaModel& model, TrainTarget& target, const std::vector<const SftExample*>& batch,
                             c10::Device device) {
+  // A soft prompt's virtual tokens (model.soft_prompt) run before each sequence: the hook
+  // sees them, as source 0 (not counted as data).
+  const int64_t n_virtual = llama_soft_prompt_length(model);
   std::vector<int64_t> ids, lengths, source, at, labels;
   for (const auto* ex : batch) {
     const int64_t start = static_cast<int64_t>(ids.size());
     const auto& t = ex->tokens;
+    source.insert(source.end(), n_virtual, 0);
     for (size_t k = 0; k < t.size(); ++k) {
       ids.push_back(t[k]);
       source.push_back(ex->source + 1);
@@ -71,8 +75,8 @@ at::Tensor micro_batch_loss(const LlamaModel& model, TrainTarget& target, const 
     }
     lengths.push_back(static_cast<int64_t>(t.size()));
   }
-  const int64_t total = static_cast<int64_t>(ids.size());
-  if (target.before_forward) target.before_forward(torch::tensor(source, torch::kInt64).view({1, total}).to(device));
+  const int64_t rows = static_cast<int64_t>(source.size());
+  if (target.before_forward) target.before_forward(torch::tensor(source, torch::kInt64).view({1, rows}).to(device));
   const at::Tensor hidden = llama_hidden_packed(model, torch::tensor(ids, torch::kInt64), lengths, target.hook);
   const at::Tensor logits =
       llama_lm_head(model, hidden.index_select(0, torch::tensor(at, torch::kInt64).to(hidden.device())));

@@ -6,11 +6,13 @@
 #include <torch/torch.h>
 
 #include <map>
+#include <random>
 #include <stdexcept>
 
 #include "data/formats/hf_export.h"
 #include "data/formats/moe_file.h"
 #include "data/formats/peft_adapter.h"
+#include "data/formats/peft_prompt.h"
 #include "data/store/artifact_tensor.h"
 #include "model/moe_lora.h"
 
@@ -143,6 +145,7 @@ class MoeMode final : public TrainMode {
     w.set_attr("router_load_by_source", "layout",
                std::string("sources x moe keys x experts: router_load per data file"));
     w.write_strings("sources", sources_);
+    w.write_int64("source_examples", {static_cast<int64_t>(s.source_examples.size())}, s.source_examples.data());
     w.set_attr("/", "examples", s.examples);
     w.set_attr("/", "resumed_from_step", s.result.resumed_from);
     w.commit();
@@ -165,6 +168,60 @@ class MoeMode final : public TrainMode {
   TrainTarget target_;
 };
 
+// A soft prompt of cfg.prompt_tokens virtual tokens (ProMoT's stage 1, METHOD.md §3), the
+// model frozen: initialised from the embeddings of --prompt-init-text's tokens (cut or
+// repeated to P, as PEFT's TEXT init), of P tokens drawn uniformly from the vocabulary
+// (seeded), or from --init-adapter's soft prompt. Saved as a PEFT PROMPT_TUNING folder.
+class PromptMode final : public TrainMode {
+ public:
+  explicit PromptMode(const TrainModeInputs& in) : model_(in.model), base_(in.base) {
+    const TrainConfig& cfg = in.cfg;
+    const int64_t p = cfg.prompt_tokens;
+    at::Tensor init;
+    if (!cfg.init_adapter.empty()) {
+      const SoftPrompt from = peft_prompt_load(cfg.init_adapter, in.base);
+      init = from.embeddings;
+      saved_.init = from.init;
+      saved_.init_text = from.init_text;
+    } else {
+      std::vector<int64_t> ids;
+      if (cfg.prompt_init == "text") {
+        for (const int32_t id : in.tokenizer.encode(cfg.prompt_init_text)) ids.push_back(id);
+        if (ids.empty()) throw std::invalid_argument("--prompt-init-text has no tokens");
+        const std::vector<int64_t> once = ids;
+        while (static_cast<int64_t>(ids.size()) < p) ids.insert(ids.end(), once.begin(), once.end());
+        ids.resize(p);
+        saved_.init = "TEXT";
+        saved_.init_text = cfg.prompt_init_text;
+      } else {
+        std::mt19937_64 rng(cfg.train.seed);
+        std::uniform_int_distribution<int64_t> token(0, in.base.vocab_size - 1);
+        for (int64_t i = 0; i < p; ++i) ids.push_back(token(rng));
+        saved_.init = "RANDOM";
+      }
+      torch::NoGradGuard no_grad;
+      init = in.model.embed_tokens.index_select(0, torch::tensor(ids, torch::kInt64).to(in.model.embed_tokens.device()));
+    }
+    prompt_ = init.detach().to(in.device, torch::kFloat32).clone().requires_grad_(true);
+    llama_set_soft_prompt(model_, prompt_);
+    saved_.base_model = cfg.model;
+    target_.params.emplace_back("soft_prompt", prompt_);
+  }
+  TrainTarget& target(Communicator&) override { return target_; }
+  void save(const TrainModeSave& s) override {
+    if (!s.world.is_root()) return;
+    saved_.embeddings = prompt_.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+    peft_prompt_save(saved_, base_, s.staging);
+  }
+
+ private:
+  LlamaModel& model_;
+  ModelConfig base_;
+  at::Tensor prompt_;
+  SoftPrompt saved_;
+  TrainTarget target_;
+};
+
 }  // namespace
 
 bool train_mode_writes_folder(const std::string& mode) {
@@ -181,11 +238,16 @@ std::unique_ptr<TrainMode> moe_mode(const TrainModeInputs& in) {
   return std::make_unique<MoeMode>(in);
 }
 
+std::unique_ptr<TrainMode> prompt_mode(const TrainModeInputs& in) {
+  return std::make_unique<PromptMode>(in);
+}
+
 std::unique_ptr<TrainMode> train_mode_make(const TrainModeInputs& in) {
   if (in.cfg.mode == "lora") return lora_mode(in);
   if (in.cfg.mode == "full") return full_mode(in);
   if (in.cfg.mode == "moe") return moe_mode(in);
-  throw std::invalid_argument("train: unknown mode '" + in.cfg.mode + "' (lora, full or moe)");
+  if (in.cfg.mode == "prompt") return prompt_mode(in);
+  throw std::invalid_argument("train: unknown mode '" + in.cfg.mode + "' (lora, full, moe or prompt)");
 }
 
 void write_metrics(ArtifactWriter& w, const TrainMetrics& m) {

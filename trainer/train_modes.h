@@ -3,6 +3,7 @@
 //   lora  one LoRA adapter (fresh, or continued from --init-adapter) -> a PEFT folder
 //   full  every base weight, in place                                -> an HF folder
 //   moe   the mixture of LoRA experts (routers, optionally experts)  -> moe.h5
+//   prompt a soft prompt (ProMoT stage 1), the model frozen          -> a PEFT prompt-tuning folder
 // Folder modes (lora, full) fill DIR.partial/ on rank 0; train_command.cpp then adds
 // train.h5 and commits the folder. File modes (moe) write their artifact themselves. A new
 // mode is one more class in train_modes.cpp, a name in train_mode_make and its options in
@@ -19,6 +20,7 @@
 #include "data/store/artifact.h"
 #include "model/config.h"
 #include "model/llama.h"
+#include "data/tokenizers/tokenizer.h"
 #include "model/lora.h"
 #include "runtime/mpi_world.h"
 #include "trainer/communicator.h"
@@ -29,14 +31,19 @@ namespace kmoe {
 // The resolved options of one training: formats parsed, defaults that depend on the mode
 // filled in, device and dtype chosen (train_command.cpp's config_resolve).
 struct TrainConfig {
-  std::string mode = "lora";  // lora | full | moe
+  std::string mode = "lora";  // lora | full | moe | prompt
   std::string model, output;
-  std::vector<std::string> data;
+  std::vector<std::string> data;       // the files (--data FILE[:FRACTION] without the fraction)
+  std::vector<double> data_fractions;  // per file: the share of its examples trained on (1: all)
   std::string prompt_style = "alpaca";
   int64_t max_len = 1024;
   LoraConfig lora;
   std::string lora_targets = "q_proj,v_proj";
-  std::string init_adapter;
+  std::string init_adapter;  // lora: a PEFT LoRA to continue; prompt: a soft prompt to continue
+  std::string soft_prompt;   // lora | full | moe: a frozen soft prompt put before every sequence
+  int64_t prompt_tokens = 100;        // mode prompt: virtual tokens P
+  std::string prompt_init = "vocab";  // mode prompt: vocab (embeddings of P random tokens) | text
+  std::string prompt_init_text;       // mode prompt, init text: embeddings of its tokens, repeated to P
   std::vector<std::string> adapters;  // mode moe
   int64_t top_k = 2;
   double aux_loss_coef = 0;
@@ -57,6 +64,7 @@ struct TrainModeInputs {
   const TrainConfig& cfg;
   const ModelConfig& base;      // the base model's config
   LlamaModel& model;            // the base model (mode full trains its weights in place)
+  const Tokenizer& tokenizer;   // the model's (mode prompt's text initialisation)
   c10::Device device;           // this rank's device
   std::string checkpoint_path;  // OUTPUT.ckpt.h5, named when its mode state is missing
 };
@@ -68,6 +76,7 @@ struct TrainModeSave {
   const Provenance& prov;
   const TrainResult& result;
   int64_t examples;     // the training examples
+  const std::vector<int64_t>& source_examples;  // of them, per data file
   std::string output;   // file modes: the artifact to write (moe.h5)
   std::string staging;  // folder modes: DIR.partial/, which rank 0 fills (already removed or fresh)
 };
@@ -85,12 +94,13 @@ class TrainMode {
   virtual void save(const TrainModeSave& s) = 0;
 };
 
-// lora | full | moe (config_resolve has checked the name). Builds the mode's trainable
+// lora | full | moe | prompt (config_resolve has checked the name). Builds the mode's trainable
 // tensors on in.device; the caller seeds torch first (a fresh LoRA's initialisation).
 std::unique_ptr<TrainMode> train_mode_make(const TrainModeInputs& in);
 std::unique_ptr<TrainMode> lora_mode(const TrainModeInputs& in);
 std::unique_ptr<TrainMode> full_mode(const TrainModeInputs& in);
 std::unique_ptr<TrainMode> moe_mode(const TrainModeInputs& in);
+std::unique_ptr<TrainMode> prompt_mode(const TrainModeInputs& in);
 
 // metrics/step, loss, lr, grad_norm and tokens_per_s: one row per logged step.
 void write_metrics(ArtifactWriter& w, const TrainMetrics& m);

@@ -25,7 +25,7 @@ namespace {
 
 const char* const kKeyPrefix = "base_model.model.";
 
-[[noreturn]] void fail(const std::string& path, const std::string& what) {
+[[noreturn]] void adapter_fail(const std::string& path, const std::string& what) {
   throw std::invalid_argument(path + ": " + what);
 }
 
@@ -35,46 +35,46 @@ bool is_null_or_empty(const json& v) {
 
 int64_t get_int(const json& j, const std::string& key, int64_t fallback, const std::string& path) {
   if (!j.contains(key) || j[key].is_null()) return fallback;
-  if (!j[key].is_number_integer()) fail(path, "'" + key + "' must be an integer, got " + j[key].dump());
+  if (!j[key].is_number_integer()) adapter_fail(path, "'" + key + "' must be an integer, got " + j[key].dump());
   return j[key].get<int64_t>();
 }
 
 double get_number(const json& j, const std::string& key, double fallback, const std::string& path) {
   if (!j.contains(key) || j[key].is_null()) return fallback;
-  if (!j[key].is_number()) fail(path, "'" + key + "' must be a number, got " + j[key].dump());
+  if (!j[key].is_number()) adapter_fail(path, "'" + key + "' must be a number, got " + j[key].dump());
   return j[key].get<double>();
 }
 
 bool get_bool(const json& j, const std::string& key, bool fallback, const std::string& path) {
   if (!j.contains(key) || j[key].is_null()) return fallback;
-  if (!j[key].is_boolean()) fail(path, "'" + key + "' must be true or false, got " + j[key].dump());
+  if (!j[key].is_boolean()) adapter_fail(path, "'" + key + "' must be true or false, got " + j[key].dump());
   return j[key].get<bool>();
 }
 
 std::string get_string(const json& j, const std::string& key, const std::string& fallback, const std::string& path) {
   if (!j.contains(key) || j[key].is_null()) return fallback;
-  if (!j[key].is_string()) fail(path, "'" + key + "' must be a string, got " + j[key].dump());
+  if (!j[key].is_string()) adapter_fail(path, "'" + key + "' must be a string, got " + j[key].dump());
   return j[key].get<std::string>();
 }
 
 std::vector<LinearModule> parse_targets(const json& j, const std::string& path) {
-  if (!j.contains("target_modules") || j["target_modules"].is_null()) fail(path, "'target_modules' is missing");
+  if (!j.contains("target_modules") || j["target_modules"].is_null()) adapter_fail(path, "'target_modules' is missing");
   const json& t = j["target_modules"];
   if (t.is_string()) {
     // PEFT reads any other string as a regex fully matched against module paths.
     if (t.get<std::string>() == "all-linear") return {std::begin(kAllLinearModules), std::end(kAllLinearModules)};
-    fail(path,
+    adapter_fail(path,
          "target_modules is the regex string " + t.dump() + "; kmoe supports a list of module names or \"all-linear\"");
   }
-  if (!t.is_array() || t.empty()) fail(path, "'target_modules' must be a non-empty list or \"all-linear\"");
+  if (!t.is_array() || t.empty()) adapter_fail(path, "'target_modules' must be a non-empty list or \"all-linear\"");
   std::vector<LinearModule> out;
   for (const auto& name : t) {
-    if (!name.is_string()) fail(path, "target_modules entry " + name.dump() + " is not a string");
+    if (!name.is_string()) adapter_fail(path, "target_modules entry " + name.dump() + " is not a string");
     try {
       const LinearModule m = linear_module_parse(name.get<std::string>());
       if (std::find(out.begin(), out.end(), m) == out.end()) out.push_back(m);
     } catch (const std::invalid_argument&) {
-      fail(path, "target module '" + name.get<std::string>() +
+      adapter_fail(path, "target module '" + name.get<std::string>() +
                      "' is not a linear layer of the LLaMA-family base (q_proj, k_proj, v_proj, o_proj, gate_proj, "
                      "up_proj, down_proj)");
     }
@@ -87,10 +87,10 @@ std::vector<int64_t> parse_layers(const json& j, const std::string& path) {
   if (!j.contains("layers_to_transform") || j["layers_to_transform"].is_null()) return {};
   const json& l = j["layers_to_transform"];
   if (l.is_number_integer()) return {l.get<int64_t>()};
-  if (!l.is_array()) fail(path, "'layers_to_transform' must be an integer or a list of integers");
+  if (!l.is_array()) adapter_fail(path, "'layers_to_transform' must be an integer or a list of integers");
   std::vector<int64_t> out;
   for (const auto& v : l) {
-    if (!v.is_number_integer()) fail(path, "layers_to_transform entry " + v.dump() + " is not an integer");
+    if (!v.is_number_integer()) adapter_fail(path, "layers_to_transform entry " + v.dump() + " is not an integer");
     out.push_back(v.get<int64_t>());
   }
   return out;
@@ -98,7 +98,7 @@ std::vector<int64_t> parse_layers(const json& j, const std::string& path) {
 
 std::string read_text(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
-  if (!in) fail(p.string(), "cannot be read");
+  if (!in) adapter_fail(p.string(), "cannot be read");
   std::ostringstream s;
   s << in.rdbuf();
   return s.str();
@@ -135,36 +135,38 @@ LoraConfig peft_config_parse(const std::string& json_text, const std::string& pa
   } catch (const json::parse_error& e) {
     const size_t byte = std::min<size_t>(e.byte, json_text.size());
     const int64_t line = 1 + std::count(json_text.begin(), json_text.begin() + (byte ? byte - 1 : 0), '\n');
-    fail(path, "bad JSON at line " + std::to_string(line) + ": " + e.what());
+    adapter_fail(path, "bad JSON at line " + std::to_string(line) + ": " + e.what());
   }
-  if (!j.is_object()) fail(path, "is not a JSON object");
+  if (!j.is_object()) adapter_fail(path, "is not a JSON object");
 
   const std::string peft_type = get_string(j, "peft_type", "LORA", path);
-  if (peft_type != "LORA") fail(path, "peft_type is '" + peft_type + "'; kmoe loads LORA adapters only");
+  if (peft_type == "PROMPT_TUNING")
+    adapter_fail(path, "is a soft prompt (peft_type PROMPT_TUNING), not a LoRA adapter: give it as --soft-prompt");
+  if (peft_type != "LORA") adapter_fail(path, "peft_type is '" + peft_type + "'; kmoe loads LORA adapters only");
   const std::string bias = get_string(j, "bias", "none", path);
-  if (bias != "none") fail(path, "bias is '" + bias + "'; kmoe supports bias \"none\" only");
-  if (get_bool(j, "use_dora", false, path)) fail(path, "use_dora is true; kmoe does not support DoRA");
+  if (bias != "none") adapter_fail(path, "bias is '" + bias + "'; kmoe supports bias \"none\" only");
+  if (get_bool(j, "use_dora", false, path)) adapter_fail(path, "use_dora is true; kmoe does not support DoRA");
   for (const char* key : {"rank_pattern", "alpha_pattern"}) {
     if (j.contains(key) && !is_null_or_empty(j[key]))
-      fail(path, std::string(key) + " is " + j[key].dump() + "; kmoe supports one rank and alpha for all modules");
+      adapter_fail(path, std::string(key) + " is " + j[key].dump() + "; kmoe supports one rank and alpha for all modules");
   }
   for (const char* key : {"modules_to_save", "layer_replication"}) {
     if (j.contains(key) && !is_null_or_empty(j[key]))
-      fail(path, std::string(key) + " is " + j[key].dump() + "; kmoe does not support it");
+      adapter_fail(path, std::string(key) + " is " + j[key].dump() + "; kmoe does not support it");
   }
   if (j.contains("layers_pattern") && !j["layers_pattern"].is_null()) {
     const json& p = j["layers_pattern"];
     const bool is_layers =
         (p.is_string() && p.get<std::string>() == "layers") || (p.is_array() && p.size() == 1 && p[0] == "layers");
-    if (!is_layers) fail(path, "layers_pattern is " + p.dump() + "; a LLaMA-family base has only \"layers\"");
+    if (!is_layers) adapter_fail(path, "layers_pattern is " + p.dump() + "; a LLaMA-family base has only \"layers\"");
   }
 
   LoraConfig c;
   c.r = get_int(j, "r", 8, path);
-  if (c.r <= 0) fail(path, "'r' must be positive, got " + std::to_string(c.r));
+  if (c.r <= 0) adapter_fail(path, "'r' must be positive, got " + std::to_string(c.r));
   c.lora_alpha = get_number(j, "lora_alpha", 8.0, path);
   c.lora_dropout = get_number(j, "lora_dropout", 0.0, path);
-  if (c.lora_dropout < 0 || c.lora_dropout >= 1) fail(path, "'lora_dropout' must be in [0, 1)");
+  if (c.lora_dropout < 0 || c.lora_dropout >= 1) adapter_fail(path, "'lora_dropout' must be in [0, 1)");
   c.use_rslora = get_bool(j, "use_rslora", false, path);
   // PEFT sets fan_in_fan_out back to false for nn.Linear layers, which is all a LLaMA base has.
   get_bool(j, "fan_in_fan_out", false, path);
@@ -214,16 +216,16 @@ std::string peft_tensor_key(int64_t layer, LinearModule module, char which) {
 
 LoraAdapter peft_adapter_load(const std::string& dir, const ModelConfig& base, const std::string& name) {
   const fs::path d(dir);
-  if (!fs::is_directory(d)) fail(dir, "adapter directory does not exist");
+  if (!fs::is_directory(d)) adapter_fail(dir, "adapter directory does not exist");
   const fs::path config_path = d / "adapter_config.json";
-  if (!fs::exists(config_path)) fail(dir, "missing adapter_config.json");
+  if (!fs::exists(config_path)) adapter_fail(dir, "missing adapter_config.json");
   const fs::path weights_path = d / "adapter_model.safetensors";
   if (!fs::exists(weights_path)) {
     if (fs::exists(d / "adapter_model.bin"))
-      fail(dir,
+      adapter_fail(dir,
            "has adapter_model.bin (a PyTorch pickle), which kmoe does not read; save the adapter with "
            "safe_serialization=True to get adapter_model.safetensors");
-    fail(dir, "missing adapter_model.safetensors");
+    adapter_fail(dir, "missing adapter_model.safetensors");
   }
 
   LoraAdapter adapter;
@@ -234,7 +236,7 @@ LoraAdapter peft_adapter_load(const std::string& dir, const ModelConfig& base, c
   const std::string wpath = weights_path.string();
   for (int64_t layer : c.layers_to_transform) {
     if (layer < 0 || layer >= base.num_hidden_layers)
-      fail(config_path.string(), "layers_to_transform names layer " + std::to_string(layer) + " but the base has " +
+      adapter_fail(config_path.string(), "layers_to_transform names layer " + std::to_string(layer) + " but the base has " +
                                      std::to_string(base.num_hidden_layers) + " layers");
   }
 
@@ -244,22 +246,22 @@ LoraAdapter peft_adapter_load(const std::string& dir, const ModelConfig& base, c
     LinearModule m{};
     char which = 0;
     if (!parse_key(key, layer, m, which))
-      fail(wpath,
+      adapter_fail(wpath,
            "unexpected tensor '" + key + "' (kmoe reads the lora_A/lora_B weights of q/k/v/o/gate/up/down_proj)");
     if (layer >= base.num_hidden_layers)
-      fail(wpath, "tensor '" + key + "' is for layer " + std::to_string(layer) + " but the base has " +
+      adapter_fail(wpath, "tensor '" + key + "' is for layer " + std::to_string(layer) + " but the base has " +
                       std::to_string(base.num_hidden_layers) + " layers");
     if (!lora_targets(c, layer, m))
-      fail(wpath, "tensor '" + key + "' is for a module that adapter_config.json does not target");
+      adapter_fail(wpath, "tensor '" + key + "' is for a module that adapter_config.json does not target");
     const auto [in, out] = linear_features(base, m);
     const std::vector<int64_t> want = which == 'A' ? std::vector<int64_t>{c.r, in} : std::vector<int64_t>{out, c.r};
     if (entry.shape != want)
-      fail(wpath, "tensor '" + key + "' has shape " + shape_text(entry.shape) + ", expected " + shape_text(want) +
+      adapter_fail(wpath, "tensor '" + key + "' has shape " + shape_text(entry.shape) + ", expected " + shape_text(want) +
                       " (r = " + std::to_string(c.r) + ", base " + linear_module_name(m) + " is " + std::to_string(in) +
                       " -> " + std::to_string(out) + ")");
     at::Tensor t = file.tensor(key);
-    if (!t.is_floating_point()) fail(wpath, "tensor '" + key + "' is not floating point (" + entry.dtype + ")");
-    if (!at::isfinite(t).all().item<bool>()) fail(wpath, "tensor '" + key + "' holds non-finite values (NaN or inf)");
+    if (!t.is_floating_point()) adapter_fail(wpath, "tensor '" + key + "' is not floating point (" + entry.dtype + ")");
+    if (!at::isfinite(t).all().item<bool>()) adapter_fail(wpath, "tensor '" + key + "' holds non-finite values (NaN or inf)");
     LoraWeights& w = adapter.weights[{layer, m}];
     (which == 'A' ? w.A : w.B) = t.to(torch::kFloat32).contiguous();
   }
@@ -268,14 +270,14 @@ LoraAdapter peft_adapter_load(const std::string& dir, const ModelConfig& base, c
       if (!lora_targets(c, layer, m)) continue;
       for (char which : {'A', 'B'}) {
         if (!file.has(peft_tensor_key(layer, m, which)))
-          fail(wpath, "missing tensor '" + peft_tensor_key(layer, m, which) + "'");
+          adapter_fail(wpath, "missing tensor '" + peft_tensor_key(layer, m, which) + "'");
       }
     }
   }
   try {
     lora_adapter_validate(adapter, base);
   } catch (const std::invalid_argument& e) {
-    fail(dir, e.what());
+    adapter_fail(dir, e.what());
   }
   return adapter;
 }
@@ -294,7 +296,7 @@ void peft_adapter_save(const LoraAdapter& adapter, const std::string& dir) {
     const fs::path config_path = partial / "adapter_config.json";
     std::ofstream out(config_path, std::ios::binary);
     out << peft_config_json(adapter.config);
-    if (!out.flush()) fail(config_path.string(), "cannot be written");
+    if (!out.flush()) adapter_fail(config_path.string(), "cannot be written");
   }
   safetensors_write((partial / "adapter_model.safetensors").string(), tensors, {{"format", "pt"}});
   folder_commit(partial.string(), dir);

@@ -3,7 +3,12 @@
 // answer letter) are the ones scoring applies.
 #include "data/text/sft_data.h"
 
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
 #include <nlohmann/json.hpp>
+#include <random>
+#include <regex>
 #include <stdexcept>
 
 #include "data/text/jsonl.h"
@@ -13,7 +18,7 @@ namespace kmoe {
 
 namespace {
 
-std::string string_field(const nlohmann::json& obj, const char* key, const std::string& where) {
+std::string record_string(const nlohmann::json& obj, const char* key, const std::string& where) {
   const auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return "";
   if (!it->is_string()) throw std::invalid_argument(where + ": field '" + key + "' must be a string");
@@ -39,7 +44,7 @@ PromptResponse record_texts(const nlohmann::json& obj, int64_t line, const std::
     std::vector<ChatMessage> chat;
     for (const auto& m : msgs) {
       if (!m.is_object()) throw std::invalid_argument(where + ": every message must be an object");
-      chat.push_back({string_field(m, "role", where), string_field(m, "content", where)});
+      chat.push_back({record_string(m, "role", where), record_string(m, "content", where)});
     }
     int64_t last = -1;
     for (size_t i = 0; i < chat.size(); ++i) {
@@ -58,16 +63,16 @@ PromptResponse record_texts(const nlohmann::json& obj, int64_t line, const std::
     return out;
   }
   if (obj.contains("text")) {
-    out.response = string_field(obj, "text", where);
+    out.response = record_string(obj, "text", where);
     if (out.response.empty()) throw std::invalid_argument(where + ": empty text");
     out.plain = true;
     return out;
   }
   if (obj.contains("output")) {  // open Alpaca: instruction, optional input, output
     KshotExample ex;
-    ex.instruction = string_field(obj, "instruction", where);
-    ex.input = string_field(obj, "input", where);
-    out.response = string_field(obj, "output", where);
+    ex.instruction = record_string(obj, "instruction", where);
+    ex.input = record_string(obj, "input", where);
+    out.response = record_string(obj, "output", where);
     if (ex.instruction.empty() || out.response.empty())
       throw std::invalid_argument(where + ": an Alpaca record needs a non-empty instruction and output");
     out.prompt = prompt_render(options.prompt, ex);
@@ -138,6 +143,57 @@ std::vector<SftExample> sft_load(const std::vector<std::string>& files, const To
     });
   }
   if (stats) *stats = s;
+  return out;
+}
+
+SftSource sft_source_parse(const std::string& arg) {
+  std::error_code ec;
+  const size_t colon = arg.rfind(':');
+  if (colon == std::string::npos || std::filesystem::exists(arg, ec)) return {arg, 1.0};
+  const std::string path = arg.substr(0, colon), f = arg.substr(colon + 1);
+  static const std::regex number(R"(([0-9]+(\.[0-9]*)?|\.[0-9]+)(/([0-9]+))?)");
+  std::smatch m;
+  if (path.empty() || !std::regex_match(f, m, number))
+    throw std::invalid_argument("--data " + arg + ": expected FILE or FILE:FRACTION (a/b or a decimal in (0, 1])");
+  double value = std::stod(m[1].str());
+  if (m[4].matched) {
+    const double den = std::stod(m[4].str());
+    value = den > 0 ? value / den : 0;
+  }
+  if (!(value > 0 && value <= 1))
+    throw std::invalid_argument("--data " + arg + ": the fraction " + f + " is not in (0, 1]");
+  return {path, value};
+}
+
+std::vector<SftExample> sft_sample_sources(std::vector<SftExample> all, const std::vector<double>& fractions,
+                                           uint64_t seed, std::vector<int64_t>* kept) {
+  std::vector<std::vector<size_t>> members(fractions.size());
+  for (size_t i = 0; i < all.size(); ++i) {
+    const auto s = static_cast<size_t>(all[i].source);
+    if (s >= fractions.size()) throw std::invalid_argument("sft_sample_sources: an example of an unknown source");
+    members[s].push_back(i);
+  }
+  std::vector<char> keep(all.size(), 0);
+  if (kept) kept->assign(fractions.size(), 0);
+  for (size_t s = 0; s < fractions.size(); ++s) {
+    auto& m = members[s];
+    const auto n = static_cast<int64_t>(m.size());
+    int64_t k = n;
+    if (fractions[s] < 1 && n > 0) {
+      k = std::clamp<int64_t>(std::llround(fractions[s] * static_cast<double>(n)), 1, n);
+      std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ULL + s + 1);
+      for (int64_t i = 0; i < k; ++i) {  // a partial Fisher-Yates shuffle: m[0, k) is the draw
+        std::uniform_int_distribution<int64_t> pick(i, n - 1);
+        std::swap(m[i], m[pick(rng)]);
+      }
+    }
+    for (int64_t i = 0; i < k; ++i) keep[m[i]] = 1;
+    if (kept) (*kept)[s] = k;
+  }
+  std::vector<SftExample> out;
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (keep[i]) out.push_back(std::move(all[i]));
+  }
   return out;
 }
 

@@ -37,6 +37,7 @@ struct SftDataStats {
   int64_t records = 0;
   int64_t truncated = 0;  // response cut to fit max_len
   int64_t dropped = 0;    // prompt alone reaches max_len: no response token left
+  std::vector<int64_t> source_examples;  // examples trained on per file (after sft_sample_sources)
 };
 
 // The end-of-sequence id a response ends with: for the chat style, the first of the
@@ -49,5 +50,22 @@ int64_t sft_eos_id(const Tokenizer& tokenizer, const std::vector<int64_t>& confi
 // JSON, a record of no known kind, or empty fields.
 std::vector<SftExample> sft_load(const std::vector<std::string>& files, const Tokenizer& tokenizer,
                                  const SftDataOptions& options, SftDataStats* stats = nullptr);
+
+// One --data argument: FILE, or FILE:FRACTION to train on that share of the file's examples
+// (DMT's data mixtures, METHOD.md §3), FRACTION being a/b or a decimal in (0, 1]. An
+// argument that names an existing file is that path, colon or not. Throws naming the
+// argument.
+struct SftSource {
+  std::string path;
+  double fraction = 1.0;
+};
+SftSource sft_source_parse(const std::string& arg);
+
+// Keeps, of each source s, max(1, round(fractions[s] × its examples)) examples (all when the
+// fraction is 1; none of an empty source), drawn without replacement by a mt19937_64
+// seeded from (seed, s) and kept in their original order: the same subset on every rank and
+// run. kept[s] = the examples kept of source s.
+std::vector<SftExample> sft_sample_sources(std::vector<SftExample> all, const std::vector<double>& fractions,
+                                           uint64_t seed, std::vector<int64_t>* kept = nullptr);
 
 }  // namespace kmoe

@@ -50,6 +50,7 @@ GenerateStageOptions generate_options(const po::variables_map& vm) {
   GenerateStageOptions o;
   cli_get(vm, "model", o.model);
   cli_get(vm, "adapter", o.adapter);
+  cli_get(vm, "soft-prompt", o.soft_prompt);
   cli_get(vm, "prompt", o.prompts);
   cli_get(vm, "raw", o.raw);
   cli_get(vm, "max-new-tokens", o.max_new_tokens);
@@ -69,6 +70,8 @@ Subcommand generate_subcommand() {
             d.add_options()("model", po::value<std::string>()->required()->value_name("PATH"),
                             "HF model folder or .gguf file")("adapter", po::value<std::string>()->value_name("DIR"),
                                                              "PEFT LoRA adapter folder")(
+                "soft-prompt", po::value<std::string>()->value_name("DIR"),
+                "soft prompt (PEFT prompt-tuning folder) put before each prompt")(
                 "prompt", po::value<std::vector<std::string>>()->required()->value_name("TEXT"),
                 "prompt (repeat for several; also positional)")("raw", po::bool_switch(),
                                                                 "do not wrap prompts in the model's chat template")(

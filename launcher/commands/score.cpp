@@ -14,7 +14,10 @@ void scoring_flags_add(po::options_description& d, const ScoringFlags& def) {
                                                 "sequences per forward")(
       "chunk-size", po::value<int64_t>()->default_value(def.chunk_size), "examples per work unit")(
       "device", po::value<std::string>()->default_value(def.device), "auto, cpu or cuda")(
-      "threads", po::value<int>(), "CPU threads per rank (default: libtorch's)");
+      "threads", po::value<int>(), "CPU threads per rank (default: libtorch's)")(
+      "soft-prompt", po::value<std::string>()->value_name("DIR"),
+      "a soft prompt (PEFT prompt-tuning folder, kmoe train --mode prompt) put before\n"
+      "every prompt, for every row (ProMoT: use it for tasks of its format only)");
 }
 
 ScoringFlags scoring_flags(const po::variables_map& vm) {
@@ -27,6 +30,7 @@ ScoringFlags scoring_flags(const po::variables_map& vm) {
   cli_get(vm, "chunk-size", f.chunk_size);
   cli_get(vm, "device", f.device);
   cli_get(vm, "threads", f.threads);
+  cli_get(vm, "soft-prompt", f.soft_prompt);
   return f;
 }
 

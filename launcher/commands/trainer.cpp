@@ -97,6 +97,10 @@ TrainOptions train_options(const po::variables_map& vm) {
   cli_get(vm, "data", o.data);
   cli_get(vm, "output", o.output);
   cli_get(vm, "init-adapter", o.init_adapter);
+  cli_get(vm, "soft-prompt", o.soft_prompt);
+  cli_get(vm, "prompt-tokens", o.prompt_tokens);
+  cli_get(vm, "prompt-init", o.prompt_init);
+  cli_get(vm, "prompt-init-text", o.prompt_init_text);
   cli_get(vm, "adapters", o.adapters);
   cli_get(vm, "top-k", o.top_k);
   cli_get(vm, "aux-loss-coef", o.aux_loss_coef);
@@ -110,14 +114,25 @@ Subcommand train_subcommand() {
   return {"train",
           std::string("Fine-tune a LoRA, the whole model or a mixture of LoRA experts, data parallel\n\n"
                       "--mode lora writes a PEFT adapter folder + train.h5, --mode full an HF folder + train.h5,\n"
-                      "--mode moe a mixture of LoRA experts (moe.h5). Loss on response tokens only.\n\n")
+                      "--mode moe a mixture of LoRA experts (moe.h5), --mode prompt a soft prompt (PEFT prompt\n"
+                      "tuning folder + train.h5) with the model frozen. Loss on response tokens only.\n\n")
               .append(kSignalHelp),
           [](po::options_description& d, po::positional_options_description&) {
             const TrainOptions def;
-            d.add_options()("mode", po::value<std::string>()->default_value(def.mode), "lora, full or moe");
+            d.add_options()("mode", po::value<std::string>()->default_value(def.mode), "lora, full, moe or prompt");
             training_options_add(d, def.training, true);
             d.add_options()("init-adapter", po::value<std::string>()->value_name("DIR"),
-                            "--mode lora: continue from this PEFT adapter")(
+                            "--mode lora: continue from this PEFT adapter; --mode prompt: from this soft prompt")(
+                "soft-prompt", po::value<std::string>()->value_name("DIR"),
+                "--mode lora, full, moe: put this soft prompt (PEFT prompt tuning) before every\n"
+                "sequence, frozen (ProMoT's second stage)")(
+                "prompt-tokens", po::value<int64_t>()->default_value(def.prompt_tokens),
+                "--mode prompt: virtual tokens of the soft prompt")(
+                "prompt-init", po::value<std::string>()->default_value(def.prompt_init),
+                "--mode prompt: vocab (embeddings of random vocabulary tokens) or text")(
+                "prompt-init-text", po::value<std::string>()->value_name("TEXT"),
+                "--mode prompt --prompt-init text: the task's instruction, whose token\n"
+                "embeddings (repeated to --prompt-tokens) start the prompt")(
                 "adapters", po::value<std::vector<std::string>>()->multitoken()->value_name("DIR..."),
                 "--mode moe: the N PEFT adapters that initialise the experts")(
                 "top-k", po::value<int64_t>()->default_value(def.top_k), "--mode moe: experts kept per token")(

@@ -8,19 +8,10 @@
 
 #include "runtime/mpi_world.h"
 #include "trainer/gpu_probe.h"
+#include "tests/unit/error_of.h"
 
 namespace kmoe {
 namespace {
-
-template <class Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
 
 TEST(CommunicatorMpi, SumsFloat32Float64AndInt64InPlace) {
   Communicator comm(mpi_world(), torch::kCPU);

@@ -3,6 +3,7 @@
 // PEFT adapter applied, for comparison with PEFT itself.
 //   kmoe_tiny_model write DIR
 //   kmoe_tiny_model logits MODEL ADAPTER_DIR OUT.f32 ID...   (OUT: [len, vocab] float32, raw)
+//   kmoe_tiny_model prompt-logits MODEL PROMPT_DIR OUT.f32 ID...  (a soft prompt instead)
 #include <torch/torch.h>
 
 #include <filesystem>
@@ -12,6 +13,7 @@
 
 #include "data/formats/model_files.h"
 #include "data/formats/peft_adapter.h"
+#include "data/formats/peft_prompt.h"
 #include "model/llama.h"
 #include "model/lora.h"
 #include "tiny_llama.h"
@@ -48,7 +50,20 @@ int main(int argc, char** argv) {
           .write(reinterpret_cast<const char*>(logits.data_ptr<float>()), logits.numel() * sizeof(float));
       return 0;
     }
-    std::cerr << "usage: kmoe_tiny_model write DIR | logits MODEL ADAPTER OUT ID...\n";
+    if (cmd == "prompt-logits" && argc > 5) {  // the same with a soft prompt (PEFT prompt tuning)
+      ModelFiles files = model_files_load(argv[2]);
+      LlamaModel model = llama_from_weights(files.config, std::move(files.weights), torch::kCPU, torch::kFloat32);
+      peft_prompt_apply(argv[3], model);
+      std::vector<int64_t> ids;
+      for (int i = 5; i < argc; ++i) ids.push_back(std::stoll(argv[i]));
+      torch::NoGradGuard no_grad;
+      const at::Tensor input = torch::tensor(ids, torch::kInt64).unsqueeze(0);
+      const at::Tensor logits = llama_forward(model, input, at::Tensor())[0].contiguous();
+      std::ofstream(argv[4], std::ios::binary)
+          .write(reinterpret_cast<const char*>(logits.data_ptr<float>()), logits.numel() * sizeof(float));
+      return 0;
+    }
+    std::cerr << "usage: kmoe_tiny_model write DIR | logits MODEL ADAPTER OUT ID... | prompt-logits MODEL PROMPT OUT ID...\n";
     return 2;
   } catch (const std::exception& e) {
     std::cerr << "kmoe_tiny_model: " << e.what() << "\n";

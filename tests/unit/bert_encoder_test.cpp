@@ -15,7 +15,7 @@
 namespace kmoe {
 namespace {
 
-std::string error_of(const std::string& folder) {
+std::string load_error_of(const std::string& folder) {
   try {
     bert_encoder_load(folder, {});
   } catch (const std::runtime_error& e) {
@@ -76,14 +76,14 @@ TEST(BertEncoder, MissingConfigWeightsOrVocabAreNamed) {
   testing::TempDir dir;
   testing::tiny_bert_folder_write(dir.path.string());
   std::filesystem::remove(dir / "vocab.txt");
-  EXPECT_NE(error_of(dir.path.string()).find("vocab.txt"), std::string::npos);
+  EXPECT_NE(load_error_of(dir.path.string()).find("vocab.txt"), std::string::npos);
   testing::tiny_bert_folder_write(dir.path.string());
   std::filesystem::remove(dir / "model.safetensors");
-  EXPECT_NE(error_of(dir.path.string()).find("model.safetensors missing"), std::string::npos);
+  EXPECT_NE(load_error_of(dir.path.string()).find("model.safetensors missing"), std::string::npos);
   testing::tiny_bert_folder_write(dir.path.string());
   std::filesystem::remove(dir / "config.json");
-  EXPECT_NE(error_of(dir.path.string()).find("config.json missing"), std::string::npos);
-  EXPECT_NE(error_of(dir / "nowhere").find("not a folder"), std::string::npos);
+  EXPECT_NE(load_error_of(dir.path.string()).find("config.json missing"), std::string::npos);
+  EXPECT_NE(load_error_of(dir / "nowhere").find("not a folder"), std::string::npos);
 }
 
 TEST(BertEncoder, BadTensorIsNamedWithTheFile) {
@@ -92,7 +92,7 @@ TEST(BertEncoder, BadTensorIsNamedWithTheFile) {
   auto w = testing::tiny_bert_weights();
   w["embeddings.position_embeddings.weight"] = torch::zeros({10, 16});
   safetensors_write(dir / "model.safetensors", w);
-  const std::string e = error_of(dir.path.string());
+  const std::string e = load_error_of(dir.path.string());
   EXPECT_NE(e.find("model.safetensors"), std::string::npos) << e;
   EXPECT_NE(e.find("embeddings.position_embeddings.weight has shape [10, 16]"), std::string::npos) << e;
 }

@@ -52,7 +52,7 @@ void expect_table(const std::vector<Case>& cases) {
 
 // The message of what `source` throws, checking its type.
 template <typename E>
-std::string error_of(const std::string& source, const ordered_json& ctx = context()) {
+std::string render_error_of(const std::string& source, const ordered_json& ctx = context()) {
   try {
     render(source, ctx);
   } catch (const E& e) {
@@ -284,25 +284,25 @@ TEST(Jinja, RefusalsNameTheConstructAndTheLine) {
        "chat template line 1: lower-casing of text with 'Ǆ' (kmoe maps case for Latin, Greek and Cyrillic only) is "
        "not supported"},
   };
-  for (const auto& [source, message] : refused) EXPECT_EQ(error_of<jinja::Unsupported>(source), message) << source;
+  for (const auto& [source, message] : refused) EXPECT_EQ(render_error_of<jinja::Unsupported>(source), message) << source;
 }
 
 TEST(Jinja, PythonErrorsThrowWithTheLine) {
-  EXPECT_EQ(error_of<jinja::Error>("{{ nothing + 1 }}"), "chat template line 1: 'nothing' is undefined");
-  EXPECT_EQ(error_of<jinja::Error>("\n{{ nothing.x }}"), "chat template line 2: 'nothing' is undefined");
-  EXPECT_EQ(error_of<jinja::Error>("{{ messages[9].role }}"), "chat template line 1: 'list object' has no element 9");
-  EXPECT_EQ(error_of<jinja::Error>("{{ 'a' + 1 }}"),
+  EXPECT_EQ(render_error_of<jinja::Error>("{{ nothing + 1 }}"), "chat template line 1: 'nothing' is undefined");
+  EXPECT_EQ(render_error_of<jinja::Error>("\n{{ nothing.x }}"), "chat template line 2: 'nothing' is undefined");
+  EXPECT_EQ(render_error_of<jinja::Error>("{{ messages[9].role }}"), "chat template line 1: 'list object' has no element 9");
+  EXPECT_EQ(render_error_of<jinja::Error>("{{ 'a' + 1 }}"),
             "chat template line 1: can only concatenate str (not \"int\") to str");
-  EXPECT_EQ(error_of<jinja::Error>("{{ 1 < 'a' }}"),
+  EXPECT_EQ(render_error_of<jinja::Error>("{{ 1 < 'a' }}"),
             "chat template line 1: '<' not supported between instances of 'int' and 'str'");
-  EXPECT_EQ(error_of<jinja::Error>("{{ nothing | tojson }}"),
+  EXPECT_EQ(render_error_of<jinja::Error>("{{ nothing | tojson }}"),
             "chat template line 1: Object of type Undefined is not JSON serializable");
-  EXPECT_EQ(error_of<jinja::Error>("{% for a, b in [[1, 2, 3]] %}{% endfor %}"),
+  EXPECT_EQ(render_error_of<jinja::Error>("{% for a, b in [[1, 2, 3]] %}{% endfor %}"),
             "chat template line 1: too many values to unpack (expected 2)");
-  EXPECT_EQ(error_of<jinja::Error>("{% if 1 %}no end"),
+  EXPECT_EQ(render_error_of<jinja::Error>("{% if 1 %}no end"),
             "chat template line 1: unexpected end of template, expected 'elif' or 'else' or 'endif'");
-  EXPECT_EQ(error_of<jinja::Error>("{{ [1, 2 }}"), "chat template line 1: unexpected '}', expected ']'");
-  EXPECT_EQ(error_of<jinja::Error>("{% break %}"), "chat template line 1: 'break' outside a for loop");
+  EXPECT_EQ(render_error_of<jinja::Error>("{{ [1, 2 }}"), "chat template line 1: unexpected '}', expected ']'");
+  EXPECT_EQ(render_error_of<jinja::Error>("{% break %}"), "chat template line 1: 'break' outside a for loop");
 }
 
 // Found by tests/fuzz/jinja_fuzz.cpp: nesting 20,000 parentheses or 5,000 if-blocks deep
@@ -320,21 +320,21 @@ TEST(Jinja, NestingDepthIsBoundedNotAStackOverflow) {
   EXPECT_EQ(render(nested("{% if true %}", "x", "{% endif %}", 150)), "x");
   EXPECT_EQ(render("{{ " + nested("not ", "false", "", 151) + " }}"), "True");
   const std::string deep = "nesting deeper than 200 levels";
-  EXPECT_NE(error_of<jinja::Error>("{{ " + nested("(", "1", ")", 20000) + " }}").find(deep), std::string::npos);
-  EXPECT_NE(error_of<jinja::Error>(nested("{% if true %}", "x", "{% endif %}", 5000)).find(deep), std::string::npos);
-  EXPECT_NE(error_of<jinja::Error>("{{ " + nested("-", "1", "", 5000) + " }}").find(deep), std::string::npos);
+  EXPECT_NE(render_error_of<jinja::Error>("{{ " + nested("(", "1", ")", 20000) + " }}").find(deep), std::string::npos);
+  EXPECT_NE(render_error_of<jinja::Error>(nested("{% if true %}", "x", "{% endif %}", 5000)).find(deep), std::string::npos);
+  EXPECT_NE(render_error_of<jinja::Error>("{{ " + nested("-", "1", "", 5000) + " }}").find(deep), std::string::npos);
   // Loops that wrap their expression once per round build trees as deep: a + b + ..., x|f|g...,
   // a[0][0]..., 1 if c if c ...: each round counts as a level.
   EXPECT_EQ(render("{{ 1" + nested("", "", "+1", 150) + " }}"), "151");
   for (const std::string chain : {"+1", "|trim", "[0]", " if true"}) {
     const std::string base = chain == "[0]" ? "messages" : chain == "|trim" ? "'a'" : "1";
-    EXPECT_NE(error_of<jinja::Error>("{{ " + base + nested("", "", chain, 50000) + " }}").find(deep), std::string::npos)
+    EXPECT_NE(render_error_of<jinja::Error>("{{ " + base + nested("", "", chain, 50000) + " }}").find(deep), std::string::npos)
         << chain;
   }
 }
 
 TEST(Jinja, RaiseExceptionThrowsTheTemplatesMessage) {
-  EXPECT_EQ(error_of<jinja::Raised>("{% if messages[0].role == 'system' %}\n{{ raise_exception('No ' ~ 'system') }}"
+  EXPECT_EQ(render_error_of<jinja::Raised>("{% if messages[0].role == 'system' %}\n{{ raise_exception('No ' ~ 'system') }}"
                                     "{% endif %}"),
             "chat template line 2 raised: No system");
 }

@@ -12,6 +12,7 @@
 #include "data/formats/peft_adapter.h"
 #include "temp_dir.h"
 #include "tiny_llama.h"
+#include "tests/unit/error_of.h"
 
 namespace kmoe {
 namespace {
@@ -22,15 +23,6 @@ LoraConfig lora_config(int64_t r, std::vector<LinearModule> modules = {LinearMod
   c.lora_alpha = 2.0 * static_cast<double>(r);
   c.target_modules = std::move(modules);
   return c;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 TEST(ExpertSelection, PerplexityRankBreaksTiesByAccuracyThenName) {

@@ -8,23 +8,13 @@
 
 #include "data/formats/safetensors.h"
 #include "temp_dir.h"
+#include "tests/unit/error_of.h"
 
 namespace kmoe {
 namespace {
 
 void text_write(const std::string& path, const std::string& text) {
   std::ofstream(path) << text;
-}
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no exception";
-  return "";
 }
 
 nlohmann::json llama_config_json() {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include "tests/unit/error_of.h"
 
 namespace kmoe {
 namespace {
@@ -53,17 +54,6 @@ std::map<std::string, at::Tensor> tiny_weights(const ModelConfig& c) {
 LlamaModel tiny_model(bool qwen2 = false) {
   const ModelConfig c = tiny_config(qwen2);
   return llama_from_weights(c, tiny_weights(c), torch::kCPU, torch::kFloat32);
-}
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no exception";
-  return "";
 }
 
 TEST(Llama, MissingTensorIsNamed) {
@@ -343,6 +333,108 @@ TEST(Llama, PackedSequencesEqualThePaddedBatchInLossAndGradients) {
   EXPECT_GT(padded_grad.abs().max().item<double>(), 1e-3);
   EXPECT_LT((hook.d.grad() - padded_grad).abs().max().item<double>(), 1e-5 * padded_grad.abs().max().item<double>());
   EXPECT_THROW(llama_hidden_packed(m, torch::tensor(flat, torch::kInt64), {9, 2, 6}), std::invalid_argument);
+}
+
+// A soft prompt whose rows are the embeddings of tokens `pre` must act exactly as those
+// tokens written before every sequence: in the padded forward, the packed training forward,
+// prefix-shared scoring and generation, with a hook on the projections, and its gradient
+// must be the gradient of the loss with respect to those input embeddings.
+TEST(Llama, SoftPromptActsAsPrependedTokens) {
+  LlamaModel m = tiny_model(true);
+  const std::vector<int64_t> pre = {20, 21, 22};
+  const int64_t P = static_cast<int64_t>(pre.size());
+  const std::vector<std::vector<int64_t>> seqs = {{1, 2, 3, 4, 5, 6}, {7, 8}, {9, 10, 11, 12}};
+  AddWeightHook hook;
+  hook.layer = 1;
+  hook.module = LinearModule::v_proj;
+  hook.d = 0.1 * torch::randn_like(m.layers[1].v_proj);
+  const auto with_pre = [&](const std::vector<int64_t>& s) {
+    std::vector<int64_t> out = pre;
+    out.insert(out.end(), s.begin(), s.end());
+    return out;
+  };
+  // reference: no soft prompt, the tokens written out, each sequence alone
+  std::vector<at::Tensor> ref;
+  {
+    torch::NoGradGuard no_grad;
+    for (const auto& s : seqs) {
+      const at::Tensor ids = torch::tensor(with_pre(s), torch::kInt64).unsqueeze(0);
+      ref.push_back(llama_forward(m, ids, at::Tensor(), nullptr, &hook)[0].narrow(0, P, s.size()));
+    }
+  }
+  const at::Tensor soft = m.embed_tokens.index_select(0, torch::tensor(pre, torch::kInt64)).clone();
+  llama_set_soft_prompt(m, soft);
+  EXPECT_EQ(llama_soft_prompt_length(m), P);
+  {
+    torch::NoGradGuard no_grad;
+    // padded batch (right-padded): logits of the real tokens only
+    at::Tensor ids = torch::zeros({3, 6}, torch::kInt64), mask = torch::zeros({3, 6}, torch::kInt64);
+    for (size_t b = 0; b < seqs.size(); ++b) {
+      for (size_t t = 0; t < seqs[b].size(); ++t) {
+        ids[b][t] = seqs[b][t];
+        mask[b][t] = 1;
+      }
+    }
+    const at::Tensor logits = llama_forward(m, ids, mask, nullptr, &hook);
+    ASSERT_EQ(logits.size(1), 6);
+    for (size_t b = 0; b < seqs.size(); ++b) {
+      const int64_t n = seqs[b].size();
+      EXPECT_LT((logits[b].narrow(0, 0, n) - ref[b]).abs().max().item<double>(), 1e-5) << "padded row " << b;
+    }
+    // packed
+    std::vector<int64_t> flat, lengths;
+    for (const auto& s : seqs) {
+      flat.insert(flat.end(), s.begin(), s.end());
+      lengths.push_back(s.size());
+    }
+    const at::Tensor packed = llama_lm_head(m, llama_hidden_packed(m, torch::tensor(flat, torch::kInt64), lengths, &hook));
+    ASSERT_EQ(packed.size(0), static_cast<int64_t>(flat.size()));
+    int64_t start = 0;
+    for (size_t b = 0; b < seqs.size(); ++b) {
+      const int64_t n = seqs[b].size();
+      EXPECT_LT((packed.narrow(0, start, n) - ref[b]).abs().max().item<double>(), 1e-5) << "packed sequence " << b;
+      start += n;
+    }
+    // prefix-shared scoring: prompt = the first two tokens, continuation = the rest
+    const PromptPrefill prefill = llama_prefill(m, {{seqs[0][0], seqs[0][1]}, {seqs[2][0], seqs[2][1]}}, &hook);
+    const auto lp = llama_prefix_logprobs(m, prefill, {{0, {3, 4, 5, 6}}, {1, {11, 12}}}, &hook);
+    const std::vector<std::pair<size_t, std::vector<int64_t>>> conts = {{0, {3, 4, 5, 6}}, {2, {11, 12}}};
+    for (size_t r = 0; r < conts.size(); ++r) {
+      const auto& [b, cont] = conts[r];
+      for (size_t t = 0; t < cont.size(); ++t) {
+        const double want = ref[b][1 + t].log_softmax(-1)[cont[t]].item<double>();
+        EXPECT_NEAR(lp[r][t].item<double>(), want, 1e-5) << "request " << r << " token " << t;
+      }
+    }
+    // generation equals generation after the written-out tokens
+    GenerateOptions g;
+    g.max_new_tokens = 5;
+    const auto got = llama_generate(m, {{1, 2, 3}, {7}}, g, &hook);
+    llama_set_soft_prompt(m, at::Tensor());
+    EXPECT_EQ(llama_soft_prompt_length(m), 0);
+    const auto want = llama_generate(m, {with_pre({1, 2, 3}), with_pre({7})}, g, &hook);
+    EXPECT_EQ(got, want);
+  }
+  // The gradient reaching the soft prompt is that of the loss w.r.t. those input embeddings:
+  // the gradient of embed_tokens' rows `pre` when the tokens are written out (they occur
+  // nowhere else, and the head is not tied to the embedding).
+  ASSERT_FALSE(m.config.tie_word_embeddings);
+  const std::vector<int64_t> seq = {1, 2, 3, 4};
+  const auto loss_of = [&](const std::vector<int64_t>& ids) {
+    const at::Tensor h = llama_hidden_packed(m, torch::tensor(ids, torch::kInt64), {static_cast<int64_t>(ids.size())});
+    return -llama_lm_head(m, h).log_softmax(-1)[ids.size() - 2][ids.back()];
+  };
+  const at::Tensor trained = soft.clone().requires_grad_(true);
+  llama_set_soft_prompt(m, trained);
+  loss_of(seq).backward();
+  ASSERT_TRUE(trained.grad().defined());
+  llama_set_soft_prompt(m, at::Tensor());
+  m.embed_tokens.requires_grad_(true);
+  loss_of(with_pre(seq)).backward();
+  const at::Tensor want = m.embed_tokens.grad().index_select(0, torch::tensor(pre, torch::kInt64));
+  EXPECT_GT(want.abs().max().item<double>(), 1e-3);
+  EXPECT_LT((trained.grad() - want).abs().max().item<double>(), 1e-5 * want.abs().max().item<double>());
+  EXPECT_THROW(llama_set_soft_prompt(m, torch::zeros({2, 31})), std::invalid_argument);
 }
 
 }  // namespace

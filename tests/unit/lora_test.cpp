@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "tiny_llama.h"
+#include "tests/unit/error_of.h"
 
 namespace kmoe {
 namespace {
@@ -30,15 +31,6 @@ std::map<LoraKey, at::Tensor> base_weights(const ModelConfig& base) {
     }
   }
   return w;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 TEST(Lora, ScaleIsAlphaOverROrOverSqrtRWithRslora) {

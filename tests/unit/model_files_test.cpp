@@ -10,22 +10,13 @@
 #include "model/llama.h"
 #include "temp_dir.h"
 #include "tiny_llama.h"
+#include "tests/unit/error_of.h"
 
 namespace kmoe {
 namespace {
 
 using nlohmann::json;
 using testing::write_tiny_hf_model;
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no exception";
-  return "";
-}
 
 TEST(ModelFiles, HfFolderGivesConfigWeightsTokenizerAndChatFormat) {
   testing::TempDir dir;

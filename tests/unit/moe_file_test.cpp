@@ -10,6 +10,7 @@
 #include "runtime/mpi_world.h"
 #include "temp_dir.h"
 #include "tiny_llama.h"
+#include "tests/unit/error_of.h"
 
 namespace kmoe {
 namespace {
@@ -30,15 +31,6 @@ Provenance provenance() {
   p.kmoe_version = "0.1.0";
   p.options_json = "{}";
   return p;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 TEST(MoeFile, WriteThenReadGivesIdenticalDeltas) {

@@ -8,6 +8,7 @@
 #include <numeric>
 
 #include "tiny_llama.h"
+#include "tests/unit/error_of.h"
 
 namespace kmoe {
 namespace {
@@ -32,15 +33,6 @@ LoraAdapter copy_named(const LoraAdapter& a, const std::string& name) {
 
 double max_diff(const at::Tensor& a, const at::Tensor& b) {
   return (a - b).abs().max().item<double>();
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 // The mixture for one token x [in] by the formula, expert by expert: softmax, the k most

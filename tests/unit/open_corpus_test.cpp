@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "temp_dir.h"
+#include "tests/unit/error_of.h"
 
 namespace kmoe {
 namespace {
@@ -14,15 +15,6 @@ std::string write_file(const testing::TempDir& dir, const std::string& name, con
   const std::string p = dir / name;
   std::ofstream(p) << text;
   return p;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
 }
 
 TEST(OpenCorpus, ReadsAlpacaAndChatRowsWithFileAndLine) {

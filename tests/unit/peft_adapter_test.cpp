@@ -9,6 +9,7 @@
 #include "data/formats/safetensors.h"
 #include "temp_dir.h"
 #include "tiny_llama.h"
+#include "tests/unit/error_of.h"
 
 namespace kmoe {
 namespace {
@@ -44,15 +45,6 @@ std::string write_adapter(const testing::TempDir& tmp, const std::string& name, 
   if (edit) edit(tensors);
   safetensors_write(dir + "/adapter_model.safetensors", tensors, {{"format", "pt"}});
   return dir;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 #define EXPECT_MENTIONS(text, part) EXPECT_NE((text).find(part), std::string::npos) << (text)

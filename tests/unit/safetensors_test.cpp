@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "temp_dir.h"
+#include "tests/unit/error_of.h"
 
 namespace kmoe {
 namespace {
@@ -22,17 +23,6 @@ void file_write_raw(const std::string& path, const std::string& header, size_t d
 }
 
 // Runs `f`, expects it to throw, and returns the message.
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no exception";
-  return "";
-}
-
 TEST(Safetensors, EveryDtypeRoundTrips) {
   testing::TempDir dir;
   const std::string path = dir / "all.safetensors";

@@ -2,10 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "data/formats/model_files.h"
 #include "temp_dir.h"
+#include "tests/unit/error_of.h"
 #include "tiny_llama.h"
 
 namespace kmoe {
@@ -121,6 +125,67 @@ TEST_F(SftFixture, BadRecordsNameFileAndLine) {
             std::string::npos);
   EXPECT_NE(error_of("{\"messages\": [{\"role\": \"user\", \"content\": \"q\"}]}\n").find("bad.jsonl:1: no assistant"),
             std::string::npos);
+}
+
+}  // namespace
+}  // namespace kmoe
+
+namespace kmoe {
+namespace {
+
+TEST(SftData, DataArgumentsTakeAFractionAfterTheLastColon) {
+  EXPECT_EQ(sft_source_parse("a.jsonl").path, "a.jsonl");
+  EXPECT_EQ(sft_source_parse("a.jsonl").fraction, 1.0);
+  EXPECT_EQ(sft_source_parse("d/a.jsonl:1/256").path, "d/a.jsonl");
+  EXPECT_DOUBLE_EQ(sft_source_parse("d/a.jsonl:1/256").fraction, 1.0 / 256);
+  EXPECT_DOUBLE_EQ(sft_source_parse("a.jsonl:0.25").fraction, 0.25);
+  EXPECT_DOUBLE_EQ(sft_source_parse("a.jsonl:1").fraction, 1.0);
+  for (const char* bad : {"a.jsonl:0", "a.jsonl:3/2", "a.jsonl:1/0", "a.jsonl:half", ":1/2"})
+    EXPECT_NE(error_of([&] { sft_source_parse(bad); }).find(std::string("--data ") + bad), std::string::npos) << bad;
+  // an existing file is its path, colon or not
+  const std::string odd = (std::filesystem::temp_directory_path() / "kmoe_sft:1").string();
+  std::ofstream(odd) << "{}\n";
+  EXPECT_EQ(sft_source_parse(odd).path, odd);
+  EXPECT_EQ(sft_source_parse(odd).fraction, 1.0);
+  std::filesystem::remove(odd);
+}
+
+TEST(SftData, SourceFractionsDrawASeededSubsetInFileOrder) {
+  std::vector<SftExample> all;
+  for (int s = 0; s < 3; ++s) {
+    for (int i = 0; i < (s == 2 ? 0 : 40); ++i) {
+      SftExample ex;
+      ex.source = s;
+      ex.where = "f" + std::to_string(s) + ":" + std::to_string(i + 1);
+      ex.tokens = {s, i};
+      all.push_back(ex);
+    }
+  }
+  std::vector<int64_t> kept;
+  const auto a = sft_sample_sources(all, {1.0, 0.25, 0.5}, 7, &kept);
+  EXPECT_EQ(kept, (std::vector<int64_t>{40, 10, 0}));
+  ASSERT_EQ(a.size(), 50u);
+  for (int i = 0; i < 40; ++i) EXPECT_EQ(a[i].where, all[i].where);  // fraction 1: all, in order
+  std::vector<int64_t> lines;
+  for (size_t i = 40; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].source, 1);
+    lines.push_back(a[i].tokens[1]);
+  }
+  EXPECT_TRUE(std::is_sorted(lines.begin(), lines.end()));
+  EXPECT_EQ(std::set<int64_t>(lines.begin(), lines.end()).size(), 10u);  // without replacement
+  EXPECT_NE(lines, (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));  // not the first ten
+  // the same seed draws the same subset; another seed another one
+  const auto again = sft_sample_sources(all, {1.0, 0.25, 0.5}, 7);
+  const auto other = sft_sample_sources(all, {1.0, 0.25, 0.5}, 8);
+  std::vector<std::string> wa, wb, wc;
+  for (const auto& e : a) wa.push_back(e.where);
+  for (const auto& e : again) wb.push_back(e.where);
+  for (const auto& e : other) wc.push_back(e.where);
+  EXPECT_EQ(wa, wb);
+  EXPECT_NE(wa, wc);
+  // a tiny share keeps at least one example
+  sft_sample_sources(all, {1.0 / 256, 1.0 / 256, 1.0}, 7, &kept);
+  EXPECT_EQ(kept, (std::vector<int64_t>{1, 1, 0}));
 }
 
 }  // namespace

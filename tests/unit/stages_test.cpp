@@ -353,7 +353,7 @@ TEST(Stages, PipelineRunsThenSkipsEveryStage) {
     std::ifstream in(p.run_dir + "/run.json");
     const auto record = nlohmann::json::parse(in);
     std::string s = record.at("status").get<std::string>();
-    for (const auto& stage : record.at("stages")) s += " " + stage.at("status").get<std::string>();
+    for (const auto& stage : record.at("stages")) s.append(" ").append(stage.at("status").get<std::string>());
     return s;
   };
   EXPECT_EQ(status(), "complete ran ran ran ran ran ran ran");

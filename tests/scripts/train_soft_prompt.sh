@@ -1,0 +1,117 @@
+# ProMoT's soft prompts (METHOD.md §3). `kmoe train --mode prompt` trains P virtual-token
+# embeddings with the model frozen and writes a PEFT prompt-tuning folder that PEFT 0.12 loads
+# and that gives kmoe's logits and greedy reply; np = 2 matches np = 1, the loss falls and
+# --init-adapter continues it. `--mode lora --soft-prompt` trains with the prompt frozen
+# before every sequence, and score/generate take --soft-prompt; a soft prompt given where a
+# LoRA is expected (and the reverse) is refused, naming it.
+source "$(dirname "$0")/lib.sh"
+: "${KMOE_TINY_MODEL:?} ${KMOE_REF_PYTHON:?}"
+model="$WORK/model"
+"$KMOE" init-model --output "$model" --hidden 32 --layers 2 --heads 4 --kv-heads 2 --intermediate 64 --seed 5 \
+  --init-std 0.5 >/dev/null 2>&1 || fail "init-model"
+"$PYTHON" "$(dirname "$0")/train_data.py" "$WORK/data"
+args=(train --mode prompt --model "$model" --data "$WORK/data/kshot.jsonl" "$WORK/data/chat.jsonl" --prompt-format chat
+      --prompt-tokens 6 --prompt-init text --prompt-init-text "Give the code of the word." --global-batch 4
+      --micro-batch 2 --lr 0.05 --lr-decay constant --seed 3 --threads 1)
+mpi -np 2 "$KMOE" "${args[@]}" --max-steps 10 --output "$WORK/sp2" 2> "$WORK/err" || { cat "$WORK/err"; fail "train np 2"; }
+mpi -np 1 "$KMOE" "${args[@]}" --max-steps 10 --output "$WORK/sp1" 2> "$WORK/err" || { cat "$WORK/err"; fail "train np 1"; }
+for f in adapter_config.json adapter_model.safetensors train.h5; do
+  [ -f "$WORK/sp2/$f" ] || fail "sp2/$f missing"
+done
+
+# the loss falls; np 1 = np 2; PEFT loads the folder and gives kmoe's logits (after the prompt)
+ids=(1 2 3 4 5 6 7 8 9 10 11)
+"$KMOE_TINY_MODEL" prompt-logits "$model" "$WORK/sp2" "$WORK/kmoe.f32" "${ids[@]}" || fail "prompt-logits"
+"$KMOE" generate --model "$model" --soft-prompt "$WORK/sp2" --max-new-tokens 10 "Code of apple?" > "$WORK/gen.txt" \
+  2> "$WORK/err" || { cat "$WORK/err"; fail "generate --soft-prompt"; }
+"$KMOE" generate --model "$model" --max-new-tokens 10 "Code of apple?" > "$WORK/gen_plain.txt" 2> /dev/null ||
+  fail "generate"
+HF_HUB_OFFLINE=1 "$KMOE_REF_PYTHON" - "$model" "$WORK" "${ids[@]}" <<'PY' || fail "PEFT disagrees"
+import json, sys, h5py, numpy as np, torch
+from peft import PeftModel
+from safetensors.numpy import load_file
+from transformers import AutoModelForCausalLM, AutoTokenizer
+model_dir, work = sys.argv[1:3]
+ids = [int(x) for x in sys.argv[3:]]
+loss = h5py.File(f"{work}/sp2/train.h5", "r")["metrics/loss"][:]
+assert loss[-1] < loss[0] - 0.1, f"the loss does not fall: {loss}"
+a = load_file(f"{work}/sp1/adapter_model.safetensors")["prompt_embeddings"]
+b = load_file(f"{work}/sp2/adapter_model.safetensors")["prompt_embeddings"]
+assert a.shape == (6, 32), a.shape
+assert np.abs(a - b).max() < 1e-4 * np.abs(a).max(), f"np 1 and np 2 differ by {np.abs(a - b).max()}"  # summation order only
+cfg = json.load(open(f"{work}/sp2/adapter_config.json"))
+assert cfg["peft_type"] == "PROMPT_TUNING" and cfg["num_virtual_tokens"] == 6, cfg
+
+tok = AutoTokenizer.from_pretrained(model_dir)
+base = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32)
+emb = base.get_input_embeddings().weight.detach().numpy()
+init_ids = (tok("Give the code of the word.")["input_ids"] * 6)[:6]
+assert np.abs(b - emb[init_ids]).max() > 1e-3, "training did not move the prompt from its text initialisation"
+peft = PeftModel.from_pretrained(base, f"{work}/sp2").eval()
+with torch.no_grad():
+    ref = peft(torch.tensor([ids])).logits[0, 6:].numpy()
+got = np.fromfile(f"{work}/kmoe.f32", dtype=np.float32).reshape(ref.shape)
+print("max |PEFT - kmoe| logits =", np.abs(ref - got).max())
+assert np.abs(ref - got).max() < 1e-4
+
+# greedy reply through PEFT (the whole sequence each step), with the chat template
+prompt = tok.apply_chat_template([{"role": "user", "content": "Code of apple?"}], tokenize=False,
+                                 add_generation_prompt=True)
+seq = tok(prompt, add_special_tokens=False).input_ids
+n = len(seq)
+stop = {tok.eos_token_id}
+with torch.no_grad():
+    for _ in range(10):
+        nxt = int(peft(torch.tensor([seq])).logits[0, -1].argmax())
+        seq.append(nxt)
+        if nxt in stop:
+            break
+reply = tok.decode(seq[n:], skip_special_tokens=True)
+text = open(f"{work}/gen.txt", encoding="utf-8").read()
+head = "Code of apple?\n"
+assert text.startswith(head), repr(text)
+assert text[len(head):-1] == reply, (text, reply)
+print("PEFT greedy reply:", repr(reply), "= kmoe generate --soft-prompt")
+PY
+cmp -s "$WORK/gen.txt" "$WORK/gen_plain.txt" && echo "note: the reply is the same without the prompt"
+
+# --init-adapter continues the prompt
+mpi -np 1 "$KMOE" "${args[@]}" --max-steps 2 --init-adapter "$WORK/sp2" --output "$WORK/sp3" 2> "$WORK/err" ||
+  { cat "$WORK/err"; fail "--init-adapter"; }
+cmp -s "$WORK/sp2/adapter_model.safetensors" "$WORK/sp3/adapter_model.safetensors" && fail "continuing changed nothing"
+
+# ProMoT's second stage: LoRA with the prompt frozen; the prompt changes what the LoRA learns
+largs=(train --mode lora --model "$model" --data "$WORK/data/kshot.jsonl" --prompt-format chat --global-batch 4
+       --micro-batch 4 --lr 1e-2 --lora-r 4 --max-steps 3 --seed 3 --threads 1)
+mpi -np 2 "$KMOE" "${largs[@]}" --soft-prompt "$WORK/sp2" --output "$WORK/lora_sp" 2> "$WORK/err" ||
+  { cat "$WORK/err"; fail "lora --soft-prompt"; }
+mpi -np 1 "$KMOE" "${largs[@]}" --output "$WORK/lora_plain" 2> "$WORK/err" || { cat "$WORK/err"; fail "lora"; }
+cmp -s "$WORK/lora_sp/adapter_model.safetensors" "$WORK/lora_plain/adapter_model.safetensors" &&
+  fail "the frozen soft prompt made no difference to LoRA training"
+"$PYTHON" - "$WORK/lora_sp/train.h5" <<'PY' || fail "train.h5 does not record the soft prompt"
+import json, sys, h5py
+f = h5py.File(sys.argv[1], "r")
+inputs = {i["name"]: i for i in json.loads(f.attrs["inputs"])}
+assert "soft_prompt" in inputs and inputs["soft_prompt"]["path"].endswith("sp2"), inputs
+assert len(inputs["soft_prompt"]["sha256"]) == 64, inputs
+PY
+
+# score takes --soft-prompt, and it changes the scores
+"$KMOE" score --model "$model" --kshot "$WORK/data/kshot.jsonl" --max-new-tokens 0 --soft-prompt "$WORK/sp2" \
+  --output "$WORK/s_sp.h5" 2> "$WORK/err" || { cat "$WORK/err"; fail "score --soft-prompt"; }
+"$KMOE" score --model "$model" --kshot "$WORK/data/kshot.jsonl" --max-new-tokens 0 --output "$WORK/s.h5" 2> /dev/null ||
+  fail "score"
+"$PYTHON" - "$WORK/s_sp.h5" "$WORK/s.h5" <<'PY' || fail "the soft prompt did not change the scores"
+import json, sys, h5py, numpy as np
+a, b = (h5py.File(p, "r") for p in sys.argv[1:3])
+assert np.isfinite(a["nll"][()]).all()
+assert np.abs(a["nll"][()] - b["nll"][()]).max() > 1e-3, "same NLLs with and without the soft prompt"
+assert any(i["name"] == "soft_prompt" for i in json.loads(a.attrs["inputs"]))
+PY
+
+# the wrong kind of folder is refused, naming it
+if "$KMOE" generate --model "$model" --adapter "$WORK/sp2" "hi" 2> "$WORK/err" > /dev/null; then fail "--adapter SOFT_PROMPT ran"; fi
+grep -q "soft prompt" "$WORK/err" || { cat "$WORK/err"; fail "--adapter SOFT_PROMPT: unclear error"; }
+if "$KMOE" generate --model "$model" --soft-prompt "$WORK/lora_sp" "hi" 2> "$WORK/err" > /dev/null; then fail "--soft-prompt LORA ran"; fi
+grep -q "is a LoRA adapter" "$WORK/err" || { cat "$WORK/err"; fail "--soft-prompt LORA: unclear error"; }
+echo ok
