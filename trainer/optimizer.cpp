@@ -13,16 +13,22 @@
 
 namespace kmoe {
 
-AdamW::AdamW(std::vector<at::Tensor> params, AdamWOptions options) : params_(std::move(params)), options_(options) {
-  exp_avg_.reserve(params_.size());
-  exp_avg_sq_.reserve(params_.size());
+Optimizer::Optimizer(std::vector<at::Tensor> params) : params_(std::move(params)) {
   for (size_t i = 0; i < params_.size(); ++i) {
     const at::Tensor& p = params_[i];
-    if (!p.defined() || !p.is_floating_point()) {
-      throw std::invalid_argument("AdamW: parameter " + std::to_string(i) + " is not a defined floating-point tensor");
-    }
-    exp_avg_.push_back(at::zeros_like(p, at::MemoryFormat::Preserve));
-    exp_avg_sq_.push_back(at::zeros_like(p, at::MemoryFormat::Preserve));
+    if (!p.defined() || !p.is_floating_point())
+      throw std::invalid_argument("optimizer: parameter " + std::to_string(i) + " is not a defined floating-point tensor");
+  }
+}
+
+void Optimizer::zero_grad() {
+  for (at::Tensor& p : params_) p.mutable_grad() = at::Tensor();
+}
+
+AdamW::AdamW(std::vector<at::Tensor> params, AdamWOptions options) : Optimizer(std::move(params)), options_(options) {
+  for (const at::Tensor& p : params_) {
+    a_.push_back(at::zeros_like(p, at::MemoryFormat::Preserve));
+    b_.push_back(at::zeros_like(p, at::MemoryFormat::Preserve));
   }
 }
 
@@ -38,15 +44,78 @@ void AdamW::step(double lr) {
     const at::Tensor& grad = p.grad();
     if (!grad.defined()) continue;
     if (options_.weight_decay != 0) p.mul_(1 - lr * options_.weight_decay);
-    exp_avg_[i].mul_(options_.beta1).add_(grad, 1 - options_.beta1);
-    exp_avg_sq_[i].mul_(options_.beta2).addcmul_(grad, grad, 1 - options_.beta2);
-    const at::Tensor denom = (exp_avg_sq_[i].sqrt() / bias_correction2_sqrt).add_(options_.eps);
-    p.addcdiv_(exp_avg_[i], denom, -step_size);
+    a_[i].mul_(options_.beta1).add_(grad, 1 - options_.beta1);
+    b_[i].mul_(options_.beta2).addcmul_(grad, grad, 1 - options_.beta2);
+    const at::Tensor denom = (b_[i].sqrt() / bias_correction2_sqrt).add_(options_.eps);
+    p.addcdiv_(a_[i], denom, -step_size);
   }
 }
 
-void AdamW::zero_grad() {
-  for (at::Tensor& p : params_) p.mutable_grad() = at::Tensor();
+namespace {
+
+at::Tensor adafactor_rms(const at::Tensor& t) {
+  return t.norm(2) / std::sqrt(static_cast<double>(t.numel()));
+}
+
+}  // namespace
+
+Adafactor::Adafactor(std::vector<at::Tensor> params, AdafactorOptions options)
+    : Optimizer(std::move(params)), options_(options) {
+  for (const at::Tensor& p : params_) {
+    if (p.dim() >= 2) {
+      std::vector<int64_t> col = p.sizes().vec();
+      col.erase(col.end() - 2);
+      a_.push_back(at::zeros(p.sizes().slice(0, p.dim() - 1), p.options()));
+      b_.push_back(at::zeros(col, p.options()));
+    } else {
+      a_.push_back(at::zeros({1}, p.options()));  // unused: a placeholder, so every state is a tensor
+      b_.push_back(at::zeros_like(p, at::MemoryFormat::Preserve));
+    }
+  }
+}
+
+// Operation for operation as transformers.optimization.Adafactor.step (float32 parameters).
+void Adafactor::step(double lr) {
+  at::NoGradGuard no_grad;
+  ++steps_;
+  const double beta2t = 1.0 - std::pow(static_cast<double>(steps_), options_.decay_rate);
+  for (size_t i = 0; i < params_.size(); ++i) {
+    at::Tensor& p = params_[i];
+    const at::Tensor& grad = p.grad();
+    if (!grad.defined()) continue;
+    const double scale = options_.scale_parameter ? std::max(options_.eps2, adafactor_rms(p).item<double>()) : 1.0;
+    const double alpha = scale * lr;
+    at::Tensor update = grad * grad + options_.eps1;
+    if (p.dim() >= 2) {
+      at::Tensor& row = a_[i];
+      at::Tensor& col = b_[i];
+      row.mul_(beta2t).add_(update.mean(-1), 1.0 - beta2t);
+      col.mul_(beta2t).add_(update.mean(-2), 1.0 - beta2t);
+      const at::Tensor r_factor = (row / row.mean(-1, /*keepdim=*/true)).rsqrt_().unsqueeze(-1);
+      const at::Tensor c_factor = col.unsqueeze(-2).rsqrt();
+      update = at::mul(r_factor, c_factor);
+      update.mul_(grad);
+    } else {
+      at::Tensor& v = b_[i];
+      v.mul_(beta2t).add_(update, 1.0 - beta2t);
+      update = v.rsqrt().mul_(grad);
+    }
+    update.div_((adafactor_rms(update) / options_.clip_threshold).clamp_(1.0));
+    update.mul_(alpha);
+    if (options_.weight_decay != 0) p.add_(p, -options_.weight_decay * alpha);
+    p.add_(-update);
+  }
+}
+
+std::unique_ptr<Optimizer> optimizer_make(const std::string& name, std::vector<at::Tensor> params,
+                                          const AdamWOptions& adamw) {
+  if (name == "adamw") return std::make_unique<AdamW>(std::move(params), adamw);
+  if (name == "adafactor") {
+    AdafactorOptions o;
+    o.weight_decay = adamw.weight_decay;
+    return std::make_unique<Adafactor>(std::move(params), o);
+  }
+  throw std::invalid_argument("unknown optimizer '" + name + "' (expected adamw or adafactor)");
 }
 
 double clip_grad_norm(const std::vector<at::Tensor>& params, double max_norm) {

@@ -1,4 +1,5 @@
-// AdamW (torch.optim.AdamW's update, decoupled weight decay, bias correction), gradient
+// AdamW (torch.optim.AdamW's update, decoupled weight decay, bias correction), Adafactor
+// (transformers.optimization.Adafactor with a given learning rate: ProMoT's optimizer), gradient
 // clipping by global norm (torch.nn.utils.clip_grad_norm_) and the learning-rate schedule
 // (linear warm-up, then constant, linear or cosine decay as transformers' schedulers
 // compute it). The optimizer state is plain tensors so checkpoints can store and restore
@@ -8,10 +9,34 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace kmoe {
+
+// What the training loop steps. Every parameter has two state tensors, which checkpoints
+// store (as exp_avg and exp_avg_sq): AdamW's first and second moments; Adafactor's factored
+// second moment (row, col) for a parameter of two or more dimensions, or (a one-element
+// placeholder, the second moment) for a vector.
+class Optimizer {
+ public:
+  explicit Optimizer(std::vector<at::Tensor> params);
+  virtual ~Optimizer() = default;
+  // One update of every parameter that has a grad, with learning rate `lr`.
+  virtual void step(double lr) = 0;
+  void zero_grad();  // grads to undefined, as set_to_none=True
+  int64_t steps() const { return steps_; }
+  void set_steps(int64_t steps) { steps_ = steps; }
+  const std::vector<at::Tensor>& params() const { return params_; }
+  std::vector<at::Tensor>& state_a() { return a_; }
+  std::vector<at::Tensor>& state_b() { return b_; }
+
+ protected:
+  std::vector<at::Tensor> params_;
+  std::vector<at::Tensor> a_, b_;
+  int64_t steps_ = 0;
+};
 
 struct AdamWOptions {
   double beta1 = 0.9;
@@ -20,29 +45,49 @@ struct AdamWOptions {
   double weight_decay = 0.0;
 };
 
-class AdamW {
+class AdamW final : public Optimizer {
  public:
   AdamW(std::vector<at::Tensor> params, AdamWOptions options);
 
-  // One update of every parameter that has a grad, with learning rate `lr`:
   //   p *= 1 - lr·wd;  m = β1 m + (1-β1) g;  v = β2 v + (1-β2) g²;
   //   p -= lr · (m / (1-β1^t)) / (sqrt(v / (1-β2^t)) + eps)          (t = steps() after ++)
-  void step(double lr);
-  void zero_grad();  // grads to undefined, as set_to_none=True
+  void step(double lr) override;
 
-  int64_t steps() const { return steps_; }
-  const std::vector<at::Tensor>& params() const { return params_; }
-  // First and second moments, one per parameter (same shape); for checkpoints.
-  std::vector<at::Tensor>& exp_avg() { return exp_avg_; }
-  std::vector<at::Tensor>& exp_avg_sq() { return exp_avg_sq_; }
-  void set_steps(int64_t steps) { steps_ = steps; }
+  // First and second moments, one per parameter (same shape).
+  std::vector<at::Tensor>& exp_avg() { return a_; }
+  std::vector<at::Tensor>& exp_avg_sq() { return b_; }
 
  private:
-  std::vector<at::Tensor> params_;
   AdamWOptions options_;
-  std::vector<at::Tensor> exp_avg_, exp_avg_sq_;
-  int64_t steps_ = 0;
 };
+
+struct AdafactorOptions {
+  double eps1 = 1e-30;          // added to g²
+  double eps2 = 1e-3;           // the least parameter scale
+  double clip_threshold = 1.0;  // the update's RMS is clipped to it
+  double decay_rate = -0.8;     // β2 at step t = 1 - t^decay_rate
+  double weight_decay = 0.0;
+  bool scale_parameter = true;  // the step is lr × max(eps2, RMS(p))
+};
+
+// transformers' Adafactor with relative_step=False and beta1=None (no first moment), the
+// learning rate given each step (the schedule's):
+//   v = β2t v + (1-β2t)(g² + eps1), factored over the last two dimensions for a matrix
+//   (row and column means: v ≈ row ⊗ col / mean(row));  u = g / sqrt(v);
+//   u /= max(1, RMS(u) / clip);  α = lr · max(eps2, RMS(p)) (scale_parameter);
+//   p -= α·wd·p;  p -= α·u
+class Adafactor final : public Optimizer {
+ public:
+  Adafactor(std::vector<at::Tensor> params, AdafactorOptions options);
+  void step(double lr) override;
+
+ private:
+  AdafactorOptions options_;
+};
+
+// "adamw" | "adafactor" (weight decay from adamw.weight_decay for both); throws otherwise.
+std::unique_ptr<Optimizer> optimizer_make(const std::string& name, std::vector<at::Tensor> params,
+                                          const AdamWOptions& adamw);
 
 // Scales every grad so that their global L2 norm is at most max_norm (no-op when
 // max_norm <= 0) and returns the norm before clipping.

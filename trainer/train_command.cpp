@@ -99,6 +99,9 @@ TrainConfig config_resolve(const std::string& mode, const std::string& model, co
   } catch (const std::invalid_argument& e) {
     throw UsageError(who + ": " + e.what());
   }
+  t.optimizer = f.optimizer;
+  if (t.optimizer != "adamw" && t.optimizer != "adafactor")
+    throw UsageError(who + ": --optimizer must be adamw or adafactor");
   t.adamw.weight_decay = f.weight_decay;
   if (t.adamw.weight_decay < 0) t.adamw.weight_decay = c.mode == "moe" ? 1e-4 : 0.0;  // METHOD.md §1.4
   t.max_grad_norm = f.max_grad_norm;
@@ -155,6 +158,7 @@ StageSpec train_spec(const TrainConfig& c, const std::string& artifact) {
     spec.options["lora_targets"] = c.lora_targets;
     spec.options["use_rslora"] = c.lora.use_rslora;
   }
+  if (t.optimizer != "adamw") spec.options["optimizer"] = t.optimizer;
   if (c.mode == "prompt" && c.init_adapter.empty()) {
     spec.options["prompt_tokens"] = c.prompt_tokens;
     spec.options["prompt_init"] = c.prompt_init;

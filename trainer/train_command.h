@@ -25,7 +25,8 @@ struct TrainingFlags {
   double warmup_ratio = 0.0;                   // warm-up steps as a fraction of all steps
   int64_t warmup_steps = -1;                   // >= 0: warm-up steps (overrides warmup_ratio)
   std::string lr_decay = "cosine";             // cosine, linear or constant
-  double weight_decay = -1;                    // AdamW; < 0: 0, or 1e-4 for mode moe (METHOD.md §1.4)
+  std::string optimizer = "adamw";             // adamw or adafactor (ProMoT's; transformers' Adafactor)
+  double weight_decay = -1;                    // < 0: 0, or 1e-4 for mode moe (METHOD.md §1.4)
   double max_grad_norm = 1.0;                  // gradient clipping (0: off)
   int64_t max_len = 1024;                      // tokens per sequence (the response is cut)
   uint64_t seed = 42;                          // initialisation, shuffling and dropout

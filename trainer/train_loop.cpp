@@ -182,7 +182,8 @@ TrainResult train_run(const LlamaModel& model, TrainTarget& target, const std::v
 
   std::vector<at::Tensor> params;
   for (const auto& [name, p] : target.params) params.push_back(p);
-  AdamW opt(params, options.adamw);
+  const std::unique_ptr<Optimizer> optimizer = optimizer_make(options.optimizer, params, options.adamw);
+  Optimizer& opt = *optimizer;
   TrainResult result;
 
   // Resume, or start fresh with per-rank RNG streams.
@@ -212,8 +213,11 @@ TrainResult train_run(const LlamaModel& model, TrainTarget& target, const std::v
       if (!w->second.sizes().equals(p.sizes()))
         throw std::runtime_error(options.checkpoint_path + ": tensor '" + name + "' has another shape");
       p.copy_(w->second);
-      opt.exp_avg()[i].copy_(m->second);
-      opt.exp_avg_sq()[i].copy_(v->second);
+      if (!m->second.sizes().equals(opt.state_a()[i].sizes()) || !v->second.sizes().equals(opt.state_b()[i].sizes()))
+        throw std::runtime_error(options.checkpoint_path + ": the optimizer state of '" + name +
+                                 "' has another shape (made by another optimizer?)");
+      opt.state_a()[i].copy_(m->second);
+      opt.state_b()[i].copy_(v->second);
     }
     opt.set_steps(c.optimizer_steps);
     if (c.order != train_epoch_order(n, options.seed, c.epoch))
@@ -267,8 +271,8 @@ TrainResult train_run(const LlamaModel& model, TrainTarget& target, const std::v
     for (size_t i = 0; i < target.params.size(); ++i) {
       const auto& name = target.params[i].first;
       c.weights[name] = target.params[i].second.detach().to(torch::kCPU);
-      c.exp_avg[name] = opt.exp_avg()[i].to(torch::kCPU);
-      c.exp_avg_sq[name] = opt.exp_avg_sq()[i].to(torch::kCPU);
+      c.exp_avg[name] = opt.state_a()[i].to(torch::kCPU);
+      c.exp_avg_sq[name] = opt.state_b()[i].to(torch::kCPU);
     }
     c.optimizer_steps = opt.steps();
     c.next_step = next_step;

@@ -49,7 +49,8 @@ struct TrainLoopOptions {
   double warmup_ratio = 0.0;
   int64_t warmup_steps = -1;  // >= 0: overrides warmup_ratio
   LrDecay lr_decay = LrDecay::cosine;
-  AdamWOptions adamw;
+  std::string optimizer = "adamw";  // adamw | adafactor (optimizer_make)
+  AdamWOptions adamw;               // adamw; its weight_decay is adafactor's too
   double max_grad_norm = 1.0;
   uint64_t seed = 42;
   int64_t checkpoint_every = 0;  // steps; 0: only on SIGTERM/SIGUSR1

@@ -38,7 +38,10 @@ void training_options_add(po::options_description& d, const TrainingFlags& def, 
       "warmup-steps", po::value<int64_t>()->default_value(def.warmup_steps),
       "warm-up steps (overrides --warmup-ratio)")("lr-decay", po::value<std::string>()->default_value(def.lr_decay),
                                                   "cosine, linear or constant")(
-      "weight-decay", cli_double(def.weight_decay), "AdamW weight decay (default 0; 1e-4 for --mode moe)")(
+      "optimizer", po::value<std::string>()->default_value(def.optimizer),
+      "adamw, or adafactor (transformers' Adafactor at --lr, scaled by each tensor's RMS;\n"
+      "ProMoT's optimizer)")(
+      "weight-decay", cli_double(def.weight_decay), "weight decay (default 0; 1e-4 for --mode moe)")(
       "max-grad-norm", cli_double(def.max_grad_norm), "gradient clipping (0: off)")(
       "max-len", po::value<int64_t>()->default_value(def.max_len), "tokens per sequence (the response is cut)")(
       "seed", po::value<uint64_t>()->default_value(def.seed), "initialisation, shuffling and dropout")(
@@ -71,6 +74,7 @@ TrainingFlags training_flags(const po::variables_map& vm) {
   cli_get(vm, "warmup-ratio", f.warmup_ratio);
   cli_get(vm, "warmup-steps", f.warmup_steps);
   cli_get(vm, "lr-decay", f.lr_decay);
+  cli_get(vm, "optimizer", f.optimizer);
   cli_get(vm, "weight-decay", f.weight_decay);
   cli_get(vm, "max-grad-norm", f.max_grad_norm);
   cli_get(vm, "max-len", f.max_len);

@@ -1,7 +1,8 @@
 # ProMoT's soft prompts (METHOD.md §3). `kmoe train --mode prompt` trains P virtual-token
 # embeddings with the model frozen and writes a PEFT prompt-tuning folder that PEFT 0.12 loads
-# and that gives kmoe's logits and greedy reply; np = 2 matches np = 1, the loss falls and
-# --init-adapter continues it. `--mode lora --soft-prompt` trains with the prompt frozen
+# and that gives kmoe's logits and greedy reply; np = 2 matches np = 1 (on a FILE:1/2 share of
+# one data file, drawn alike on every rank), the loss falls and --init-adapter continues it;
+# Adafactor trains it and resumes after SIGUSR1. `--mode lora --soft-prompt` trains with the prompt frozen
 # before every sequence, and score/generate take --soft-prompt; a soft prompt given where a
 # LoRA is expected (and the reverse) is refused, naming it.
 source "$(dirname "$0")/lib.sh"
@@ -10,7 +11,7 @@ model="$WORK/model"
 "$KMOE" init-model --output "$model" --hidden 32 --layers 2 --heads 4 --kv-heads 2 --intermediate 64 --seed 5 \
   --init-std 0.5 >/dev/null 2>&1 || fail "init-model"
 "$PYTHON" "$(dirname "$0")/train_data.py" "$WORK/data"
-args=(train --mode prompt --model "$model" --data "$WORK/data/kshot.jsonl" "$WORK/data/chat.jsonl" --prompt-format chat
+args=(train --mode prompt --model "$model" --data "$WORK/data/kshot.jsonl" "$WORK/data/chat.jsonl:1/2" --prompt-format chat
       --prompt-tokens 6 --prompt-init text --prompt-init-text "Give the code of the word." --global-batch 4
       --micro-batch 2 --lr 0.05 --lr-decay constant --seed 3 --threads 1)
 mpi -np 2 "$KMOE" "${args[@]}" --max-steps 10 --output "$WORK/sp2" 2> "$WORK/err" || { cat "$WORK/err"; fail "train np 2"; }
@@ -33,8 +34,13 @@ from safetensors.numpy import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 model_dir, work = sys.argv[1:3]
 ids = [int(x) for x in sys.argv[3:]]
-loss = h5py.File(f"{work}/sp2/train.h5", "r")["metrics/loss"][:]
+h5 = h5py.File(f"{work}/sp2/train.h5", "r")
+loss = h5["metrics/loss"][:]
 assert loss[-1] < loss[0] - 0.1, f"the loss does not fall: {loss}"
+# --data chat.jsonl:1/2: half of its 8 records, recorded per file
+assert list(h5["source_examples"][:]) == [8, 4], h5["source_examples"][:]
+assert [s.decode() if isinstance(s, bytes) else s for s in h5["sources"][:]][1].endswith("chat.jsonl")
+assert json.loads(h5.attrs["options"])["data_fractions"] == [1.0, 0.5]
 a = load_file(f"{work}/sp1/adapter_model.safetensors")["prompt_embeddings"]
 b = load_file(f"{work}/sp2/adapter_model.safetensors")["prompt_embeddings"]
 assert a.shape == (6, 32), a.shape
@@ -107,6 +113,29 @@ a, b = (h5py.File(p, "r") for p in sys.argv[1:3])
 assert np.isfinite(a["nll"][()]).all()
 assert np.abs(a["nll"][()] - b["nll"][()]).max() > 1e-3, "same NLLs with and without the soft prompt"
 assert any(i["name"] == "soft_prompt" for i in json.loads(a.attrs["inputs"]))
+PY
+
+# Adafactor (ProMoT's optimizer): the loss falls; stopped by SIGUSR1 (exit 75) and resumed,
+# its factored state restored from the checkpoint, it gives the uninterrupted prompt's bytes
+aargs=(train --mode prompt --model "$model" --data "$WORK/data/kshot.jsonl" --prompt-format chat --prompt-tokens 6
+       --global-batch 4 --micro-batch 2 --optimizer adafactor --lr 0.3 --lr-decay constant --seed 3 --threads 1
+       --max-steps 8 --log-every 1)
+"$KMOE" "${aargs[@]}" --output "$WORK/af" 2> "$WORK/err" || { cat "$WORK/err"; fail "adafactor"; }
+KMOE_TEST_STEP_DELAY_MS=300 "$KMOE" "${aargs[@]}" --output "$WORK/af2" 2> "$WORK/erru" &
+pid=$!
+for _ in $(seq 600); do grep -q "step 3/8" "$WORK/erru" && break; sleep 0.1; done
+kill -USR1 $pid
+set +e; wait $pid; rc=$?; set -e
+[ $rc -eq 75 ] || fail "adafactor SIGUSR1: exit $rc, not 75: $(cat "$WORK/erru")"
+"$KMOE" "${aargs[@]}" --output "$WORK/af2" 2> "$WORK/errr" || { cat "$WORK/errr"; fail "adafactor resume"; }
+grep -q "resuming from step [1-7]" "$WORK/errr" || fail "no resume line: $(cat "$WORK/errr")"
+cmp "$WORK/af/adapter_model.safetensors" "$WORK/af2/adapter_model.safetensors" || fail "adafactor resumed differs"
+"$PYTHON" - "$WORK/af/train.h5" <<'PY' || fail "adafactor: the loss does not fall"
+import json, sys, h5py
+f = h5py.File(sys.argv[1], "r")
+loss = f["metrics/loss"][:]
+assert loss[-1] < loss[0] - 0.1, loss
+assert json.loads(f.attrs["options"])["optimizer"] == "adafactor"
 PY
 
 # the wrong kind of folder is refused, naming it
