@@ -85,9 +85,10 @@ std::string command_help(const Subcommand& sub, const CommandDesc& cd) {
 
 // Stores config entries into vm; entries already set on the command line keep their value
 // (po::store never overwrites a value that was not defaulted), and the [subcommand]
-// section is stored before the top level so that it wins.
+// section (or `section`, one of kConfigSectionVariants) is stored before the top level so
+// that it wins.
 void store_config(const std::vector<Subcommand>& table, const Subcommand& sub, const po::options_description& desc,
-                  const std::string& path, po::variables_map& vm) {
+                  const std::string& path, po::variables_map& vm, const std::string& section = "") {
   const auto entries = ini_parse(path);
   const auto where = [&](const IniEntry& e) { return path + ":" + std::to_string(e.line) + ": "; };
   const auto known_by_some_subcommand = [&](const std::string& key) {
@@ -101,8 +102,12 @@ void store_config(const std::vector<Subcommand>& table, const Subcommand& sub, c
   for (const auto& e : entries) {
     bool known = e.section.empty();
     for (const auto& s : table) known = known || s.name == e.section;
-    if (!known)
-      throw UsageError(where(e) + "unknown section [" + e.section + "] (valid: " + subcommand_list(table) + ")");
+    for (const char* variant : kConfigSectionVariants) known = known || e.section == variant;
+    if (!known) {
+      std::string valid = subcommand_list(table);
+      for (const char* variant : kConfigSectionVariants) valid.append(", ").append(variant);
+      throw UsageError(where(e) + "unknown section [" + e.section + "] (valid: " + valid + ")");
+    }
   }
   const auto apply = [&](const IniEntry& e) {
     if (e.key == "config" || e.key == "help")
@@ -129,8 +134,9 @@ void store_config(const std::vector<Subcommand>& table, const Subcommand& sub, c
       throw UsageError(where(e) + err.what());
     }
   };
+  const std::string own = section.empty() ? sub.name : section;
   for (const auto& e : entries)
-    if (e.section == sub.name) apply(e);
+    if (e.section == own) apply(e);
   for (const auto& e : entries)
     if (e.section.empty()) apply(e);
 }
@@ -201,7 +207,8 @@ void check_finite(const std::string& who, const po::variables_map& vm) {
 }  // namespace
 
 po::variables_map cli_parse_config(const std::vector<Subcommand>& table, const std::string& name,
-                                   const std::string& config, const std::vector<std::string>& supplied) {
+                                   const std::string& config, const std::vector<std::string>& supplied,
+                                   const std::string& section) {
   const Subcommand* sub = nullptr;
   for (const auto& s : table)
     if (s.name == name) sub = &s;
@@ -210,14 +217,15 @@ po::variables_map cli_parse_config(const std::vector<Subcommand>& table, const s
   build_desc(*sub, cd);
   po::variables_map vm;
   po::store(po::parsed_options(&cd.desc), vm);  // the defaults
-  store_config(table, *sub, cd.desc, config, vm);
+  store_config(table, *sub, cd.desc, config, vm, section);
+  const std::string shown = section.empty() ? name : section;
   for (const auto& opt : cd.desc.options()) {
     const std::string& key = opt->long_name();
     if (!opt->semantic()->is_required() || vm.count(key)) continue;
     if (std::find(supplied.begin(), supplied.end(), key) != supplied.end()) continue;
-    throw UsageError(config + ": [" + name + "] needs '" + key + "' (in that section or at the top level)");
+    throw UsageError(config + ": [" + shown + "] needs '" + key + "' (in that section or at the top level)");
   }
-  check_finite(config + ": [" + name + "]", vm);
+  check_finite(config + ": [" + shown + "]", vm);
   return vm;
 }
 

@@ -47,8 +47,14 @@ ParsedCommand cli_parse(const std::vector<Subcommand>& table, const std::vector<
 // level), as `kmoe run` reads each stage's: no command line, and the required options in
 // `supplied` (the pipeline's wiring: outputs, inputs made by earlier stages) are not looked
 // for. Throws UsageError naming the file and line, or the missing option.
+// `section` (one of kConfigSectionVariants) is read instead of [name] when given.
 po::variables_map cli_parse_config(const std::vector<Subcommand>& table, const std::string& name,
-                                   const std::string& config, const std::vector<std::string>& supplied);
+                                   const std::string& config, const std::vector<std::string>& supplied,
+                                   const std::string& section = "");
+
+// Config sections beyond the subcommands' own: [train.prompt], the options of `kmoe run`'s
+// soft-prompt stage (a `kmoe train --mode prompt` run). Other commands ignore them.
+inline constexpr const char* kConfigSectionVariants[] = {"train.prompt"};
 
 // Sets `field` from option `name` when the option has a value (given or defaulted).
 template <typename T>

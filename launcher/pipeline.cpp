@@ -67,7 +67,8 @@ std::vector<PipelineStage> pipeline_plan(const MpiWorld& world, const PipelineOp
   const auto in_run = [&](const std::string& name) { return (fs::path(o.run_dir) / name).string(); };
   const std::string bank = in_run("bank"), scores = in_run("scores.h5"), experts = in_run("experts.h5"),
                     embeddings = in_run("embeddings.h5"), selection = in_run("data_selection.h5"),
-                    selected = in_run("selected.jsonl"), moe = in_run("moe.h5"), eval = in_run("eval.h5");
+                    selected = in_run("selected.jsonl"), moe = in_run("moe.h5"), eval = in_run("eval.h5"),
+                    soft_prompt = in_run("soft_prompt");
   using Needs = std::vector<std::pair<std::string, std::string>>;
   std::vector<PipelineStage> plan;
   if (o.bank_build) {
@@ -115,10 +116,24 @@ std::vector<PipelineStage> pipeline_plan(const MpiWorld& world, const PipelineOp
                     wiring = {{"embeddings", s.embeddings}, {"output_dir", s.output_dir}};
                     return select_data_stage(world, s);
                   }});
-  plan.push_back({"train",
-                  {},
-                  {{experts, "select-experts"}, {selected, "select-data"}},
-                  [=, &world](bool forced, nlohmann::json& wiring) {
+  // ProMoT (METHOD.md §3), when the config has [train.prompt]: a soft prompt trained on the
+  // K-shot set with the model frozen; the MoE then trains with it frozen before every
+  // sequence, and eval uses it (the target task is the prompt's format).
+  Needs train_needs{{experts, "select-experts"}, {selected, "select-data"}}, eval_needs{{moe, "train"}};
+  if (o.soft_prompt) {
+    plan.push_back({"soft-prompt", {}, {}, [=, &world](bool forced, nlohmann::json& wiring) {
+                      TrainOptions t = o.prompt_train;
+                      t.mode = "prompt";
+                      t.output = soft_prompt;
+                      t.data = {o.score.kshot};
+                      t.force = forced;
+                      wiring = {{"mode", t.mode}, {"output", t.output}, {"data", t.data}};
+                      return train_stage(world, t);
+                    }});
+    train_needs.emplace_back(soft_prompt, "soft-prompt");
+    eval_needs.emplace_back(soft_prompt, "soft-prompt");
+  }
+  plan.push_back({"train", {}, train_needs, [=, &world](bool forced, nlohmann::json& wiring) {
                     TrainOptions t = o.train;
                     t.mode = "moe";
                     t.output = moe;
@@ -126,16 +141,20 @@ std::vector<PipelineStage> pipeline_plan(const MpiWorld& world, const PipelineOp
                     t.data = {selected};
                     if (o.select_data.no_kshot) t.data.push_back(o.select_data.kshot);
                     t.adapters = chosen_experts(world, experts);
+                    if (o.soft_prompt) t.soft_prompt = soft_prompt;
                     t.force = forced;
                     wiring = {{"mode", t.mode}, {"output", t.output}, {"data", t.data}, {"adapters", t.adapters}};
+                    if (o.soft_prompt) wiring["soft_prompt"] = t.soft_prompt;
                     return train_stage(world, t);
                   }});
-  plan.push_back({"eval", {}, {{moe, "train"}}, [=, &world](bool forced, nlohmann::json& wiring) {
+  plan.push_back({"eval", {}, eval_needs, [=, &world](bool forced, nlohmann::json& wiring) {
                     EvalOptions e = o.eval;
                     e.moe = {moe};
                     e.output = eval;
+                    if (o.soft_prompt) e.scoring.soft_prompt = soft_prompt;
                     e.force = forced;
                     wiring = {{"moe", e.moe}, {"output", e.output}};
+                    if (o.soft_prompt) wiring["soft_prompt"] = e.scoring.soft_prompt;
                     return eval_stage(world, e);
                   }});
   plan.push_back({"report", {}, {{eval, "eval"}}, [=, &world](bool, nlohmann::json& wiring) {
@@ -327,9 +346,9 @@ PipelineOptions pipeline_options(const po::variables_map& vm) {
   const auto& table = commands_table();
   // A section that cannot be read is an error only if its stage is selected (pipeline_run).
   const auto section = [&](const std::string& stage, const char* command, const std::vector<std::string>& wiring,
-                           const auto& to_options, auto& field) {
+                           const auto& to_options, auto& field, const std::string& variant = "") {
     try {
-      field = to_options(cli_parse_config(table, command, o.config, wiring));
+      field = to_options(cli_parse_config(table, command, o.config, wiring, variant));
     } catch (const UsageError& e) {
       o.section_errors[stage] = e.what();
     }
@@ -340,6 +359,10 @@ PipelineOptions pipeline_options(const po::variables_map& vm) {
   section("embed", "embed", {"output"}, embed_options, o.embed);
   section("select-data", "select-data", {"embeddings", "output-dir"}, select_data_options, o.select_data);
   section("train", "train", {"mode", "output", "data", "adapters"}, train_options, o.train);
+  for (const auto& e : ini_parse(o.config)) o.soft_prompt = o.soft_prompt || e.section == "train.prompt";
+  if (o.soft_prompt)
+    section("soft-prompt", "train", {"mode", "output", "data", "adapters"}, train_options, o.prompt_train,
+            "train.prompt");
   section("eval", "eval", {"moe", "output"}, eval_options, o.eval);
   section("report", "report", {"run-dir"}, report_options, o.report);
   const MpiWorld& world = mpi_world();
@@ -350,7 +373,9 @@ PipelineOptions pipeline_options(const po::variables_map& vm) {
 Subcommand run_subcommand() {
   return {"run",
           "Run the pipeline from one INI config in a run directory, skipping complete stages\n\n"
-          "Stages: [bank-build,] score, select-experts, embed, select-data, train (the MoE), eval, report.\n"
+          "Stages: [bank-build,] score, select-experts, embed, select-data, [soft-prompt,] train (the MoE),\n"
+          "eval, report. soft-prompt (ProMoT) runs when the config has a [train.prompt] section: a soft\n"
+          "prompt trained on the K-shot set, then frozen before every sequence of train and eval.\n"
           "The config needs model, kshot, test, corpus, answer-format and [score] bank (or --bank-build);\n"
           "top-level keys go to every stage that has the option, a [stage] section to that stage alone.\n"
           "kmoe wires outputs to inputs inside --run-dir. A commented example: docs/run.example.ini.",

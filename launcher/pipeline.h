@@ -38,6 +38,8 @@ struct PipelineOptions {
   EmbedOptions embed;
   SelectDataOptions select_data;
   TrainOptions train;
+  bool soft_prompt = false;   // the config has [train.prompt]: the soft-prompt stage runs (ProMoT)
+  TrainOptions prompt_train;  // its options ([train.prompt] and the top level)
   EvalOptions eval;
   ReportOptions report;
   // Stage name -> why its section of the config cannot be used (a required key missing, a bad

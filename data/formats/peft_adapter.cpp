@@ -12,6 +12,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "data/formats/peft_json.h"
 #include "data/formats/safetensors.h"
 #include "data/store/folder_commit.h"
 #include "model/shape_text.h"
@@ -25,36 +26,17 @@ namespace {
 
 const char* const kKeyPrefix = "base_model.model.";
 
+using peft_json::get_bool;
+using peft_json::get_int;
+using peft_json::get_number;
+using peft_json::get_string;
+
 [[noreturn]] void adapter_fail(const std::string& path, const std::string& what) {
-  throw std::invalid_argument(path + ": " + what);
+  peft_json::fail(path, what);
 }
 
 bool is_null_or_empty(const json& v) {
   return v.is_null() || (v.is_object() && v.empty()) || (v.is_array() && v.empty());
-}
-
-int64_t get_int(const json& j, const std::string& key, int64_t fallback, const std::string& path) {
-  if (!j.contains(key) || j[key].is_null()) return fallback;
-  if (!j[key].is_number_integer()) adapter_fail(path, "'" + key + "' must be an integer, got " + j[key].dump());
-  return j[key].get<int64_t>();
-}
-
-double get_number(const json& j, const std::string& key, double fallback, const std::string& path) {
-  if (!j.contains(key) || j[key].is_null()) return fallback;
-  if (!j[key].is_number()) adapter_fail(path, "'" + key + "' must be a number, got " + j[key].dump());
-  return j[key].get<double>();
-}
-
-bool get_bool(const json& j, const std::string& key, bool fallback, const std::string& path) {
-  if (!j.contains(key) || j[key].is_null()) return fallback;
-  if (!j[key].is_boolean()) adapter_fail(path, "'" + key + "' must be true or false, got " + j[key].dump());
-  return j[key].get<bool>();
-}
-
-std::string get_string(const json& j, const std::string& key, const std::string& fallback, const std::string& path) {
-  if (!j.contains(key) || j[key].is_null()) return fallback;
-  if (!j[key].is_string()) adapter_fail(path, "'" + key + "' must be a string, got " + j[key].dump());
-  return j[key].get<std::string>();
 }
 
 std::vector<LinearModule> parse_targets(const json& j, const std::string& path) {
@@ -96,14 +78,6 @@ std::vector<int64_t> parse_layers(const json& j, const std::string& path) {
   return out;
 }
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) adapter_fail(p.string(), "cannot be read");
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // "base_model.model.model.layers.3.mlp.down_proj.lora_B.weight" -> (3, down_proj, 'B');
 // false for anything else.
 bool parse_key(const std::string& key, int64_t& layer, LinearModule& module, char& which) {
@@ -129,15 +103,7 @@ bool parse_key(const std::string& key, int64_t& layer, LinearModule& module, cha
 }  // namespace
 
 LoraConfig peft_config_parse(const std::string& json_text, const std::string& path) {
-  json j;
-  try {
-    j = json::parse(json_text);
-  } catch (const json::parse_error& e) {
-    const size_t byte = std::min<size_t>(e.byte, json_text.size());
-    const int64_t line = 1 + std::count(json_text.begin(), json_text.begin() + (byte ? byte - 1 : 0), '\n');
-    adapter_fail(path, "bad JSON at line " + std::to_string(line) + ": " + e.what());
-  }
-  if (!j.is_object()) adapter_fail(path, "is not a JSON object");
+  const json j = peft_json::parse_object(json_text, path);
 
   const std::string peft_type = get_string(j, "peft_type", "LORA", path);
   if (peft_type == "PROMPT_TUNING")
@@ -231,7 +197,7 @@ LoraAdapter peft_adapter_load(const std::string& dir, const ModelConfig& base, c
   LoraAdapter adapter;
   adapter.name = name.empty() ? d.filename().string() : name;
   if (adapter.name.empty()) adapter.name = d.parent_path().filename().string();  // "dir/" has an empty filename
-  adapter.config = peft_config_parse(read_text(config_path), config_path.string());
+  adapter.config = peft_config_parse(peft_json::read_text(config_path.string()), config_path.string());
   const LoraConfig& c = adapter.config;
   const std::string wpath = weights_path.string();
   for (int64_t layer : c.layers_to_transform) {

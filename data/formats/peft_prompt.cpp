@@ -6,9 +6,9 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <stdexcept>
 
+#include "data/formats/peft_json.h"
 #include "data/formats/safetensors.h"
 #include "data/store/folder_commit.h"
 #include "model/shape_text.h"
@@ -23,33 +23,7 @@ namespace {
 const char* const kPromptKey = "prompt_embeddings";
 
 [[noreturn]] void prompt_fail(const std::string& path, const std::string& what) {
-  throw std::invalid_argument(path + ": " + what);
-}
-
-json prompt_config_read(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) prompt_fail(p.string(), "cannot be read");
-  std::ostringstream text;
-  text << in.rdbuf();
-  try {
-    json j = json::parse(text.str());
-    if (!j.is_object()) prompt_fail(p.string(), "is not a JSON object");
-    return j;
-  } catch (const json::parse_error& e) {
-    prompt_fail(p.string(), std::string("is not valid JSON: ") + e.what());
-  }
-}
-
-int64_t prompt_config_int(const json& j, const char* key, int64_t fallback, const std::string& path) {
-  if (!j.contains(key) || j[key].is_null()) return fallback;
-  if (!j[key].is_number_integer()) prompt_fail(path, std::string("'") + key + "' must be an integer, got " + j[key].dump());
-  return j[key].get<int64_t>();
-}
-
-std::string prompt_config_string(const json& j, const char* key, const std::string& path) {
-  if (!j.contains(key) || j[key].is_null()) return "";
-  if (!j[key].is_string()) prompt_fail(path, std::string("'") + key + "' must be a string, got " + j[key].dump());
-  return j[key].get<std::string>();
+  peft_json::fail(path, what);
 }
 
 }  // namespace
@@ -62,18 +36,18 @@ SoftPrompt peft_prompt_load(const std::string& dir, const ModelConfig& base) {
   const fs::path weights_path = d / "adapter_model.safetensors";
   if (!fs::exists(weights_path)) prompt_fail(dir, "missing adapter_model.safetensors");
   const std::string cpath = config_path.string(), wpath = weights_path.string();
-  const json j = prompt_config_read(config_path);
-  const std::string type = prompt_config_string(j, "peft_type", cpath);
+  const json j = peft_json::parse_object(peft_json::read_text(cpath), cpath);
+  const std::string type = peft_json::get_string(j, "peft_type", "", cpath);
   if (type == "LORA") prompt_fail(cpath, "is a LoRA adapter (peft_type LORA), not a soft prompt: give it as --adapter");
   if (type != "PROMPT_TUNING")
     prompt_fail(cpath, "peft_type is '" + type + "'; a soft prompt is a PROMPT_TUNING adapter");
-  const int64_t p = prompt_config_int(j, "num_virtual_tokens", -1, cpath);
+  const int64_t p = peft_json::get_int(j, "num_virtual_tokens", -1, cpath);
   if (p <= 0) prompt_fail(cpath, "'num_virtual_tokens' must be a positive integer");
-  const int64_t dim = prompt_config_int(j, "token_dim", base.hidden_size, cpath);
+  const int64_t dim = peft_json::get_int(j, "token_dim", base.hidden_size, cpath);
   if (dim != base.hidden_size)
     prompt_fail(cpath, "token_dim is " + std::to_string(dim) + " but the base model's hidden size is " +
                            std::to_string(base.hidden_size));
-  const int64_t sub = prompt_config_int(j, "num_transformer_submodules", 1, cpath);
+  const int64_t sub = peft_json::get_int(j, "num_transformer_submodules", 1, cpath);
   if (sub != 1)
     prompt_fail(cpath, "num_transformer_submodules is " + std::to_string(sub) +
                            " (an encoder-decoder prompt); a decoder-only model has 1");
@@ -94,10 +68,10 @@ SoftPrompt peft_prompt_load(const std::string& dir, const ModelConfig& base) {
 
   SoftPrompt out;
   out.embeddings = t.to(torch::kFloat32).contiguous();
-  out.init = prompt_config_string(j, "prompt_tuning_init", cpath);
+  out.init = peft_json::get_string(j, "prompt_tuning_init", "", cpath);
   if (out.init.empty()) out.init = "RANDOM";
-  out.init_text = prompt_config_string(j, "prompt_tuning_init_text", cpath);
-  out.base_model = prompt_config_string(j, "base_model_name_or_path", cpath);
+  out.init_text = peft_json::get_string(j, "prompt_tuning_init_text", "", cpath);
+  out.base_model = peft_json::get_string(j, "base_model_name_or_path", "", cpath);
   return out;
 }
 

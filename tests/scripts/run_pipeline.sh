@@ -1,7 +1,8 @@
 # kmoe run end to end on a tiny setup (tiny_pipeline.py), np = 2: a full run makes every
 # artifact; a second run skips every stage; --from select-data reruns select-data and the
 # later stages only; --only eval runs eval alone; bank-build wires the bank it builds into
-# score; a bad config key, --only without its inputs and an unknown stage are usage errors.
+# score; [train.prompt] adds the soft-prompt stage (ProMoT) whose prompt train and eval use; a
+# bad config key or section, --only without its inputs and an unknown stage are usage errors.
 source "$(dirname "$0")/lib.sh"
 : "${KMOE_REF_PYTHON:?}"
 "$KMOE_REF_PYTHON" "$(dirname "$0")/tiny_pipeline.py" "$WORK"
@@ -96,6 +97,32 @@ with h5py.File(run + "/experts.h5") as e:
     assert all(p.startswith(run + "/bank/") for p in e["chosen_paths"].asstr()[:])
 PY
 
+# [train.prompt]: the soft-prompt stage (ProMoT) trains on the K-shot set before the MoE; train
+# and eval then use the prompt (their provenance names it).
+write_config "$WORK/promot.ini" "$WORK/run_promot" "[train.prompt]
+prompt-tokens = 4
+max-steps = 3
+global-batch = 4
+lr = 0.05"
+mpi -np 2 "$KMOE" run "$WORK/promot.ini" --to eval 2> "$WORK/err6" || { cat "$WORK/err6"; fail "[train.prompt] run"; }
+"$PYTHON" - "$WORK/run_promot" <<'PY'
+import h5py, json, sys
+run = sys.argv[1]
+record = json.load(open(run + "/run.json"))
+status = " ".join(s["name"] + "=" + s["status"] for s in record["stages"])
+assert "select-data=ran soft-prompt=ran train=ran eval=ran" in status, status
+stage = {s["name"]: s["wiring"] for s in record["stages"] if "wiring" in s}
+assert stage["soft-prompt"]["mode"] == "prompt" and stage["soft-prompt"]["data"] == [sys.argv[1].rsplit("/", 1)[0] + "/kshot.jsonl"], stage
+assert stage["train"]["soft_prompt"] == run + "/soft_prompt" and stage["eval"]["soft_prompt"] == run + "/soft_prompt", stage
+cfg = json.load(open(run + "/soft_prompt/adapter_config.json"))
+assert cfg["peft_type"] == "PROMPT_TUNING" and cfg["num_virtual_tokens"] == 4, cfg
+for f in ("moe.h5", "eval.h5"):
+    with h5py.File(run + "/" + f) as h:
+        names = [i["name"] for i in json.loads(h.attrs["inputs"])]
+        assert "soft_prompt" in names, (f, names)
+print("soft-prompt stage:", status)
+PY
+
 expect_usage() {  # NEEDLE ARGS...
   local needle=$1; shift
   set +e; mpi -np 2 "$KMOE" run "$@" > /dev/null 2> "$WORK/err"; local rc=$?; set -e
@@ -110,4 +137,7 @@ expect_usage "bad.ini:$line: unknown option 'epoch'" "$WORK/bad.ini"
 write_config "$WORK/fresh.ini" "$WORK/run_fresh"
 expect_usage "missing input $WORK/run_fresh/moe.h5 (made by stage train)" "$WORK/fresh.ini" --only eval
 expect_usage "unknown stage 'evaluate'" "$WORK/fresh.ini" --from evaluate
+write_config "$WORK/typo.ini" "$WORK/run_typo" "[train.promt]
+lr = 0.1"
+expect_usage "unknown section [train.promt]" "$WORK/typo.ini"
 echo "kmoe run: ok"
