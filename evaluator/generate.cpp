@@ -46,8 +46,7 @@ StageOutcome generate_stage(const MpiWorld& world, const GenerateStageOptions& o
   const auto t0 = std::chrono::steady_clock::now();
   ModelFiles files = model_files_load(options.model);
   LlamaModel model = llama_from_weights(files.config, std::move(files.weights), device, dtype);
-  if (!options.soft_prompt.empty())
-    peft_prompt_apply(options.soft_prompt, model);
+  if (!options.soft_prompt.empty()) peft_prompt_apply(options.soft_prompt, model);
   LoraSet lora(files.config);
   const LinearHook* hook = nullptr;
   if (!options.adapter.empty()) {

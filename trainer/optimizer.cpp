@@ -17,7 +17,8 @@ Optimizer::Optimizer(std::vector<at::Tensor> params) : params_(std::move(params)
   for (size_t i = 0; i < params_.size(); ++i) {
     const at::Tensor& p = params_[i];
     if (!p.defined() || !p.is_floating_point())
-      throw std::invalid_argument("optimizer: parameter " + std::to_string(i) + " is not a defined floating-point tensor");
+      throw std::invalid_argument("optimizer: parameter " + std::to_string(i) +
+                                  " is not a defined floating-point tensor");
   }
 }
 

@@ -209,8 +209,7 @@ void folder_finish(const MpiWorld& world, const Provenance& prov, const TrainRes
   ArtifactWriter w(world.comm, (fs::path(staging) / "train.h5").string(), prov);
   write_metrics(w, res.metrics);
   w.write_strings("sources", sources);
-  w.write_int64("source_examples", {static_cast<int64_t>(stats.source_examples.size())},
-                stats.source_examples.data());
+  w.write_int64("source_examples", {static_cast<int64_t>(stats.source_examples.size())}, stats.source_examples.data());
   w.set_attr("/", "examples", examples);
   w.set_attr("/", "examples_truncated", stats.truncated);
   w.set_attr("/", "examples_dropped", stats.dropped);

@@ -200,7 +200,8 @@ class PromptMode final : public TrainMode {
         saved_.init = "RANDOM";
       }
       torch::NoGradGuard no_grad;
-      init = in.model.embed_tokens.index_select(0, torch::tensor(ids, torch::kInt64).to(in.model.embed_tokens.device()));
+      init =
+          in.model.embed_tokens.index_select(0, torch::tensor(ids, torch::kInt64).to(in.model.embed_tokens.device()));
     }
     prompt_ = init.detach().to(in.device, torch::kFloat32).clone().requires_grad_(true);
     llama_set_soft_prompt(model_, prompt_);

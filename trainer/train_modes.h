@@ -18,9 +18,9 @@
 #include <vector>
 
 #include "data/store/artifact.h"
+#include "data/tokenizers/tokenizer.h"
 #include "model/config.h"
 #include "model/llama.h"
-#include "data/tokenizers/tokenizer.h"
 #include "model/lora.h"
 #include "runtime/mpi_world.h"
 #include "trainer/communicator.h"
@@ -39,8 +39,8 @@ struct TrainConfig {
   int64_t max_len = 1024;
   LoraConfig lora;
   std::string lora_targets = "q_proj,v_proj";
-  std::string init_adapter;  // lora: a PEFT LoRA to continue; prompt: a soft prompt to continue
-  std::string soft_prompt;   // lora | full | moe: a frozen soft prompt put before every sequence
+  std::string init_adapter;           // lora: a PEFT LoRA to continue; prompt: a soft prompt to continue
+  std::string soft_prompt;            // lora | full | moe: a frozen soft prompt put before every sequence
   int64_t prompt_tokens = 100;        // mode prompt: virtual tokens P
   std::string prompt_init = "vocab";  // mode prompt: vocab (embeddings of P random tokens) | text
   std::string prompt_init_text;       // mode prompt, init text: embeddings of its tokens, repeated to P
@@ -75,9 +75,9 @@ struct TrainModeSave {
   Communicator& comm;
   const Provenance& prov;
   const TrainResult& result;
-  int64_t examples;     // the training examples
+  int64_t examples;                             // the training examples
   const std::vector<int64_t>& source_examples;  // of them, per data file
-  std::string output;   // file modes: the artifact to write (moe.h5)
+  std::string output;                           // file modes: the artifact to write (moe.h5)
   std::string staging;  // folder modes: DIR.partial/, which rank 0 fills (already removed or fresh)
 };
 

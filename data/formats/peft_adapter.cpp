@@ -7,14 +7,11 @@
 #include <cctype>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <stdexcept>
 
-#include "data/formats/peft_json.h"
+#include "data/formats/peft_files.h"
 #include "data/formats/safetensors.h"
-#include "data/store/folder_commit.h"
 #include "model/shape_text.h"
 
 namespace kmoe {
@@ -26,13 +23,13 @@ namespace {
 
 const char* const kKeyPrefix = "base_model.model.";
 
-using peft_json::get_bool;
-using peft_json::get_int;
-using peft_json::get_number;
-using peft_json::get_string;
+using peft_files::get_bool;
+using peft_files::get_int;
+using peft_files::get_number;
+using peft_files::get_string;
 
 [[noreturn]] void adapter_fail(const std::string& path, const std::string& what) {
-  peft_json::fail(path, what);
+  peft_files::fail(path, what);
 }
 
 bool is_null_or_empty(const json& v) {
@@ -45,8 +42,8 @@ std::vector<LinearModule> parse_targets(const json& j, const std::string& path) 
   if (t.is_string()) {
     // PEFT reads any other string as a regex fully matched against module paths.
     if (t.get<std::string>() == "all-linear") return {std::begin(kAllLinearModules), std::end(kAllLinearModules)};
-    adapter_fail(path,
-         "target_modules is the regex string " + t.dump() + "; kmoe supports a list of module names or \"all-linear\"");
+    adapter_fail(path, "target_modules is the regex string " + t.dump() +
+                           "; kmoe supports a list of module names or \"all-linear\"");
   }
   if (!t.is_array() || t.empty()) adapter_fail(path, "'target_modules' must be a non-empty list or \"all-linear\"");
   std::vector<LinearModule> out;
@@ -56,9 +53,10 @@ std::vector<LinearModule> parse_targets(const json& j, const std::string& path) 
       const LinearModule m = linear_module_parse(name.get<std::string>());
       if (std::find(out.begin(), out.end(), m) == out.end()) out.push_back(m);
     } catch (const std::invalid_argument&) {
-      adapter_fail(path, "target module '" + name.get<std::string>() +
-                     "' is not a linear layer of the LLaMA-family base (q_proj, k_proj, v_proj, o_proj, gate_proj, "
-                     "up_proj, down_proj)");
+      adapter_fail(path,
+                   "target module '" + name.get<std::string>() +
+                       "' is not a linear layer of the LLaMA-family base (q_proj, k_proj, v_proj, o_proj, gate_proj, "
+                       "up_proj, down_proj)");
     }
   }
   std::sort(out.begin(), out.end());
@@ -103,7 +101,7 @@ bool parse_key(const std::string& key, int64_t& layer, LinearModule& module, cha
 }  // namespace
 
 LoraConfig peft_config_parse(const std::string& json_text, const std::string& path) {
-  const json j = peft_json::parse_object(json_text, path);
+  const json j = peft_files::parse_object(json_text, path);
 
   const std::string peft_type = get_string(j, "peft_type", "LORA", path);
   if (peft_type == "PROMPT_TUNING")
@@ -114,7 +112,8 @@ LoraConfig peft_config_parse(const std::string& json_text, const std::string& pa
   if (get_bool(j, "use_dora", false, path)) adapter_fail(path, "use_dora is true; kmoe does not support DoRA");
   for (const char* key : {"rank_pattern", "alpha_pattern"}) {
     if (j.contains(key) && !is_null_or_empty(j[key]))
-      adapter_fail(path, std::string(key) + " is " + j[key].dump() + "; kmoe supports one rank and alpha for all modules");
+      adapter_fail(path,
+                   std::string(key) + " is " + j[key].dump() + "; kmoe supports one rank and alpha for all modules");
   }
   for (const char* key : {"modules_to_save", "layer_replication"}) {
     if (j.contains(key) && !is_null_or_empty(j[key]))
@@ -189,21 +188,21 @@ LoraAdapter peft_adapter_load(const std::string& dir, const ModelConfig& base, c
   if (!fs::exists(weights_path)) {
     if (fs::exists(d / "adapter_model.bin"))
       adapter_fail(dir,
-           "has adapter_model.bin (a PyTorch pickle), which kmoe does not read; save the adapter with "
-           "safe_serialization=True to get adapter_model.safetensors");
+                   "has adapter_model.bin (a PyTorch pickle), which kmoe does not read; save the adapter with "
+                   "safe_serialization=True to get adapter_model.safetensors");
     adapter_fail(dir, "missing adapter_model.safetensors");
   }
 
   LoraAdapter adapter;
   adapter.name = name.empty() ? d.filename().string() : name;
   if (adapter.name.empty()) adapter.name = d.parent_path().filename().string();  // "dir/" has an empty filename
-  adapter.config = peft_config_parse(peft_json::read_text(config_path.string()), config_path.string());
+  adapter.config = peft_config_parse(peft_files::read_text(config_path.string()), config_path.string());
   const LoraConfig& c = adapter.config;
   const std::string wpath = weights_path.string();
   for (int64_t layer : c.layers_to_transform) {
     if (layer < 0 || layer >= base.num_hidden_layers)
-      adapter_fail(config_path.string(), "layers_to_transform names layer " + std::to_string(layer) + " but the base has " +
-                                     std::to_string(base.num_hidden_layers) + " layers");
+      adapter_fail(config_path.string(), "layers_to_transform names layer " + std::to_string(layer) +
+                                             " but the base has " + std::to_string(base.num_hidden_layers) + " layers");
   }
 
   SafetensorsFile file(wpath);
@@ -212,22 +211,23 @@ LoraAdapter peft_adapter_load(const std::string& dir, const ModelConfig& base, c
     LinearModule m{};
     char which = 0;
     if (!parse_key(key, layer, m, which))
-      adapter_fail(wpath,
-           "unexpected tensor '" + key + "' (kmoe reads the lora_A/lora_B weights of q/k/v/o/gate/up/down_proj)");
+      adapter_fail(
+          wpath, "unexpected tensor '" + key + "' (kmoe reads the lora_A/lora_B weights of q/k/v/o/gate/up/down_proj)");
     if (layer >= base.num_hidden_layers)
       adapter_fail(wpath, "tensor '" + key + "' is for layer " + std::to_string(layer) + " but the base has " +
-                      std::to_string(base.num_hidden_layers) + " layers");
+                              std::to_string(base.num_hidden_layers) + " layers");
     if (!lora_targets(c, layer, m))
       adapter_fail(wpath, "tensor '" + key + "' is for a module that adapter_config.json does not target");
     const auto [in, out] = linear_features(base, m);
     const std::vector<int64_t> want = which == 'A' ? std::vector<int64_t>{c.r, in} : std::vector<int64_t>{out, c.r};
     if (entry.shape != want)
-      adapter_fail(wpath, "tensor '" + key + "' has shape " + shape_text(entry.shape) + ", expected " + shape_text(want) +
-                      " (r = " + std::to_string(c.r) + ", base " + linear_module_name(m) + " is " + std::to_string(in) +
-                      " -> " + std::to_string(out) + ")");
+      adapter_fail(wpath, "tensor '" + key + "' has shape " + shape_text(entry.shape) + ", expected " +
+                              shape_text(want) + " (r = " + std::to_string(c.r) + ", base " + linear_module_name(m) +
+                              " is " + std::to_string(in) + " -> " + std::to_string(out) + ")");
     at::Tensor t = file.tensor(key);
     if (!t.is_floating_point()) adapter_fail(wpath, "tensor '" + key + "' is not floating point (" + entry.dtype + ")");
-    if (!at::isfinite(t).all().item<bool>()) adapter_fail(wpath, "tensor '" + key + "' holds non-finite values (NaN or inf)");
+    if (!at::isfinite(t).all().item<bool>())
+      adapter_fail(wpath, "tensor '" + key + "' holds non-finite values (NaN or inf)");
     LoraWeights& w = adapter.weights[{layer, m}];
     (which == 'A' ? w.A : w.B) = t.to(torch::kFloat32).contiguous();
   }
@@ -254,18 +254,7 @@ void peft_adapter_save(const LoraAdapter& adapter, const std::string& dir) {
     tensors[peft_tensor_key(key.first, key.second, 'A')] = w.A.detach().to(torch::kCPU).contiguous();
     tensors[peft_tensor_key(key.first, key.second, 'B')] = w.B.detach().to(torch::kCPU).contiguous();
   }
-  const fs::path partial = folder_partial_path(dir);
-  std::error_code ec;
-  fs::remove_all(partial, ec);
-  fs::create_directories(partial);
-  {
-    const fs::path config_path = partial / "adapter_config.json";
-    std::ofstream out(config_path, std::ios::binary);
-    out << peft_config_json(adapter.config);
-    if (!out.flush()) adapter_fail(config_path.string(), "cannot be written");
-  }
-  safetensors_write((partial / "adapter_model.safetensors").string(), tensors, {{"format", "pt"}});
-  folder_commit(partial.string(), dir);
+  peft_files::write_folder(dir, peft_config_json(adapter.config), tensors);
 }
 
 }  // namespace kmoe

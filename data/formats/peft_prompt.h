@@ -16,10 +16,10 @@
 namespace kmoe {
 
 struct SoftPrompt {
-  at::Tensor embeddings;          // [num_virtual_tokens, hidden] float32 on the CPU
-  std::string init = "RANDOM";    // PEFT's prompt_tuning_init: TEXT or RANDOM (recorded only)
-  std::string init_text;          // prompt_tuning_init_text when init is TEXT
-  std::string base_model;         // base_model_name_or_path, may be empty
+  at::Tensor embeddings;        // [num_virtual_tokens, hidden] float32 on the CPU
+  std::string init = "RANDOM";  // PEFT's prompt_tuning_init: TEXT or RANDOM (recorded only)
+  std::string init_text;        // prompt_tuning_init_text when init is TEXT
+  std::string base_model;       // base_model_name_or_path, may be empty
 };
 
 // Loads DIR and checks it against `base` (token_dim = hidden size, one submodule, finite

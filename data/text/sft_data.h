@@ -35,8 +35,8 @@ struct SftDataOptions {
 
 struct SftDataStats {
   int64_t records = 0;
-  int64_t truncated = 0;  // response cut to fit max_len
-  int64_t dropped = 0;    // prompt alone reaches max_len: no response token left
+  int64_t truncated = 0;                 // response cut to fit max_len
+  int64_t dropped = 0;                   // prompt alone reaches max_len: no response token left
   std::vector<int64_t> source_examples;  // examples trained on per file (after sft_sample_sources)
 };
 

@@ -40,8 +40,8 @@ void training_options_add(po::options_description& d, const TrainingFlags& def, 
                                                   "cosine, linear or constant")(
       "optimizer", po::value<std::string>()->default_value(def.optimizer),
       "adamw, or adafactor (transformers' Adafactor at --lr, scaled by each tensor's RMS;\n"
-      "ProMoT's optimizer)")(
-      "weight-decay", cli_double(def.weight_decay), "weight decay (default 0; 1e-4 for --mode moe)")(
+      "ProMoT's optimizer)")("weight-decay", cli_double(def.weight_decay),
+                             "weight decay (default 0; 1e-4 for --mode moe)")(
       "max-grad-norm", cli_double(def.max_grad_norm), "gradient clipping (0: off)")(
       "max-len", po::value<int64_t>()->default_value(def.max_len), "tokens per sequence (the response is cut)")(
       "seed", po::value<uint64_t>()->default_value(def.seed), "initialisation, shuffling and dropout")(
@@ -129,9 +129,9 @@ Subcommand train_subcommand() {
                             "--mode lora: continue from this PEFT adapter; --mode prompt: from this soft prompt")(
                 "soft-prompt", po::value<std::string>()->value_name("DIR"),
                 "--mode lora, full, moe: put this soft prompt (PEFT prompt tuning) before every\n"
-                "sequence, frozen (ProMoT's second stage)")(
-                "prompt-tokens", po::value<int64_t>()->default_value(def.prompt_tokens),
-                "--mode prompt: virtual tokens of the soft prompt")(
+                "sequence, frozen (ProMoT's second stage)")("prompt-tokens",
+                                                            po::value<int64_t>()->default_value(def.prompt_tokens),
+                                                            "--mode prompt: virtual tokens of the soft prompt")(
                 "prompt-init", po::value<std::string>()->default_value(def.prompt_init),
                 "--mode prompt: vocab (embeddings of random vocabulary tokens) or text")(
                 "prompt-init-text", po::value<std::string>()->value_name("TEXT"),

@@ -7,8 +7,8 @@
 #include <torch/torch.h>
 
 #include "runtime/mpi_world.h"
-#include "trainer/gpu_probe.h"
 #include "tests/unit/error_of.h"
+#include "trainer/gpu_probe.h"
 
 namespace kmoe {
 namespace {

@@ -63,7 +63,8 @@ int main(int argc, char** argv) {
           .write(reinterpret_cast<const char*>(logits.data_ptr<float>()), logits.numel() * sizeof(float));
       return 0;
     }
-    std::cerr << "usage: kmoe_tiny_model write DIR | logits MODEL ADAPTER OUT ID... | prompt-logits MODEL PROMPT OUT ID...\n";
+    std::cerr
+        << "usage: kmoe_tiny_model write DIR | logits MODEL ADAPTER OUT ID... | prompt-logits MODEL PROMPT OUT ID...\n";
     return 2;
   } catch (const std::exception& e) {
     std::cerr << "kmoe_tiny_model: " << e.what() << "\n";

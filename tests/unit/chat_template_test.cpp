@@ -284,13 +284,15 @@ TEST(Jinja, RefusalsNameTheConstructAndTheLine) {
        "chat template line 1: lower-casing of text with 'Ǆ' (kmoe maps case for Latin, Greek and Cyrillic only) is "
        "not supported"},
   };
-  for (const auto& [source, message] : refused) EXPECT_EQ(render_error_of<jinja::Unsupported>(source), message) << source;
+  for (const auto& [source, message] : refused)
+    EXPECT_EQ(render_error_of<jinja::Unsupported>(source), message) << source;
 }
 
 TEST(Jinja, PythonErrorsThrowWithTheLine) {
   EXPECT_EQ(render_error_of<jinja::Error>("{{ nothing + 1 }}"), "chat template line 1: 'nothing' is undefined");
   EXPECT_EQ(render_error_of<jinja::Error>("\n{{ nothing.x }}"), "chat template line 2: 'nothing' is undefined");
-  EXPECT_EQ(render_error_of<jinja::Error>("{{ messages[9].role }}"), "chat template line 1: 'list object' has no element 9");
+  EXPECT_EQ(render_error_of<jinja::Error>("{{ messages[9].role }}"),
+            "chat template line 1: 'list object' has no element 9");
   EXPECT_EQ(render_error_of<jinja::Error>("{{ 'a' + 1 }}"),
             "chat template line 1: can only concatenate str (not \"int\") to str");
   EXPECT_EQ(render_error_of<jinja::Error>("{{ 1 < 'a' }}"),
@@ -321,22 +323,25 @@ TEST(Jinja, NestingDepthIsBoundedNotAStackOverflow) {
   EXPECT_EQ(render("{{ " + nested("not ", "false", "", 151) + " }}"), "True");
   const std::string deep = "nesting deeper than 200 levels";
   EXPECT_NE(render_error_of<jinja::Error>("{{ " + nested("(", "1", ")", 20000) + " }}").find(deep), std::string::npos);
-  EXPECT_NE(render_error_of<jinja::Error>(nested("{% if true %}", "x", "{% endif %}", 5000)).find(deep), std::string::npos);
+  EXPECT_NE(render_error_of<jinja::Error>(nested("{% if true %}", "x", "{% endif %}", 5000)).find(deep),
+            std::string::npos);
   EXPECT_NE(render_error_of<jinja::Error>("{{ " + nested("-", "1", "", 5000) + " }}").find(deep), std::string::npos);
   // Loops that wrap their expression once per round build trees as deep: a + b + ..., x|f|g...,
   // a[0][0]..., 1 if c if c ...: each round counts as a level.
   EXPECT_EQ(render("{{ 1" + nested("", "", "+1", 150) + " }}"), "151");
   for (const std::string chain : {"+1", "|trim", "[0]", " if true"}) {
     const std::string base = chain == "[0]" ? "messages" : chain == "|trim" ? "'a'" : "1";
-    EXPECT_NE(render_error_of<jinja::Error>("{{ " + base + nested("", "", chain, 50000) + " }}").find(deep), std::string::npos)
+    EXPECT_NE(render_error_of<jinja::Error>("{{ " + base + nested("", "", chain, 50000) + " }}").find(deep),
+              std::string::npos)
         << chain;
   }
 }
 
 TEST(Jinja, RaiseExceptionThrowsTheTemplatesMessage) {
-  EXPECT_EQ(render_error_of<jinja::Raised>("{% if messages[0].role == 'system' %}\n{{ raise_exception('No ' ~ 'system') }}"
-                                    "{% endif %}"),
-            "chat template line 2 raised: No system");
+  EXPECT_EQ(
+      render_error_of<jinja::Raised>("{% if messages[0].role == 'system' %}\n{{ raise_exception('No ' ~ 'system') }}"
+                                     "{% endif %}"),
+      "chat template line 2 raised: No system");
 }
 
 TEST(Jinja, StrftimeNowFormatsTheLocalTime) {

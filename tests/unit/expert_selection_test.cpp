@@ -11,8 +11,8 @@
 
 #include "data/formats/peft_adapter.h"
 #include "temp_dir.h"
-#include "tiny_llama.h"
 #include "tests/unit/error_of.h"
+#include "tiny_llama.h"
 
 namespace kmoe {
 namespace {

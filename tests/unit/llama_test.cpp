@@ -387,7 +387,8 @@ TEST(Llama, SoftPromptActsAsPrependedTokens) {
       flat.insert(flat.end(), s.begin(), s.end());
       lengths.push_back(s.size());
     }
-    const at::Tensor packed = llama_lm_head(m, llama_hidden_packed(m, torch::tensor(flat, torch::kInt64), lengths, &hook));
+    const at::Tensor packed =
+        llama_lm_head(m, llama_hidden_packed(m, torch::tensor(flat, torch::kInt64), lengths, &hook));
     ASSERT_EQ(packed.size(0), static_cast<int64_t>(flat.size()));
     int64_t start = 0;
     for (size_t b = 0; b < seqs.size(); ++b) {

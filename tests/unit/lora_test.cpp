@@ -6,8 +6,8 @@
 #include <cmath>
 #include <cstring>
 
-#include "tiny_llama.h"
 #include "tests/unit/error_of.h"
+#include "tiny_llama.h"
 
 namespace kmoe {
 namespace {

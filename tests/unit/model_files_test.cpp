@@ -9,8 +9,8 @@
 #include "data/formats/safetensors.h"
 #include "model/llama.h"
 #include "temp_dir.h"
-#include "tiny_llama.h"
 #include "tests/unit/error_of.h"
+#include "tiny_llama.h"
 
 namespace kmoe {
 namespace {

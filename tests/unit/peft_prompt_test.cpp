@@ -72,10 +72,10 @@ TEST(PeftPrompt, WrongFoldersAreRefusedNamingWhat) {
   };
   EXPECT_NE(with_tensors("shape", {{"prompt_embeddings", torch::zeros({4, base.hidden_size})}}).find("expected [3, "),
             std::string::npos);
-  EXPECT_NE(with_tensors("extra", {{"prompt_embeddings", torch::zeros({3, base.hidden_size})},
-                                   {"other", torch::zeros({1})}})
-                .find("unexpected tensor 'other'"),
-            std::string::npos);
+  EXPECT_NE(
+      with_tensors("extra", {{"prompt_embeddings", torch::zeros({3, base.hidden_size})}, {"other", torch::zeros({1})}})
+          .find("unexpected tensor 'other'"),
+      std::string::npos);
   at::Tensor bad = torch::zeros({3, base.hidden_size});
   bad[1][2] = std::numeric_limits<float>::quiet_NaN();
   EXPECT_NE(with_tensors("nan", {{"prompt_embeddings", bad}}).find("non-finite"), std::string::npos);

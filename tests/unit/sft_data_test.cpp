@@ -172,7 +172,7 @@ TEST(SftData, SourceFractionsDrawASeededSubsetInFileOrder) {
     lines.push_back(a[i].tokens[1]);
   }
   EXPECT_TRUE(std::is_sorted(lines.begin(), lines.end()));
-  EXPECT_EQ(std::set<int64_t>(lines.begin(), lines.end()).size(), 10u);  // without replacement
+  EXPECT_EQ(std::set<int64_t>(lines.begin(), lines.end()).size(), 10u);    // without replacement
   EXPECT_NE(lines, (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));  // not the first ten
   // the same seed draws the same subset; another seed another one
   const auto again = sft_sample_sources(all, {1.0, 0.25, 0.5}, 7);

@@ -1,12 +1,16 @@
-// See peft_json.h.
-#include "data/formats/peft_json.h"
+// See peft_files.h.
+#include "data/formats/peft_files.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 
-namespace kmoe::peft_json {
+#include "data/formats/safetensors.h"
+#include "data/store/folder_commit.h"
+
+namespace kmoe::peft_files {
 
 using nlohmann::json;
 
@@ -59,4 +63,21 @@ std::string get_string(const json& j, const std::string& key, const std::string&
   return j[key].get<std::string>();
 }
 
-}  // namespace kmoe::peft_json
+void write_folder(const std::string& dir, const std::string& config_text,
+                  const std::map<std::string, at::Tensor>& tensors) {
+  namespace fs = std::filesystem;
+  const fs::path partial = folder_partial_path(dir);
+  std::error_code ec;
+  fs::remove_all(partial, ec);
+  fs::create_directories(partial);
+  {
+    const fs::path config_path = partial / "adapter_config.json";
+    std::ofstream out(config_path, std::ios::binary);
+    out << config_text;
+    if (!out.flush()) fail(config_path.string(), "cannot be written");
+  }
+  safetensors_write((partial / "adapter_model.safetensors").string(), tensors, {{"format", "pt"}});
+  folder_commit(partial.string(), dir);
+}
+
+}  // namespace kmoe::peft_files

@@ -1,12 +1,18 @@
-// The adapter_config.json fields of PEFT adapters, shared by the LoRA reader (peft_adapter.*)
-// and the prompt-tuning reader (peft_prompt.*). Every error names the file: "PATH: ...".
+// The files of a PEFT adapter folder (adapter_config.json, adapter_model.safetensors), shared
+// by the LoRA (peft_adapter.*) and prompt-tuning (peft_prompt.*) formats: the typed config
+// fields and the atomic folder write. Every error names the file: "PATH: ...".
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 
-namespace kmoe::peft_json {
+namespace at {
+class Tensor;
+}
+
+namespace kmoe::peft_files {
 
 [[noreturn]] void fail(const std::string& path, const std::string& what);
 // The file's text; throws naming it when it cannot be read.
@@ -20,4 +26,9 @@ bool get_bool(const nlohmann::json& j, const std::string& key, bool fallback, co
 std::string get_string(const nlohmann::json& j, const std::string& key, const std::string& fallback,
                        const std::string& path);
 
-}  // namespace kmoe::peft_json
+// Writes DIR/adapter_config.json (config_text) and DIR/adapter_model.safetensors (tensors, with
+// PEFT's {"format": "pt"} metadata) into DIR.partial/, then renames it over DIR.
+void write_folder(const std::string& dir, const std::string& config_text,
+                  const std::map<std::string, at::Tensor>& tensors);
+
+}  // namespace kmoe::peft_files
