@@ -1,6 +1,7 @@
 # ProMoT's soft prompts (METHOD.md §3). `kmoe train --mode prompt` trains P virtual-token
 # embeddings with the model frozen and writes a PEFT prompt-tuning folder that PEFT 0.12 loads
-# and that gives kmoe's logits and greedy reply; np = 2 matches np = 1 (on a FILE:1/2 share of
+# and that gives kmoe's logits and greedy reply, and kmoe loads one PEFT made with PEFT's
+# logits; np = 2 matches np = 1 (loss curve and prompt; on a FILE:1/2 share of
 # one data file, drawn alike on every rank), the loss falls and --init-adapter continues it;
 # Adafactor trains it and resumes after SIGUSR1. `--mode lora --soft-prompt` trains with the prompt frozen
 # before every sequence, and score/generate take --soft-prompt; a soft prompt given where a
@@ -41,6 +42,8 @@ assert loss[-1] < loss[0] - 0.1, f"the loss does not fall: {loss}"
 assert list(h5["source_examples"][:]) == [8, 4], h5["source_examples"][:]
 assert [s.decode() if isinstance(s, bytes) else s for s in h5["sources"][:]][1].endswith("chat.jsonl")
 assert json.loads(h5.attrs["options"])["data_fractions"] == [1.0, 0.5]
+loss1 = h5py.File(f"{work}/sp1/train.h5", "r")["metrics/loss"][:]
+assert len(loss1) == len(loss) and abs(loss1 - loss).max() < 1e-5 * abs(loss).max(), f"np 1 and np 2 loss curves differ: {loss1} {loss}"
 a = load_file(f"{work}/sp1/adapter_model.safetensors")["prompt_embeddings"]
 b = load_file(f"{work}/sp2/adapter_model.safetensors")["prompt_embeddings"]
 assert a.shape == (6, 32), a.shape
@@ -78,6 +81,27 @@ head = "Code of apple?\n"
 assert text.startswith(head), repr(text)
 assert text[len(head):-1] == reply, (text, reply)
 print("PEFT greedy reply:", repr(reply), "= kmoe generate --soft-prompt")
+
+# a prompt-tuning adapter PEFT made itself (foreign), for kmoe to load: its logits, saved
+from peft import PromptTuningConfig, get_peft_model
+torch.manual_seed(11)
+base2 = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32)
+foreign = get_peft_model(base2, PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=5))
+with torch.no_grad():
+    foreign.prompt_encoder["default"].embedding.weight.mul_(0.5)
+foreign.save_pretrained(f"{work}/foreign")
+foreign.eval()
+with torch.no_grad():
+    foreign(torch.tensor([ids])).logits[0, 5:].numpy().tofile(f"{work}/foreign_peft.f32")
+PY
+"$KMOE_TINY_MODEL" prompt-logits "$model" "$WORK/foreign" "$WORK/foreign_kmoe.f32" "${ids[@]}" ||
+  fail "kmoe cannot load PEFT's own prompt-tuning adapter"
+"$PYTHON" - "$WORK" <<'PY' || fail "a PEFT-made soft prompt gives other logits in kmoe"
+import sys, numpy as np
+w = sys.argv[1]
+ref, got = np.fromfile(f"{w}/foreign_peft.f32", np.float32), np.fromfile(f"{w}/foreign_kmoe.f32", np.float32)
+assert ref.shape == got.shape and np.abs(ref - got).max() < 1e-4, np.abs(ref - got).max()
+print("PEFT-made prompt: max |PEFT - kmoe| =", np.abs(ref - got).max())
 PY
 cmp -s "$WORK/gen.txt" "$WORK/gen_plain.txt" && echo "note: the reply is the same without the prompt"
 
