@@ -2,7 +2,9 @@
 // step is one point, so more digits would only be noise.
 #include "evaluator/demo_table.h"
 
+#include <algorithm>
 #include <cmath>
+#include <stdexcept>
 #include <iomanip>
 #include <limits>
 #include <sstream>
@@ -20,7 +22,121 @@ std::string percent(double v) {
   return s.str();
 }
 
+// "27.0 ± 3.1" when the table has spreads, else "27.0".
+std::string cell(const DemoTable& table, size_t method, size_t task) {
+  const double v = task < table.tasks.size() ? table.accuracy[method][task] : demo_table_average(table, method);
+  if (table.spread.empty() || !std::isfinite(v)) return percent(v);
+  const double sd = task < table.tasks.size() ? table.spread[method][task] : table.average_spread.at(method);
+  return percent(v) + " \u00b1 " + percent(sd);
+}
+
+std::string signed_points(double v) {
+  std::string s = percent(v);
+  return std::isfinite(v) && v >= 0 ? "+" + s : s;
+}
+
+std::string interval(const DemoInterval& d) {
+  return signed_points(d.mean) + " [" + signed_points(d.lo) + ", " + signed_points(d.hi) + "]";
+}
+
+// Display width of a UTF-8 string (counts code points; the table has no wide characters).
+size_t columns(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+std::string pad_left(const std::string& s, size_t width) {
+  return std::string(width > columns(s) ? width - columns(s) : 0, ' ') + s;
+}
+
+std::string pad_right(const std::string& s, size_t width) {
+  return s + std::string(width > columns(s) ? width - columns(s) : 0, ' ');
+}
+
+// splitmix64, so a seed gives the same resamples with every standard library.
+uint64_t bootstrap_next(uint64_t& state) {
+  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// Mean over draws and examples of a - b at the example indices `pick`.
+double mean_difference(const DrawOutcomes& a, const DrawOutcomes& b, const std::vector<size_t>& pick) {
+  double sum = 0;
+  for (size_t d = 0; d < a.size(); ++d) {
+    for (size_t i : pick) sum += a[d][i] - b[d][i];
+  }
+  return 100.0 * sum / static_cast<double>(a.size() * pick.size());
+}
+
+double percentile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  const double pos = q * static_cast<double>(v.size() - 1);
+  const auto lo = static_cast<size_t>(std::floor(pos));
+  const size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (pos - static_cast<double>(lo)) * (v[hi] - v[lo]);
+}
+
 }  // namespace
+
+double sample_sd(const std::vector<double>& values) {
+  if (values.size() < 2) return std::numeric_limits<double>::quiet_NaN();
+  double mean = 0;
+  for (double v : values) mean += v;
+  mean /= static_cast<double>(values.size());
+  double ss = 0;
+  for (double v : values) ss += (v - mean) * (v - mean);
+  return std::sqrt(ss / static_cast<double>(values.size() - 1));  // NaN propagates
+}
+
+std::vector<DemoInterval> paired_bootstrap(const std::vector<DrawOutcomes>& a, const std::vector<DrawOutcomes>& b,
+                                           int64_t resamples, uint64_t seed) {
+  if (a.size() != b.size() || a.empty()) throw std::invalid_argument("paired_bootstrap: task counts differ or zero");
+  std::vector<size_t> n(a.size());
+  for (size_t t = 0; t < a.size(); ++t) {
+    if (a[t].size() != b[t].size() || a[t].empty())
+      throw std::invalid_argument("paired_bootstrap: task " + std::to_string(t) + ": draw counts differ or zero");
+    n[t] = a[t][0].size();
+    for (size_t d = 0; d < a[t].size(); ++d) {
+      if (a[t][d].size() != n[t] || b[t][d].size() != n[t] || n[t] == 0)
+        throw std::invalid_argument("paired_bootstrap: task " + std::to_string(t) + " draw " + std::to_string(d) +
+                                    ": example counts differ or zero");
+    }
+  }
+  const size_t tasks = a.size();
+  std::vector<DemoInterval> out(tasks + 1);
+  std::vector<std::vector<double>> samples(tasks + 1);
+  for (size_t t = 0; t < tasks; ++t) {
+    std::vector<size_t> all(n[t]);
+    for (size_t i = 0; i < n[t]; ++i) all[i] = i;
+    out[t].mean = mean_difference(a[t], b[t], all);
+    out[tasks].mean += out[t].mean / static_cast<double>(tasks);
+  }
+  uint64_t state = seed;
+  std::vector<size_t> pick;
+  for (int64_t r = 0; r < resamples; ++r) {
+    double average = 0;
+    for (size_t t = 0; t < tasks; ++t) {
+      pick.resize(n[t]);
+      for (auto& i : pick) i = static_cast<size_t>(bootstrap_next(state) % n[t]);
+      const double d = mean_difference(a[t], b[t], pick);
+      samples[t].push_back(d);
+      average += d / static_cast<double>(tasks);
+    }
+    samples[tasks].push_back(average);
+  }
+  for (size_t t = 0; t <= tasks; ++t) {
+    if (samples[t].empty()) {
+      out[t].lo = out[t].hi = out[t].mean;
+      continue;
+    }
+    out[t].lo = percentile(samples[t], 0.025);
+    out[t].hi = percentile(samples[t], 0.975);
+  }
+  return out;
+}
 
 double demo_table_average(const DemoTable& table, size_t method) {
   const auto& row = table.accuracy.at(method);
@@ -33,16 +149,30 @@ double demo_table_average(const DemoTable& table, size_t method) {
 std::string demo_table_text(const DemoTable& table) {
   size_t label = 6;
   for (const auto& l : table.method_labels) label = std::max(label, l.size());
+  for (const auto& l : table.difference_labels) label = std::max(label, l.size() + 4);
+  const size_t w = table.spread.empty() ? 9 : 14;
   std::ostringstream s;
-  s << std::left << std::setw(static_cast<int>(label)) << "method";
-  for (const auto& t : table.tasks) s << std::right << std::setw(9) << t;
-  s << std::right << std::setw(9) << "average"
-    << "\n";
-  s << std::string(label + 9 * (table.tasks.size() + 1), '-') << "\n";
+  s << pad_right("method", label);
+  for (const auto& t : table.tasks) s << pad_left(t, w);
+  s << pad_left("average", w) << "\n";
+  s << std::string(label + w * (table.tasks.size() + 1), '-') << "\n";
   for (size_t m = 0; m < table.method_labels.size(); ++m) {
-    s << std::left << std::setw(static_cast<int>(label)) << table.method_labels[m];
-    for (double v : table.accuracy[m]) s << std::right << std::setw(9) << percent(v);
-    s << std::right << std::setw(9) << percent(demo_table_average(table, m)) << "\n";
+    s << pad_right(table.method_labels[m], label);
+    for (size_t t = 0; t <= table.tasks.size(); ++t) s << pad_left(cell(table, m, t), w);
+    s << "\n";
+  }
+  if (!table.differences.empty()) {
+    const size_t dw = 24;
+    s << "\n" << pad_right("full method - ...", label);
+    for (const auto& t : table.tasks) s << pad_left(t, dw);
+    s << pad_left("average", dw) << "\n";
+    s << std::string(label + dw * (table.tasks.size() + 1), '-') << "\n";
+    for (size_t b = 0; b < table.difference_labels.size(); ++b) {
+      s << pad_right("  - " + table.difference_labels[b], label);
+      for (const auto& d : table.differences[b]) s << pad_left(interval(d), dw);
+      s << "\n";
+    }
+    s << "(points, mean [paired-bootstrap 95% interval] over the test examples)\n";
   }
   return s.str();
 }
@@ -56,8 +186,20 @@ std::string demo_table_markdown(const DemoTable& table) {
   s << "\n";
   for (size_t m = 0; m < table.method_labels.size(); ++m) {
     s << "| " << table.method_labels[m] << " |";
-    for (double v : table.accuracy[m]) s << " " << percent(v) << " |";
-    s << " " << percent(demo_table_average(table, m)) << " |\n";
+    for (size_t t = 0; t <= table.tasks.size(); ++t) s << " " << cell(table, m, t) << " |";
+    s << "\n";
+  }
+  if (!table.differences.empty()) {
+    s << "\n| full method minus |";
+    for (const auto& t : table.tasks) s << " " << t << " |";
+    s << " average |\n|---|";
+    for (size_t i = 0; i <= table.tasks.size(); ++i) s << "---:|";
+    s << "\n";
+    for (size_t b = 0; b < table.difference_labels.size(); ++b) {
+      s << "| " << table.difference_labels[b] << " |";
+      for (const auto& d : table.differences[b]) s << " " << interval(d) << " |";
+      s << "\n";
+    }
   }
   return s.str();
 }
@@ -68,12 +210,33 @@ nlohmann::json demo_table_json(const DemoTable& table) {
   for (size_t m = 0; m < table.method_keys.size(); ++m) {
     nlohmann::json acc = nlohmann::json::object();
     for (size_t t = 0; t < table.tasks.size(); ++t) acc[table.tasks[t]] = number(table.accuracy[m][t]);
-    methods.push_back({{"key", table.method_keys[m]},
-                       {"label", table.method_labels[m]},
-                       {"accuracy_percent", acc},
-                       {"average_percent", number(demo_table_average(table, m))}});
+    nlohmann::json entry = {{"key", table.method_keys[m]},
+                            {"label", table.method_labels[m]},
+                            {"accuracy_percent", acc},
+                            {"average_percent", number(demo_table_average(table, m))}};
+    if (!table.spread.empty()) {
+      nlohmann::json sd = nlohmann::json::object();
+      for (size_t t = 0; t < table.tasks.size(); ++t) sd[table.tasks[t]] = number(table.spread[m][t]);
+      entry["sd_percent"] = sd;
+      entry["average_sd_percent"] = number(table.average_spread.at(m));
+    }
+    methods.push_back(entry);
   }
-  return {{"tasks", table.tasks}, {"methods", methods}};
+  nlohmann::json out = {{"tasks", table.tasks}, {"methods", methods}, {"draws", table.draws}};
+  if (!table.differences.empty()) {
+    nlohmann::json diffs = nlohmann::json::array();
+    for (size_t b = 0; b < table.difference_labels.size(); ++b) {
+      nlohmann::json per = nlohmann::json::object();
+      for (size_t t = 0; t <= table.tasks.size(); ++t) {
+        const auto& d = table.differences[b][t];
+        per[t < table.tasks.size() ? table.tasks[t] : std::string("average")] = {
+            {"mean", number(d.mean)}, {"lo", number(d.lo)}, {"hi", number(d.hi)}};
+      }
+      diffs.push_back({{"baseline", table.difference_labels[b]}, {"points", per}});
+    }
+    out["full_minus_baseline"] = diffs;
+  }
+  return out;
 }
 
 // One panel per task and one for the average, all on the same accuracy axis (0 to the
@@ -81,8 +244,10 @@ nlohmann::json demo_table_json(const DemoTable& table) {
 Image demo_table_image(const DemoTable& table, size_t highlight) {
   double top = 0;
   for (size_t m = 0; m < table.method_labels.size(); ++m) {
-    for (double v : table.accuracy[m]) {
-      if (std::isfinite(v)) top = std::max(top, v);
+    for (size_t t = 0; t < table.tasks.size(); ++t) {
+      const double v = table.accuracy[m][t];
+      const double e = table.spread.empty() ? 0 : table.spread[m][t];
+      if (std::isfinite(v)) top = std::max(top, v + (std::isfinite(e) ? e : 0));
     }
   }
   const auto ticks = plot_ticks(0, std::max(top, 1.0), 4);
@@ -92,7 +257,7 @@ Image demo_table_image(const DemoTable& table, size_t highlight) {
   for (size_t t = 0; t <= table.tasks.size(); ++t) {
     BarChart chart;
     chart.title = t < table.tasks.size() ? "task " + table.tasks[t] : std::string("average");
-    chart.value_label = "test accuracy (%)";
+    chart.value_label = table.spread.empty() ? "test accuracy (%)" : "test accuracy (%), mean +- sd over draws";
     chart.labels = table.method_labels;
     chart.width = 420;
     chart.lo = 0;
@@ -100,6 +265,8 @@ Image demo_table_image(const DemoTable& table, size_t highlight) {
     chart.highlight_label = highlight < table.method_labels.size() ? table.method_labels[highlight] : "";
     for (size_t m = 0; m < table.method_labels.size(); ++m) {
       chart.values.push_back(t < table.tasks.size() ? table.accuracy[m][t] : demo_table_average(table, m));
+      if (!table.spread.empty())
+        chart.errors.push_back(t < table.tasks.size() ? table.spread[m][t] : table.average_spread.at(m));
       chart.highlight.push_back(m == highlight);
     }
     panels.push_back(bar_chart_render(chart));

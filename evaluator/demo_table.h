@@ -1,7 +1,9 @@
 // The table `kmoe demo` prints (METHOD.md §1.5, the paper's Table 1 in miniature): one row per
-// method, one column per target task, test accuracy in %, and the average over the tasks. As
-// text for the terminal, as Markdown for DIR/demo.md, as JSON for DIR/demo_results.json and as
-// a PNG of bar charts (one panel per task and one for the average).
+// method, one column per target task, accuracy in % (the mean over the K-shot draws, with its
+// sample standard deviation when there are several), and the average over the tasks; then the
+// full method's differences from each baseline with paired-bootstrap 95% intervals. As text
+// for the terminal, as Markdown for DIR/demo.md, as JSON for DIR/demo_results.json and as a
+// PNG of bar charts with +-sd whiskers (one panel per task and one for the average).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -13,15 +15,45 @@
 
 namespace kmoe {
 
+// A difference in percentage points with its 95% interval.
+struct DemoInterval {
+  double mean = 0, lo = 0, hi = 0;
+};
+
 struct DemoTable {
   std::vector<std::string> tasks;             // columns
   std::vector<std::string> method_keys;       // rows: "base", "random_moe", ...
   std::vector<std::string> method_labels;     // rows as printed
-  std::vector<std::vector<double>> accuracy;  // [method][task], in %, NaN when missing
+  std::vector<std::vector<double>> accuracy;  // [method][task], in %, mean over draws, NaN when missing
+  // [method][task]: sample standard deviation over the draws; empty with one draw.
+  std::vector<std::vector<double>> spread;
+  std::vector<double> average_spread;  // [method]: sd over draws of the task average; empty with one draw
+  int64_t draws = 1;
+  // Differences "full method - baseline" (rows of `difference_labels`), [baseline][task], the
+  // last entry the average over tasks; empty when not computed.
+  std::vector<std::string> difference_labels;
+  std::vector<std::vector<DemoInterval>> differences;
 };
 
 // The mean over the tasks of row `method` (NaN if any task is missing).
 double demo_table_average(const DemoTable& table, size_t method);
+
+// Sample standard deviation (n - 1); NaN for fewer than two values or a non-finite one.
+double sample_sd(const std::vector<double>& values);
+
+// Per-example outcomes of one method on one task: [draw][example], 1 correct, 0 not; every
+// draw is graded on the same test examples, in the same order.
+using DrawOutcomes = std::vector<std::vector<double>>;
+
+// Paired bootstrap of (a - b) in percentage points. `a[t]` and `b[t]` are task t's outcomes of
+// the two methods. Each resample draws each task's test examples with replacement (one draw of
+// indices for both methods and every draw, so the pairing by example is kept) and takes the
+// mean over draws and examples; the interval is the 2.5th and 97.5th percentile over
+// `resamples` resamples from `seed`. Returns one interval per task and, last, one for the mean
+// over tasks (each task resampled independently). Throws std::invalid_argument when the shapes
+// of a and b differ.
+std::vector<DemoInterval> paired_bootstrap(const std::vector<DrawOutcomes>& a, const std::vector<DrawOutcomes>& b,
+                                           int64_t resamples, uint64_t seed);
 
 std::string demo_table_text(const DemoTable& table);
 std::string demo_table_markdown(const DemoTable& table);

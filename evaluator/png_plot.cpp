@@ -430,6 +430,10 @@ Image bar_chart_render(const BarChart& chart) {
     throw std::invalid_argument("bar chart '" + chart.title + "': highlight has " +
                                 std::to_string(chart.highlight.size()) + " entries for " + std::to_string(n) + " bars");
   }
+  if (!chart.errors.empty() && static_cast<int64_t>(chart.errors.size()) != n) {
+    throw std::invalid_argument("bar chart '" + chart.title + "': errors has " + std::to_string(chart.errors.size()) +
+                                " entries for " + std::to_string(n) + " bars");
+  }
   constexpr int64_t row_h = 14, bar_h = 10, top = 32, value_room = 44, min_plot_w = 240;
   int64_t label_w = 0;
   for (const auto& l : chart.labels) label_w = std::max(label_w, text_width(l));
@@ -482,7 +486,18 @@ Image bar_chart_render(const BarChart& chart) {
     const auto ticks = plot_ticks(lo, hi, 4);
     const std::string text =
         chart.from_zero || ticks.size() < 2 ? format_value(v) : plot_tick_label(v, (ticks[1] - ticks[0]) / 10);
-    image_text(im, std::max(zero, end) + 5, y + 1, text, plot_colour::ink);
+    int64_t text_x = std::max(zero, end) + 5;
+    const double e = chart.errors.empty() ? 0 : chart.errors[i];
+    if (std::isfinite(e) && e > 0) {  // the whisker: a line with end caps, in ink over the bar
+      const auto x0 = std::clamp<int64_t>(std::lround(ax.pixel(v - e)), label_w, width - value_room);
+      const auto x1 = std::clamp<int64_t>(std::lround(ax.pixel(v + e)), label_w, width - value_room);
+      const int64_t mid = y + bar_h / 2;
+      image_fill(im, x0, mid, x1 + 1, mid + 1, plot_colour::ink);
+      image_fill(im, x0, y + 1, x0 + 1, y + bar_h - 1, plot_colour::ink);
+      image_fill(im, x1, y + 1, x1 + 1, y + bar_h - 1, plot_colour::ink);
+      text_x = std::max(text_x, x1 + 5);
+    }
+    image_text(im, text_x, y + 1, text, plot_colour::ink);
   }
   image_text(im, (label_w + width - value_room - text_width(chart.value_label)) / 2, axis_y + 18, chart.value_label,
              plot_colour::ink);

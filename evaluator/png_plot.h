@@ -92,6 +92,7 @@ struct BarChart {
   std::vector<std::string> labels;
   std::vector<double> values;
   std::vector<bool> highlight;  // empty, or one per bar: drawn in plot_colour::highlight
+  std::vector<double> errors;   // empty, or one per bar: a whisker from value - e to value + e (e.g. sd)
   std::string highlight_label;  // the legend entry for highlighted bars ("" : no legend)
   bool from_zero = true;
   double lo = 0, hi = 0;  // lo < hi: this axis range (e.g. the same for several panels)

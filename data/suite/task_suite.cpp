@@ -517,7 +517,7 @@ std::vector<T> draw_distinct(int64_t count, std::set<std::string>& seen, bool al
       if (++misses <= 50 * count) continue;
       if (!allow_repeats) {
         throw std::runtime_error("task suite: " + what + " has fewer than " + std::to_string(count) +
-                                 " distinct examples; lower --kshot/--test");
+                                 " distinct examples; lower --kshot/--validation/--test/--kshot-draws");
       }
     }
     out.push_back(std::move(s));
@@ -543,6 +543,8 @@ void task_suite_validate(const TaskSuiteOptions& o) {
   check(o.samples_per_dataset, 1000000, "samples-per-dataset");
   check(o.kshot, 1000, "kshot");
   check(o.test, 10000, "test");
+  check(o.validation, 10000, "validation");
+  check(o.kshot_draws, 100, "kshot-draws");
   check(o.pretrain_docs, 10000000, "pretrain-docs");
 }
 
@@ -565,21 +567,25 @@ TaskSuite task_suite_generate(const TaskSuiteOptions& options) {
     out.datasets.push_back(std::move(d));
   }
   for (const auto& spec : tasks_list()) {
-    SuiteTask t{spec.name, spec.family, spec.answer_type, spec.answer_regex, spec.n_choices, {}, {}};
+    SuiteTask t{spec.name, spec.family, spec.answer_type, spec.answer_regex, spec.n_choices, {}, {}, {}};
     Rng rng = rng_for(options.seed, "task/" + t.name);
-    // Seeding `seen` with every open question keeps test and K-shot questions out of the open data.
+    // Seeding `seen` with every open question keeps task questions out of the open data.
     std::set<std::string> seen = open_questions;
-    auto all = draw_distinct<KshotExample>(
-        options.kshot + options.test, seen, false, "task " + t.name, [&] { return spec.generate(rng); },
-        [](const KshotExample& e) { return task_suite_question(e.instruction + choices_text(e), e.input); });
-    for (size_t i = 0; i < all.size(); ++i) {
-      const bool in_kshot = static_cast<int64_t>(i) < options.kshot;
-      const int64_t n = in_kshot ? static_cast<int64_t>(i) : static_cast<int64_t>(i) - options.kshot;
-      std::string id = std::to_string(n + 1);
-      id.insert(0, 4 - std::min<size_t>(4, id.size()), '0');
-      all[i].id = t.name + (in_kshot ? "-kshot-" : "-test-") + id;
-      (in_kshot ? t.kshot : t.test).push_back(std::move(all[i]));
-    }
+    const auto draw = [&](int64_t count, const std::string& split) {
+      auto examples = draw_distinct<KshotExample>(
+          count, seen, false, "task " + t.name, [&] { return spec.generate(rng); },
+          [](const KshotExample& e) { return task_suite_question(e.instruction + choices_text(e), e.input); });
+      for (size_t i = 0; i < examples.size(); ++i) {
+        std::string id = std::to_string(i + 1);
+        id.insert(0, 4 - std::min<size_t>(4, id.size()), '0');
+        examples[i].id = t.name + "-" + split + "-" + id;
+      }
+      return examples;
+    };
+    t.test = draw(options.test, "test");
+    t.validation = draw(options.validation, "val");
+    for (int64_t d = 0; d < options.kshot_draws; ++d)
+      t.kshot_draws.push_back(draw(options.kshot, d == 0 ? std::string("kshot") : "kshot" + std::to_string(d)));
     out.tasks.push_back(std::move(t));
   }
   suite::Rng rng = suite::rng_for(options.seed, "pretrain");

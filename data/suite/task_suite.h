@@ -20,6 +20,8 @@ struct TaskSuiteOptions {
   int64_t samples_per_dataset = 400;  // per open dataset
   int64_t kshot = 16;                 // K-shot examples per task
   int64_t test = 100;                 // held-out test examples per task
+  int64_t validation = 50;            // examples per task for choosing sizes and hyper-parameters
+  int64_t kshot_draws = 1;            // disjoint K-shot sets per task (the K-shot draws of a study)
   int64_t pretrain_docs = 2000;       // documents in pretrain.jsonl
 };
 
@@ -47,7 +49,9 @@ struct SuiteTask {
   std::string answer_type;                // an evaluator/answer_extraction.h format name
   std::string answer_regex;               // for answer_type "regex"; group 1 is the answer
   int64_t n_choices = 0;                  // for answer_type "choice"
-  std::vector<KshotExample> kshot, test;  // every example has a rationale
+  // Every example has a rationale; the splits are disjoint. kshot_draws[0] is kshot.jsonl.
+  std::vector<std::vector<KshotExample>> kshot_draws;
+  std::vector<KshotExample> validation, test;
 };
 
 struct TaskSuite {
@@ -59,15 +63,18 @@ struct TaskSuite {
 };
 
 // The generator version recorded in the manifest; bump it when any output changes.
-inline constexpr int kTaskSuiteVersion = 1;
+inline constexpr int kTaskSuiteVersion = 2;
 
-// Validates the options and generates the whole suite in memory. Throws std::runtime_error
-// if a task cannot supply kshot + test distinct examples, or if a test example's question
-// occurs in the task's K-shot set or in any open dataset.
+// Validates the options and generates the whole suite in memory. A task's examples are drawn
+// from its own stream in the order test, validation, K-shot draw 0, 1, ..., so the test split
+// does not depend on K, the validation size or the number of draws. Throws std::runtime_error
+// if a task cannot supply that many distinct examples; no question of a task split occurs in
+// another split or in any open dataset.
 TaskSuite task_suite_generate(const TaskSuiteOptions& options);
 
 // The suite as files: (path relative to the suite folder, bytes), the manifest suite.json
-// last. Paths: open/<family>.<name>.jsonl, tasks/<task>/{kshot,test}.jsonl, pretrain.jsonl.
+// last. Paths: open/<family>.<name>.jsonl, tasks/<task>/{kshot,validation,test}.jsonl (K-shot
+// draw d >= 1: tasks/<task>/kshot-<d>.jsonl), pretrain.jsonl.
 std::vector<std::pair<std::string, std::string>> task_suite_files(const TaskSuite& suite);
 
 // The text a K-shot example is asked as (instruction, then "\n" + input when present),

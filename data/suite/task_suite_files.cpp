@@ -94,6 +94,8 @@ std::vector<std::pair<std::string, std::string>> task_suite_files(const TaskSuit
   manifest["options"] = {{"samples_per_dataset", suite.options.samples_per_dataset},
                          {"kshot", suite.options.kshot},
                          {"test", suite.options.test},
+                         {"validation", suite.options.validation},
+                         {"kshot_draws", suite.options.kshot_draws},
                          {"pretrain_docs", suite.options.pretrain_docs}};
   manifest["format"] = {{"open", "alpaca jsonl: instruction, input, output"},
                         {"tasks", "k-shot jsonl: id, question or instruction + input, choices, answer, rationale"},
@@ -117,12 +119,18 @@ std::vector<std::pair<std::string, std::string>> task_suite_files(const TaskSuit
     ojson e = {{"name", t.name}, {"related_family", t.family}, {"answer_type", t.answer_type}};
     if (!t.answer_regex.empty()) e["answer_regex"] = t.answer_regex;
     if (t.n_choices > 0) e["n_choices"] = t.n_choices;
-    for (const auto* split : {"kshot", "test"}) {
-      const auto& examples = std::string(split) == "kshot" ? t.kshot : t.test;
-      const std::string path = "tasks/" + t.name + "/" + split + ".jsonl";
+    const auto split_file = [&](const std::string& name, const std::vector<KshotExample>& examples) {
+      const std::string path = "tasks/" + t.name + "/" + name + ".jsonl";
       files.emplace_back(path, kshot_jsonl(examples));
-      e[split] = file_entry(path, files.back().second, examples.size());
-    }
+      return file_entry(path, files.back().second, examples.size());
+    };
+    ojson draws = ojson::array();
+    for (size_t d = 0; d < t.kshot_draws.size(); ++d)
+      draws.push_back(split_file(d == 0 ? std::string("kshot") : "kshot-" + std::to_string(d), t.kshot_draws[d]));
+    e["kshot"] = draws.at(0);
+    e["kshot_draws"] = draws;
+    e["validation"] = split_file("validation", t.validation);
+    e["test"] = split_file("test", t.test);
     tasks.push_back(e);
   }
   manifest["tasks"] = tasks;

@@ -111,6 +111,8 @@ SuiteOptions suite_options(const po::variables_map& vm) {
   cli_get(vm, "samples-per-dataset", o.samples_per_dataset);
   cli_get(vm, "kshot", o.kshot);
   cli_get(vm, "test", o.test);
+  cli_get(vm, "validation", o.validation);
+  cli_get(vm, "kshot-draws", o.kshot_draws);
   cli_get(vm, "pretrain-docs", o.pretrain_docs);
   cli_get(vm, "force", o.force);
   return o;
@@ -127,6 +129,10 @@ Subcommand suite_subcommand() {
                 "samples in each open dataset")("kshot", po::value<int64_t>()->default_value(def.kshot),
                                                 "K-shot examples per target task")(
                 "test", po::value<int64_t>()->default_value(def.test), "held-out test examples per target task")(
+                "validation", po::value<int64_t>()->default_value(def.validation),
+                "validation examples per target task (for choosing sizes and hyper-parameters)")(
+                "kshot-draws", po::value<int64_t>()->default_value(def.kshot_draws),
+                "disjoint K-shot sets per target task: kshot.jsonl, kshot-1.jsonl, ...")(
                 "pretrain-docs", po::value<int64_t>()->default_value(def.pretrain_docs), "documents in pretrain.jsonl")(
                 "force", po::bool_switch(), "replace an existing suite made with other options");
           },

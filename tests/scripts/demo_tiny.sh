@@ -1,7 +1,9 @@
 # kmoe demo --profile tiny on two tasks, np = 2: the table is printed with every method row
 # and every task column plus the average; demo.md, demo_results.json and demo.png are written;
 # a second run skips every step (each stage finds its artifact complete) and prints the same
-# table.
+# table. Issue 14: the demo's validation, K-shot and test examples never overlap; no artifact
+# but the evaluations reads the test split (provenance inputs); --eval-split validation makes
+# the same choices without training anything again; two draws give mean +- sd and intervals.
 source "$(dirname "$0")/lib.sh"
 dir="$WORK/demo"
 mpi -np 2 "$KMOE" demo --profile tiny --tasks mc,yesno --work-dir "$dir" --threads 1 > "$WORK/out1" 2> "$WORK/err1" ||
@@ -9,7 +11,7 @@ mpi -np 2 "$KMOE" demo --profile tiny --tasks mc,yesno --work-dir "$dir" --threa
 cat "$WORK/out1"
 for row in "base model" "MoE of 4 random adapters" "best single adapter" "best adapter + K-shot fine-tuning" \
   "MoE of selected experts, K-shot data only" "full method (K-shot MoE)"; do
-  line=$(grep -F "$row" "$WORK/out1") || fail "no row '$row' in the table"
+  line=$(grep -F "$row" "$WORK/out1" | head -1) && [ -n "$line" ] || fail "no row '$row' in the table"
   # three numbers: mc, yesno, average
   [ "$(echo "$line" | grep -oE '[0-9]+\.[0-9]' | wc -l)" -eq 3 ] || fail "row '$row' lacks a number: $line"
 done
@@ -27,7 +29,12 @@ for m in r["methods"]:
     avg = (m["accuracy_percent"]["mc"] + m["accuracy_percent"]["yesno"]) / 2
     assert abs(m["average_percent"] - avg) < 1e-9, m
 for t in ("mc", "yesno"):
-    assert len(r["tasks_detail"][t]["random_experts"]) == 4
+    assert len(r["tasks_detail"][t]["draw0"]["random_experts"]) == 4
+assert [d["baseline"] for d in r["full_minus_baseline"]][0] == "base model", r["full_minus_baseline"]
+for diff in r["full_minus_baseline"]:
+    for t in ("mc", "yesno", "average"):
+        p = diff["points"][t]
+        assert p["lo"] <= p["mean"] <= p["hi"], diff
 md = open(d + "/demo.md").read()
 assert "| full method (K-shot MoE) |" in md and "demo.png" in md, md
 assert open(d + "/demo.png", "rb").read(8) == b"\x89PNG\r\n\x1a\n"
@@ -42,7 +49,7 @@ mapfile -t h5 < <(find "$dir" -name '*.h5' | sort)
 "${check[@]}" "${h5[@]}" --require scores.h5,experts.h5,embeddings.h5,data_selection.h5,moe.h5,train.h5,bank.h5,eval.h5 \
   > "$WORK/layout" 2>&1 || { cat "$WORK/layout"; fail "an artifact differs from docs/artifacts.json"; }
 tail -1 "$WORK/layout"
-cp "$dir/runs/mc/moe.h5" "$WORK/bad_moe.h5"
+cp "$dir/runs/mc/draw0/moe.h5" "$WORK/bad_moe.h5"
 "$PYTHON" - "$WORK/bad_moe.h5" <<'PY'
 import sys, h5py, numpy as np
 with h5py.File(sys.argv[1], "a") as f:
@@ -68,11 +75,73 @@ for s in score select-experts embed select-data train eval; do
 done
 grep "stage .*: ran" "$WORK/err2" | grep -v "stage report" && fail "second run ran a pipeline stage"
 for what in "suite: .* complete" "init-model: .* complete" "bank-build: .* is complete" "train: .*/base/train.h5 is complete" \
-  "train: .*/moe_random.h5 is complete" "train: .*/moe_kshot.h5 is complete" "eval: .*/eval_bank.h5 is complete" \
+  "train: .*/moe_random.h5 is complete" "train: .*/moe_kshot.h5 is complete" "eval: .*/eval_baselines.h5 is complete" \
   "eval: .*/eval_baselines.h5 is complete"; do
   [ "$(grep -cE "$what" "$WORK/err2")" -ge 1 ] || fail "second run: no '$what'"
 done
 grep -E "train: [0-9]+ steps" "$WORK/err2" && fail "second run trained"
 diff <(grep -A8 "^method" "$WORK/out1") <(grep -A8 "^method" "$WORK/out2") || fail "the second run's table differs"
 echo "second run: ${elapsed} s"
+
+# Splits: within each task of the demo's suite, no question is in two of validation, the
+# K-shot draws and test. Test results: no artifact but an evaluation has the test split among
+# its provenance inputs.
+"$PYTHON" - "$dir" <<'PY'
+import glob, json, sys, h5py
+d = sys.argv[1]
+suite = json.load(open(d + "/suite/suite.json"))
+for t in suite["tasks"]:
+    files = [t["test"]["file"], t["validation"]["file"]] + [k["file"] for k in t["kshot_draws"]]
+    owner = {}
+    for f in files:
+        for line in open(d + "/suite/" + f):
+            ex = json.loads(line)
+            q = (ex.get("question") or ex.get("instruction", ""), ex.get("input", ""), tuple(ex.get("choices", [])))
+            assert q not in owner, "%s: %r is in %s and %s" % (t["name"], q, owner[q], f)
+            owner[q] = f
+tests = {d + "/suite/" + t["test"]["file"] for t in suite["tasks"]}
+checked = 0
+for h5 in glob.glob(d + "/**/*.h5", recursive=True):
+    if "/eval" in h5 or h5.endswith(".ckpt.h5"):
+        continue
+    with h5py.File(h5, "r") as f:
+        if "inputs" not in f.attrs:
+            continue
+        for i in json.loads(f.attrs["inputs"]):
+            assert not any(i["path"].startswith(t) for t in tests), "%s reads the test split: %s" % (h5, i)
+        checked += 1
+assert checked >= 10, checked
+print("splits disjoint; %d artifacts read no test file" % checked)
+PY
+
+# On the validation split: nothing is trained again, and every choice is the test run's.
+mpi -np 2 "$KMOE" demo --profile tiny --tasks mc,yesno --work-dir "$dir" --threads 1 --eval-split validation \
+  > "$WORK/out3" 2> "$WORK/err3" || { tail -50 "$WORK/err3"; fail "validation demo run"; }
+grep -E "train: [0-9]+ steps" "$WORK/err3" && fail "the validation run trained"
+grep -q "validation accuracy" "$WORK/out3" || fail "no validation table"
+"$PYTHON" - "$dir" <<'PY'
+import json, sys
+d = sys.argv[1]
+a = json.load(open(d + "/demo_results.json"))
+b = json.load(open(d + "/demo_validation_results.json"))
+assert b["eval_split"] == "validation"
+for t in ("mc", "yesno"):
+    x, y = a["tasks_detail"][t]["draw0"], b["tasks_detail"][t]["draw0"]
+    for k in ("chosen_experts", "random_experts", "best_adapter", "kshot"):
+        assert x[k] == y[k], (t, k, x[k], y[k])
+PY
+
+# Two K-shot draws of one task: mean +- sd per cell, and draw 1 runs on kshot-1.jsonl.
+mpi -np 2 "$KMOE" demo --profile tiny --tasks yesno --work-dir "$dir" --threads 1 --draws 2 \
+  > "$WORK/out4" 2> "$WORK/err4" || { tail -50 "$WORK/err4"; fail "two-draw demo run"; }
+grep -q "2 K-shot draws, mean" "$WORK/out4" || { cat "$WORK/out4"; fail "no mean +- sd header"; }
+grep -F "full method (K-shot MoE)" "$WORK/out4" | grep -q "±" || fail "no sd in the full method's row"
+"$PYTHON" - "$dir" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1] + "/demo_results.json"))
+assert r["draws"] == 2
+assert r["tasks_detail"]["yesno"]["draw1"]["kshot"].endswith("tasks/yesno/kshot-1.jsonl")
+for m in r["methods"]:
+    assert m["sd_percent"]["yesno"] is not None and m["sd_percent"]["yesno"] >= 0, m
+PY
 echo "kmoe demo (tiny): ok"

@@ -19,20 +19,20 @@ r = json.load(open(d + "/demo_results.json"))
 assert r["tasks"] == ["mc", "yesno"], r["tasks"]
 for t in r["tasks"]:
     for a in ("scores", "experts", "embeddings", "data_selection", "moe", "eval"):
-        with h5py.File("%s/runs/%s/%s.h5" % (d, t, a), "r") as f:
+        with h5py.File("%s/runs/%s/draw0/%s.h5" % (d, t, a), "r") as f:
             assert f.attrs["complete"] == 1, (t, a)
             assert f.attrs["world_size"] == 2, (t, a, f.attrs["world_size"])
-    run = json.load(open("%s/runs/%s/run.json" % (d, t)))
+    run = json.load(open("%s/runs/%s/draw0/run.json" % (d, t)))
     assert run["status"] == "complete", run["status"]
 PY
 
-before=$(stat -c %Y "$demo/runs/mc/eval.h5")
+before=$(stat -c %Y "$demo/runs/mc/draw0/eval.h5")
 id=$(KMOE="$KMOE" sbatch --parsable -n 2 --time=5 --output="$WORK/run-%j.out" \
-  "$SLURM_DIR/run.sbatch" "$demo/runs/mc/run.ini" --from eval) || slurm_fail "sbatch run"
+  "$SLURM_DIR/run.sbatch" "$demo/runs/mc/draw0/run.ini" --from eval) || slurm_fail "sbatch run"
 job_wait "$id" 120
 grep -q "stage select-data: skipped" "$WORK/run-$id.out" || slurm_fail "run --from eval did not skip select-data"
 grep -q "stage eval: ran" "$WORK/run-$id.out" || slurm_fail "run --from eval did not run eval"
-[ "$(stat -c %Y "$demo/runs/mc/eval.h5")" -ge "$before" ] || slurm_fail "eval.h5 not rewritten"
-"$PYTHON" -c 'import sys, h5py; assert h5py.File(sys.argv[1], "r").attrs["complete"] == 1' "$demo/runs/mc/eval.h5" ||
+[ "$(stat -c %Y "$demo/runs/mc/draw0/eval.h5")" -ge "$before" ] || slurm_fail "eval.h5 not rewritten"
+"$PYTHON" -c 'import sys, h5py; assert h5py.File(sys.argv[1], "r").attrs["complete"] == 1' "$demo/runs/mc/draw0/eval.h5" ||
   slurm_fail "eval.h5 incomplete after run.sbatch"
 echo ok

@@ -15,7 +15,7 @@ diff -r "$WORK/a" "$WORK/b" > /dev/null || fail "same seed gave different files"
 import hashlib, json, os, sys
 root = sys.argv[1]
 m = json.load(open(os.path.join(root, "suite.json")))
-entries = [m["pretrain"]] + m["datasets"] + [t[s] for t in m["tasks"] for s in ("kshot", "test")]
+entries = [m["pretrain"]] + m["datasets"] + [t[s] for t in m["tasks"] for s in ("kshot", "validation", "test")] + [k for t in m["tasks"] for k in t["kshot_draws"]]
 for e in entries:
     data = open(os.path.join(root, e["file"]), "rb").read()
     assert hashlib.sha256(data).hexdigest() == e["sha256"], e["file"]
@@ -47,7 +47,7 @@ diff -r "$WORK/a" "$WORK/b" > /dev/null || fail "refused run changed a"
 diff -r "$WORK/a" "$WORK/c" > /dev/null || fail "--force did not replace a with the seed-4 suite"
 
 # Bad options are usage errors (exit 2) naming the option.
-for bad in "--kshot 0" "--test 0" "--samples-per-dataset 0" "--pretrain-docs -3" "--seed -1" "--kshot x"; do
+for bad in "--kshot 0" "--test 0" "--validation 0" "--kshot-draws 0" "--samples-per-dataset 0" "--pretrain-docs -3" "--seed -1" "--kshot x"; do
   set +e
   # shellcheck disable=SC2086
   "$KMOE" suite --output "$WORK/bad" $bad 2> "$WORK/err"; rc=$?

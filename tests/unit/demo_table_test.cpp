@@ -88,5 +88,79 @@ TEST(DemoTable, PanelsShareOneAccuracyAxis) {
   EXPECT_EQ(legends, 3);
 }
 
+TEST(DemoTable, SampleSdUsesNMinusOne) {
+  EXPECT_NEAR(sample_sd({10, 20, 30}), 10.0, 1e-12);
+  EXPECT_TRUE(std::isnan(sample_sd({10})));
+}
+
+// Paired bootstrap: a method that is right exactly where the other is wrong on half the
+// examples differs by +50 points, with an interval around it; identical methods give 0 [0, 0];
+// the interval narrows with more examples, and shapes that differ are refused.
+TEST(DemoTable, PairedBootstrapCentresOnTheDifferenceAndKeepsPairs) {
+  const auto outcomes = [](size_t n, size_t draws, bool better) {
+    DrawOutcomes o(draws, std::vector<double>(n));
+    for (size_t d = 0; d < draws; ++d)
+      for (size_t i = 0; i < n; ++i) o[d][i] = better ? (i % 2 == 0 ? 1.0 : 1.0) : (i % 2 == 0 ? 0.0 : 1.0);
+    return o;
+  };
+  const auto small = paired_bootstrap({outcomes(40, 2, true)}, {outcomes(40, 2, false)}, 2000, 1);
+  ASSERT_EQ(small.size(), 2u);  // the task and the average
+  EXPECT_DOUBLE_EQ(small[0].mean, 50.0);
+  EXPECT_LT(small[0].lo, 50.0);
+  EXPECT_GT(small[0].hi, 50.0);
+  EXPECT_GT(small[0].lo, 25.0);
+  EXPECT_DOUBLE_EQ(small[1].mean, 50.0);
+  const auto large = paired_bootstrap({outcomes(400, 2, true)}, {outcomes(400, 2, false)}, 2000, 1);
+  EXPECT_LT(large[0].hi - large[0].lo, (small[0].hi - small[0].lo) / 2);
+  // The same outcomes: every paired resample differs by exactly zero. Unpaired resampling of
+  // each method separately would give a wide interval here.
+  const auto same = paired_bootstrap({outcomes(40, 3, false)}, {outcomes(40, 3, false)}, 500, 2);
+  EXPECT_EQ(same[0].lo, 0.0);
+  EXPECT_EQ(same[0].hi, 0.0);
+  // Two tasks: the average's mean is the mean of the tasks' means.
+  const auto two = paired_bootstrap({outcomes(40, 1, true), outcomes(20, 1, false)},
+                                    {outcomes(40, 1, false), outcomes(20, 1, false)}, 500, 3);
+  ASSERT_EQ(two.size(), 3u);
+  EXPECT_DOUBLE_EQ(two[2].mean, 25.0);
+  EXPECT_THROW(paired_bootstrap({outcomes(40, 2, true)}, {outcomes(41, 2, false)}, 10, 1), std::invalid_argument);
+  EXPECT_THROW(paired_bootstrap({outcomes(40, 2, true)}, {outcomes(40, 3, false)}, 10, 1), std::invalid_argument);
+}
+
+// With several draws the cells read "mean ± sd", the differences table follows, and every bar
+// has a whisker of +-sd around its end.
+TEST(DemoTable, DrawsAddSdCellsDifferencesAndWhiskers) {
+  DemoTable t = two_by_two();
+  t.accuracy[1][1] = 60.0;
+  t.draws = 3;
+  t.spread = {{1.0, 2.0}, {3.0, 4.5}};
+  t.average_spread = {1.5, 2.5};
+  t.difference_labels = {"base model"};
+  t.differences = {{{15.0, 5.0, 25.0}, {10.0, -2.5, 20.0}, {12.5, 3.0, 21.0}}};
+  const std::string text = demo_table_text(t);
+  EXPECT_NE(text.find("25.0 \u00b1 1.0"), std::string::npos) << text;
+  EXPECT_NE(text.find("50.0 \u00b1 2.5"), std::string::npos) << text;  // the average row of full
+  EXPECT_NE(text.find("+15.0 [+5.0, +25.0]"), std::string::npos) << text;
+  EXPECT_NE(text.find("+10.0 [-2.5, +20.0]"), std::string::npos) << text;
+  const std::string md = demo_table_markdown(t);
+  EXPECT_NE(md.find("| full method | 40.0 \u00b1 3.0 | 60.0 \u00b1 4.5 | 50.0 \u00b1 2.5 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| base model | +15.0 [+5.0, +25.0] | +10.0 [-2.5, +20.0] | +12.5 [+3.0, +21.0] |"),
+            std::string::npos)
+      << md;
+  const nlohmann::json j = demo_table_json(t);
+  EXPECT_DOUBLE_EQ(j["methods"][1]["sd_percent"]["yesno"].get<double>(), 4.5);
+  EXPECT_DOUBLE_EQ(j["full_minus_baseline"][0]["points"]["average"]["lo"].get<double>(), 3.0);
+  // Whiskers: per bar one more 1-pixel-high ink line than without spreads; 2 methods x 3 panels.
+  const auto lines = [](const Image& im) {
+    int n = 0;
+    for (const auto& op : im.ops)
+      n += op.kind == DrawOp::Kind::rect && op.colour == plot_colour::ink && op.y1 - op.y0 == 1 && op.x1 - op.x0 > 2;
+    return n;
+  };
+  DemoTable plain = t;
+  plain.spread.clear();
+  plain.average_spread.clear();
+  EXPECT_EQ(lines(demo_table_image(t, 1)) - lines(demo_table_image(plain, 1)), 6);
+}
+
 }  // namespace
 }  // namespace kmoe

@@ -390,9 +390,9 @@ TEST(Stages, DemoAndTheRunIniItWritesAgree) {
   const auto results = nlohmann::json::parse(std::ifstream(dir / "demo/demo_results.json"));
   EXPECT_EQ(results.at("tasks"), nlohmann::json::array({"yesno"}));
 
-  const ParsedCommand run = cli_parse(commands_table(), {"run", dir / "demo/runs/yesno/run.ini"});
+  const ParsedCommand run = cli_parse(commands_table(), {"run", dir / "demo/runs/yesno/draw0/run.ini"});
   PipelineOptions options = pipeline_options(run.vm);
-  EXPECT_EQ(options.run_dir, dir / "demo/runs/yesno");
+  EXPECT_EQ(options.run_dir, dir / "demo/runs/yesno/draw0");
   options.to = "eval";
   pipeline_run(world, options);
   std::ifstream in(options.run_dir + "/run.json");

@@ -63,7 +63,7 @@ class TaskSuiteFiles : public ::testing::Test {
   static std::vector<std::pair<nlohmann::json, std::string>> task_files() {
     std::vector<std::pair<nlohmann::json, std::string>> out;
     for (const auto& t : manifest_["tasks"]) {
-      for (const char* split : {"kshot", "test"}) out.emplace_back(t, split);
+      for (const char* split : {"kshot", "validation", "test"}) out.emplace_back(t, split);
     }
     return out;
   }
@@ -102,9 +102,9 @@ TEST(TaskSuite, DifferentSeedChangesEveryDataAndTaskFile) {
 // this hash), so that `kmoe run` never mixes suites from two generator versions.
 TEST(TaskSuite, Seed0ManifestIsPinned) {
   const Files f = task_suite_files(task_suite_generate(small_options(0)));
-  EXPECT_EQ(kTaskSuiteVersion, 1);
+  EXPECT_EQ(kTaskSuiteVersion, 2);
   EXPECT_EQ(sha256_hex(f.back().second.data(), f.back().second.size()),
-            "35be4c04e803c5a31421e58632d598585ed1f270d2fd9b7f41ec390e8d7ca9d5")
+            "93f2be53d62e0d2d0669e7083c6011f32961bbf00932cf91779e99bc5f0be056")
       << f.back().second;
 }
 
@@ -114,7 +114,9 @@ TEST(TaskSuite, OptionsOutOfRangeAreRejected) {
            {&TaskSuiteOptions::test, 0, "--test"},
            {&TaskSuiteOptions::samples_per_dataset, -1, "--samples-per-dataset"},
            {&TaskSuiteOptions::pretrain_docs, 0, "--pretrain-docs"},
-           {&TaskSuiteOptions::kshot, 1001, "--kshot"}}) {
+           {&TaskSuiteOptions::kshot, 1001, "--kshot"},
+           {&TaskSuiteOptions::validation, 0, "--validation"},
+           {&TaskSuiteOptions::kshot_draws, 0, "--kshot-draws"}}) {
     TaskSuiteOptions o;
     o.*field = value;
     try {
@@ -138,6 +140,9 @@ TEST_F(TaskSuiteFiles, HasSixteenDatasetsInFourFamiliesAndTheFourAnswerTypes) {
     EXPECT_TRUE(per_family.count(t["related_family"].get<std::string>())) << t.dump();
     EXPECT_EQ(t["kshot"]["count"], 16);
     EXPECT_EQ(t["test"]["count"], 100);
+    EXPECT_EQ(t["validation"]["count"], 50);
+    ASSERT_EQ(t["kshot_draws"].size(), 1u);
+    EXPECT_EQ(t["kshot_draws"][0], t["kshot"]);
   }
   EXPECT_EQ(types, (std::set<std::string>{"choice", "yesno", "number", "regex"}));
   EXPECT_EQ(manifest_["seed"], 0);
@@ -186,29 +191,70 @@ TEST_F(TaskSuiteFiles, ReasoningTargetExtractsToTheAnswerForEveryExample) {
   }
 }
 
-TEST_F(TaskSuiteFiles, TestQuestionsOccurNeitherInKshotNorInOpenData) {
+// Every question of every split (test, validation, each K-shot draw) occurs once in the whole
+// task and never in the open data.
+void expect_splits_disjoint(const std::string& dir, const nlohmann::json& manifest) {
   std::set<std::string> seen;
-  for (const auto& d : manifest_["datasets"]) {
-    std::ifstream in(path(d["file"].get<std::string>()));
+  for (const auto& d : manifest["datasets"]) {
+    std::ifstream in(dir + "/" + d["file"].get<std::string>());
     for (std::string line; std::getline(in, line);) {
       const auto j = nlohmann::json::parse(line);
       seen.insert(task_suite_question(j["instruction"].get<std::string>(), j["input"].get<std::string>()));
     }
   }
   const auto question = [](const KshotExample& ex) { return task_suite_question(prompt_question(ex), ex.input); };
-  for (const auto& t : manifest_["tasks"]) {
-    std::set<std::string> kshot;
-    for (const auto& ex : kshot_load(path(t["kshot"]["file"].get<std::string>()))) kshot.insert(question(ex));
-    std::set<std::string> test;
-    for (const auto& ex : kshot_load(path(t["test"]["file"].get<std::string>()))) {
-      const std::string q = question(ex);
-      EXPECT_FALSE(kshot.count(q)) << ex.id << " in K-shot: " << q;
-      EXPECT_FALSE(seen.count(q)) << ex.id << " in open data: " << q;
-      EXPECT_TRUE(test.insert(q).second) << ex.id << " repeated: " << q;
-      // Not even the question stem alone is an open instruction.
-      EXPECT_FALSE(seen.count(ex.instruction)) << ex.id;
+  for (const auto& t : manifest["tasks"]) {
+    std::vector<nlohmann::json> splits = {t["test"], t["validation"]};
+    for (const auto& d : t["kshot_draws"]) splits.push_back(d);
+    std::map<std::string, std::string> owner;  // question -> file it was first seen in
+    for (const auto& split : splits) {
+      const std::string file = split["file"].get<std::string>();
+      const auto examples = kshot_load(dir + "/" + file);
+      EXPECT_EQ(examples.size(), split["count"].get<size_t>()) << file;
+      for (const auto& ex : examples) {
+        const std::string q = question(ex);
+        EXPECT_FALSE(seen.count(q)) << ex.id << " in open data: " << q;
+        // Not even the question stem alone is an open instruction.
+        EXPECT_FALSE(seen.count(ex.instruction)) << ex.id;
+        const auto [it, fresh] = owner.emplace(q, file);
+        EXPECT_TRUE(fresh) << ex.id << " of " << file << " is also in " << it->second << ": " << q;
+      }
     }
   }
+}
+
+TEST_F(TaskSuiteFiles, TestValidationAndKshotQuestionsAreDisjointAndNotInOpenData) {
+  expect_splits_disjoint(*dir_ / "suite", manifest_);
+}
+
+// Three K-shot draws: disjoint from each other and from validation and test; the test split
+// is the same bytes whatever K, the validation size and the number of draws.
+TEST(TaskSuite, KshotDrawsAreDisjointAndTestDoesNotDependOnThem) {
+  testing::TempDir dir;
+  TaskSuiteOptions o = small_options(3);
+  o.kshot_draws = 3;
+  o.validation = 12;
+  ASSERT_EQ(task_suite_write(task_suite_files(task_suite_generate(o)), dir / "a", false), SuiteWrite::written);
+  const auto manifest = nlohmann::json::parse(read_file(dir / "a/suite.json"));
+  for (const auto& t : manifest["tasks"]) {
+    ASSERT_EQ(t["kshot_draws"].size(), 3u);
+    EXPECT_EQ(t["kshot_draws"][2]["file"], "tasks/" + t["name"].get<std::string>() + "/kshot-2.jsonl");
+    EXPECT_EQ(t["kshot_draws"][1]["count"], o.kshot);
+  }
+  EXPECT_EQ(manifest["options"]["kshot_draws"], 3);
+  expect_splits_disjoint(dir / "a", manifest);
+
+  TaskSuiteOptions other = small_options(3);
+  other.kshot = 5;
+  const Files a = task_suite_files(task_suite_generate(o)), b = task_suite_files(task_suite_generate(other));
+  const auto file = [](const Files& f, const std::string& name) {
+    for (const auto& [path, bytes] : f)
+      if (path == name) return bytes;
+    return std::string("(missing)");
+  };
+  EXPECT_EQ(file(a, "tasks/math/test.jsonl"), file(b, "tasks/math/test.jsonl"));
+  EXPECT_NE(file(a, "tasks/math/kshot.jsonl"), file(b, "tasks/math/kshot.jsonl"));
+  EXPECT_EQ(file(b, "tasks/math/kshot-1.jsonl"), "(missing)");
 }
 
 // Recomputes every equation in the arithmetic outputs and the math rationales, and the math
