@@ -31,6 +31,12 @@ for m in r["methods"]:
 for t in ("mc", "yesno"):
     assert len(r["tasks_detail"][t]["draw0"]["random_experts"]) == 4
 assert [d["baseline"] for d in r["full_minus_baseline"]][0] == "base model", r["full_minus_baseline"]
+for t in ("mc", "yesno"):  # 4 of the 20 open datasets are in each family
+    f = r["related_family"][t]
+    assert f["family"] == t and abs(f["random_experts"] - 0.2) < 1e-9 and abs(f["random_data"] - 0.2) < 1e-9, f
+    chosen = r["tasks_detail"][t]["draw0"]["chosen_experts"]
+    share = sum(p.rstrip("/").split("/")[-1].split(".")[0] == t for p in chosen) / len(chosen)
+    assert abs(f["chosen_experts"] - share) < 1e-9, (f, chosen)
 for diff in r["full_minus_baseline"]:
     for t in ("mc", "yesno", "average"):
         p = diff["points"][t]
