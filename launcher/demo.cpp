@@ -665,6 +665,7 @@ DemoProfile demo_profile(const std::string& name) {
     p.test = 300;
     p.validation = 50;
     p.draws = 3;
+    p.pretrain_docs = 64;  // the suite writes them; nothing is pretrained
     p.max_len = 256;
     p.bank_steps = 40;
     p.bank_batch = 8;
