@@ -53,6 +53,7 @@ TrainOptions train_options(const po::variables_map& vm);
 Subcommand train_subcommand();
 BankBuildOptions bank_build_options(const po::variables_map& vm);
 Subcommand bank_subcommand();
+Subcommand dmt_subcommand();
 InitModelOptions init_model_options(const po::variables_map& vm);
 Subcommand init_model_subcommand();
 

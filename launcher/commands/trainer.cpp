@@ -1,5 +1,8 @@
-// `kmoe train`, `kmoe bank build` and `kmoe init-model` on the command line.
+// `kmoe train`, `kmoe bank build`, `kmoe dmt` and `kmoe init-model` on the command line.
+#include <sstream>
+
 #include "launcher/commands.h"
+#include "launcher/dmt.h"
 #include "trainer/init_model_command.h"
 #include "trainer/train_command.h"
 
@@ -18,10 +21,13 @@ const char* kSignalHelp =
 
 // The options train and bank build share: --model, --data, --output (train only), --force
 // and the TrainingFlags.
-void training_options_add(po::options_description& d, const TrainingFlags& def, bool with_output) {
-  d.add_options()("model", po::value<std::string>()->required()->value_name("PATH"), "base model: HF folder or .gguf")(
-      "data", po::value<std::vector<std::string>>()->required()->multitoken()->value_name("FILE..."),
-      "JSONL files (records: messages | text | instruction/output | question/answer, per line)");
+void training_options_add(po::options_description& d, const TrainingFlags& def, bool with_output,
+                          bool with_data = true) {
+  d.add_options()("model", po::value<std::string>()->required()->value_name("PATH"), "base model: HF folder or .gguf");
+  if (with_data)
+    d.add_options()("data", po::value<std::vector<std::string>>()->required()->multitoken()->value_name("FILE..."),
+                    "JSONL files (records: messages | text | instruction/output | question/answer, per line); "
+                    "FILE:FRACTION (a/b or a decimal) trains on that share of the file's examples");
   if (with_output)
     d.add_options()("output", po::value<std::string>()->required()->value_name("PATH"),
                     "adapter folder (lora), HF folder (full) or moe.h5 (moe)");
@@ -177,6 +183,50 @@ Subcommand bank_subcommand() {
             if (action != "build") throw UsageError("kmoe bank: unknown action '" + action + "' (valid: build)");
             return stage_exit(bank_build_stage(mpi_world(), bank_build_options(vm)));
           }};
+}
+
+DmtOptions dmt_options(const po::variables_map& vm) {
+  DmtOptions o;
+  cli_get(vm, "mode", o.mode);
+  cli_get(vm, "model", o.model);
+  cli_get(vm, "special", o.special);
+  cli_get(vm, "general", o.general);
+  cli_get(vm, "output-dir", o.output_dir);
+  std::string k;
+  cli_get(vm, "k", k);
+  o.k.clear();
+  std::istringstream in(k);
+  for (std::string t; std::getline(in, t, ',');)
+    if (!t.empty()) o.k.push_back(t);
+  cli_get(vm, "force", o.force);
+  o.baselines = !vm["no-baselines"].as<bool>();
+  o.training = training_flags(vm);
+  return o;
+}
+
+Subcommand dmt_subcommand() {
+  return {"dmt",
+          std::string("DMT (dual-stage mixed fine-tuning) as one resumable command: stage 1 on the specialised\n"
+                      "data, then stage 2 on the general data plus a share k of the specialised data, for each k,\n"
+                      "with the baselines (general only, mixed in one stage, sequential). Writes DIR/special,\n"
+                      "DIR/general, DIR/mixed, DIR/sequential, DIR/dmt-k1_4, ... and DIR/dmt.json; each run is a\n"
+                      "kmoe train stage, skipped when complete and resumed from its checkpoint.\n\n")
+              .append(kSignalHelp),
+          [](po::options_description& d, po::positional_options_description&) {
+            const DmtOptions def;
+            d.add_options()("mode", po::value<std::string>()->default_value(def.mode), "lora or full");
+            training_options_add(d, def.training, false, false);
+            d.add_options()("special", po::value<std::vector<std::string>>()->required()->multitoken()->value_name(
+                                           "FILE..."),
+                            "the specialised data (JSONL)")(
+                "general", po::value<std::vector<std::string>>()->required()->multitoken()->value_name("FILE..."),
+                "the general data (JSONL)")("output-dir", po::value<std::string>()->required()->value_name("DIR"),
+                                            "every run's output and dmt.json")(
+                "k", po::value<std::string>()->default_value("1,1/4,1/16,1/64,1/256"),
+                "shares of the specialised data in stage 2, comma-separated")(
+                "no-baselines", po::bool_switch(), "train only special/ and the dmt-k runs");
+          },
+          [](const po::variables_map& vm) { return stage_exit(dmt_stage(mpi_world(), dmt_options(vm))); }};
 }
 
 InitModelOptions init_model_options(const po::variables_map& vm) {
