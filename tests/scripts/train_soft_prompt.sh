@@ -3,7 +3,8 @@
 # and that gives kmoe's logits and greedy reply, and kmoe loads one PEFT made with PEFT's
 # logits; np = 2 matches np = 1 (loss curve and prompt; on a FILE:1/2 share of
 # one data file, drawn alike on every rank), the loss falls and --init-adapter continues it;
-# Adafactor trains it and resumes after SIGUSR1. `--mode lora --soft-prompt` trains with the prompt frozen
+# Adafactor trains it and resumes after SIGUSR1; a run killed with SIGKILL after a checkpoint
+# resumes to the uninterrupted prompt byte for byte. `--mode lora --soft-prompt` trains with the prompt frozen
 # before every sequence, and score/generate take --soft-prompt; a soft prompt given where a
 # LoRA is expected (and the reverse) is refused, naming it.
 source "$(dirname "$0")/lib.sh"
@@ -138,6 +139,20 @@ assert np.isfinite(a["nll"][()]).all()
 assert np.abs(a["nll"][()] - b["nll"][()]).max() > 1e-3, "same NLLs with and without the soft prompt"
 assert any(i["name"] == "soft_prompt" for i in json.loads(a.attrs["inputs"]))
 PY
+
+# SIGKILL after a checkpoint (np = 2, AdamW), then the same command: the uninterrupted prompt's bytes.
+KMOE_TEST_STEP_DELAY_MS=300 mpi -np 2 "$KMOE" "${args[@]}" --max-steps 10 --checkpoint-every 3 --output "$WORK/spk" \
+  2> "$WORK/errk" &
+pid=$!
+for _ in $(seq 600); do [ -e "$WORK/spk.ckpt.h5" ] && break; sleep 0.1; done
+[ -e "$WORK/spk.ckpt.h5" ] || { kill -9 $pid; fail "prompt: no checkpoint appeared: $(cat "$WORK/errk")"; }
+pkill -9 -f -- "--output $WORK/spk" || true
+wait $pid && fail "the killed prompt run exited 0" || true
+[ ! -e "$WORK/spk/train.h5" ] || fail "the killed prompt run finished before the kill"
+mpi -np 2 "$KMOE" "${args[@]}" --max-steps 10 --checkpoint-every 3 --output "$WORK/spk" 2> "$WORK/errk2" ||
+  { cat "$WORK/errk2"; fail "prompt: resume after SIGKILL"; }
+grep -q "resuming from step [1-9]" "$WORK/errk2" || fail "prompt: no resume line: $(cat "$WORK/errk2")"
+cmp "$WORK/sp2/adapter_model.safetensors" "$WORK/spk/adapter_model.safetensors" || fail "prompt resumed after SIGKILL differs"
 
 # Adafactor (ProMoT's optimizer): the loss falls; stopped by SIGUSR1 (exit 75) and resumed,
 # its factored state restored from the checkpoint, it gives the uninterrupted prompt's bytes
