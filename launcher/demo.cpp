@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iostream>
 #include <limits>
+#include <map>
 #include <sstream>
 
 #include "data/store/artifact.h"
@@ -36,13 +37,37 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 // The rows of the table, in the paper's order.
-const std::vector<std::pair<std::string, std::string>> kMethods = {
+using Rows = std::vector<std::pair<std::string, std::string>>;  // (key, label); the last row is the full method
+
+const Rows kMethods = {
     {"base", "base model"},
     {"random_moe", "MoE of 4 random adapters"},
     {"best_adapter", "best single adapter"},
     {"best_adapter_kshot", "best adapter + K-shot fine-tuning"},
     {"moe_kshot", "MoE of selected experts, K-shot data only"},
     {"full", "full method (K-shot MoE)"}};
+
+// The paper's Tables 2 and 3 (METHOD.md §1.1, §1.2): each row a MoE trained as the full
+// method is, differing only in how the experts or the open data were chosen.
+const Rows kExpertRows = {{"random_moe", "random experts"},
+                          {"rp", "R_P only"},
+                          {"ra", "R_A only"},
+                          {"rp_ra", "R_P + R_A"},
+                          {"full", "R_P + R_A + diversity (full method)"}};
+const Rows kDataRows = {{"moe_kshot", "K-shot only"},
+                        {"random_data", "K-shot + random open data"},
+                        {"cosine", "K-shot + cosine-selected, no dedup"},
+                        {"full", "K-shot + cosine + dedup (full method)"}};
+
+struct DemoTableSpec {
+  int number;
+  std::string title;
+  const Rows* rows;
+};
+const std::vector<DemoTableSpec> kTables = {
+    {1, "Table 1: the method and its baselines", &kMethods},
+    {2, "Table 2: expert selection (each MoE trained on the selected data)", &kExpertRows},
+    {3, "Table 3: training data (each a MoE of the selected experts)", &kDataRows}};
 
 std::string path_in(const std::string& dir, const std::string& name) {
   return (fs::path(dir) / name).string();
@@ -264,9 +289,89 @@ std::vector<std::string> selected_sources(const std::string& selected_jsonl) {
   return out;
 }
 
+// The rows of Tables 2 and 3 for one task and draw, in RUN_DIR/ablation/: expert choices by
+// R_P only, R_A only and R_P + R_A without diversity; data: C random open rows, and the
+// cosine selection without dedup (tau 1). Each MoE is trained with the full method's
+// options; all are evaluated in one eval_ablation.h5. Adds their outcomes to `out`.
+void demo_ablations(StepRunner& steps, const DemoOptions& o, const PipelineOptions& pipeline, int64_t draw,
+                    const std::string& step, const std::vector<std::string>& corpus,
+                    std::map<std::string, std::vector<double>>& out) {
+  const MpiWorld& world = mpi_world();
+  const std::string& run_dir = pipeline.run_dir;
+  const std::string dir = path_in(run_dir, "ablation");
+  if (world.is_root()) fs::create_directories(dir);
+  const std::string selected = path_in(run_dir, "selected.jsonl");
+  const std::string kshot = pipeline.score.kshot;
+  const auto chosen = ArtifactReader(path_in(run_dir, "experts.h5")).read_strings("chosen_paths");
+  std::vector<std::string> moe;  // NAME=FILE for eval
+  TrainOptions train = pipeline.train;
+  train.mode = "moe";
+  if (o.tables.count(2)) {
+    for (const auto& [key, signals] : std::vector<std::pair<std::string, std::string>>{
+             {"rp", "perplexity"}, {"ra", "accuracy"}, {"rp_ra", "both"}}) {
+      SelectExpertsOptions select = pipeline.select_experts;
+      select.scores = path_in(run_dir, "scores.h5");
+      select.output = path_in(dir, "experts_" + key + ".h5");
+      select.signals = signals;
+      select.no_diversity = true;
+      steps.run(step + "/select-experts-" + key, [&] { return select_experts_stage(world, select); });
+      train.output = path_in(dir, "moe_" + key + ".h5");
+      train.data = {selected};
+      train.adapters = ArtifactReader(select.output).read_strings("chosen_paths");
+      steps.run(step + "/train-" + key, [&] { return train_stage(world, train); });
+      moe.push_back(key + "=" + train.output);
+    }
+  }
+  if (o.tables.count(3)) {
+    // C random open rows, seeded: rank 0 writes the same bytes on every run (the training
+    // after it is skipped by the file's hash when complete).
+    const std::string random_data = path_in(dir, "random_data.jsonl");
+    std::string text;
+    if (world.is_root()) {
+      std::vector<std::string> rows;
+      for (const auto& file : corpus) {
+        std::ifstream in(file);
+        for (std::string line; std::getline(in, line);)
+          if (!line.empty()) rows.push_back(line);
+      }
+      for (const auto& r : seeded_choice(rows, static_cast<size_t>(pipeline.select_data.c),
+                                         (o.seed + static_cast<uint64_t>(draw)) ^ name_hash("random_data")))
+        text += r + "\n";
+    }
+    text_write(world, random_data, text);
+    train.output = path_in(dir, "moe_random_data.h5");
+    train.data = {random_data, kshot};
+    train.adapters = chosen;
+    steps.run(step + "/train-random-data", [&] { return train_stage(world, train); });
+    moe.push_back("random_data=" + train.output);
+
+    SelectDataOptions select = pipeline.select_data;
+    select.embeddings = path_in(run_dir, "embeddings.h5");
+    select.output_dir = path_in(dir, "cosine");
+    select.tau = 1.0;  // no row is dropped as a near-duplicate
+    if (world.is_root()) fs::create_directories(select.output_dir);
+    steps.run(step + "/select-data-no-dedup", [&] { return select_data_stage(world, select); });
+    train.output = path_in(dir, "moe_cosine.h5");
+    train.data = {path_in(select.output_dir, "selected.jsonl")};
+    steps.run(step + "/train-cosine", [&] { return train_stage(world, train); });
+    moe.push_back("cosine=" + train.output);
+  }
+  EvalOptions eval = pipeline.eval;
+  eval.base = false;
+  eval.adapters.clear();
+  eval.moe = moe;
+  eval.output = path_in(run_dir, o.eval_split == "test" ? "eval_ablation.h5" : "eval_ablation_validation.h5");
+  steps.run(step + "/eval-ablation", [&] { return eval_stage(world, eval); });
+  for (const auto& m : moe) {
+    const std::string key = m.substr(0, m.find('='));
+    out[key] = outcomes_of(eval.output, key);
+  }
+}
+
 // One task on one K-shot draw: the pipeline (full method), then the baselines, each evaluated
-// on the demo's split. Returns [method][example] outcomes in kMethods order.
-std::vector<std::vector<double>> demo_task(StepRunner& steps, const DemoOptions& o, const json& task, int64_t draw,
+// on the demo's split, and the rows of Tables 2 and 3 when asked for. Returns the per-example
+// outcomes of every row computed, by row key.
+std::map<std::string, std::vector<double>> demo_task(StepRunner& steps, const DemoOptions& o, const json& task, int64_t draw,
                                            const std::string& base, const std::string& bank,
                                            const std::vector<std::string>& corpus,
                                            const std::vector<std::string>& bank_paths, json& details) {
@@ -345,9 +450,14 @@ std::vector<std::vector<double>> demo_task(StepRunner& steps, const DemoOptions&
       {"related_family", family},
       {"chosen_experts_related_share", family_share(chosen, family)},
       {"selected_data_related_share", family_share(selected_sources(selected), family)}};
-  return {outcomes_of(eval_rows, "base"),       outcomes_of(eval_rows, "random_moe"),
-          outcomes_of(eval_rows, best),         outcomes_of(eval_rows, "best_adapter_kshot"),
-          outcomes_of(eval_rows, "moe_kshot"),  outcomes_of(full_eval, "moe")};
+  std::map<std::string, std::vector<double>> out = {{"base", outcomes_of(eval_rows, "base")},
+                                                     {"random_moe", outcomes_of(eval_rows, "random_moe")},
+                                                     {"best_adapter", outcomes_of(eval_rows, best)},
+                                                     {"best_adapter_kshot", outcomes_of(eval_rows, "best_adapter_kshot")},
+                                                     {"moe_kshot", outcomes_of(eval_rows, "moe_kshot")},
+                                                     {"full", outcomes_of(full_eval, "moe")}};
+  if (o.tables.count(2) || o.tables.count(3)) demo_ablations(steps, o, pipeline, draw, step, corpus, out);
+  return out;
 }
 
 // Accuracy (%) of outcomes; NaN when empty.
@@ -360,21 +470,22 @@ double accuracy_percent(const std::vector<double>& outcomes) {
 
 constexpr int64_t kBootstrapResamples = 2000;
 
-// The table from outcomes[method][task][draw][example]: the mean accuracy over draws, the sd
-// over draws (several draws), and "full method - baseline" intervals for every baseline.
-DemoTable demo_table_of(const DemoOptions& o, const std::vector<std::vector<DrawOutcomes>>& outcomes) {
+// The table of `rows` from outcomes[row key][task][draw][example]: the mean accuracy over
+// draws, the sd over draws (several draws), and "last row - row" intervals for every other row.
+DemoTable demo_table_of(const DemoOptions& o, const Rows& rows,
+                        const std::map<std::string, std::vector<DrawOutcomes>>& outcomes) {
   DemoTable table;
   table.tasks = o.tasks;
   table.draws = o.draws;
-  const size_t full = kMethods.size() - 1;
-  for (size_t m = 0; m < kMethods.size(); ++m) {
-    table.method_keys.push_back(kMethods[m].first);
-    table.method_labels.push_back(kMethods[m].second);
+  const size_t full = rows.size() - 1;
+  for (size_t m = 0; m < rows.size(); ++m) {
+    table.method_keys.push_back(rows[m].first);
+    table.method_labels.push_back(rows[m].second);
     std::vector<double> mean, sd, average(static_cast<size_t>(o.draws), 0.0);
     for (size_t t = 0; t < o.tasks.size(); ++t) {
       std::vector<double> per_draw;
-      for (size_t d = 0; d < outcomes[m][t].size(); ++d) {
-        per_draw.push_back(accuracy_percent(outcomes[m][t][d]));
+      for (size_t d = 0; d < outcomes.at(rows[m].first)[t].size(); ++d) {
+        per_draw.push_back(accuracy_percent(outcomes.at(rows[m].first)[t][d]));
         average[d] += per_draw.back() / static_cast<double>(o.tasks.size());
       }
       double sum = 0;
@@ -389,10 +500,25 @@ DemoTable demo_table_of(const DemoOptions& o, const std::vector<std::vector<Draw
     }
   }
   for (size_t b = 0; b < full; ++b) {
-    table.difference_labels.push_back(kMethods[b].second);
-    table.differences.push_back(paired_bootstrap(outcomes[full], outcomes[b], kBootstrapResamples, o.seed + b));
+    table.difference_labels.push_back(rows[b].second);
+    table.differences.push_back(paired_bootstrap(outcomes.at(rows[full].first), outcomes.at(rows[b].first), kBootstrapResamples, o.seed + b));
   }
   return table;
+}
+
+// Tables 2 and 3, when computed, each under its title.
+std::string ablation_text(const std::vector<std::pair<const DemoTableSpec*, DemoTable>>& tables) {
+  std::string out;
+  for (size_t i = 1; i < tables.size(); ++i)
+    out += tables[i].first->title + "\n" + demo_table_text(tables[i].second) + "\n";
+  return out;
+}
+
+std::string ablation_markdown(const std::vector<std::pair<const DemoTableSpec*, DemoTable>>& tables) {
+  std::string out;
+  for (size_t i = 1; i < tables.size(); ++i)
+    out += "\n### " + tables[i].first->title + "\n\n" + demo_table_markdown(tables[i].second);
+  return out;
 }
 
 // How often the chosen experts and the selected open data come from the task's related
@@ -522,15 +648,22 @@ StageOutcome demo_run(const MpiWorld& world, const DemoOptions& o) {
   const auto bank_paths = ArtifactReader(path_in(bank, "bank.h5")).read_strings("adapter_paths");
 
   // outcomes[method][task][draw][example]
-  std::vector<std::vector<DrawOutcomes>> outcomes(kMethods.size(), std::vector<DrawOutcomes>(tasks.size()));
+  // outcomes[row key][task][draw][example]
+  std::map<std::string, std::vector<DrawOutcomes>> outcomes;
   json details = json::object();
   for (size_t t = 0; t < tasks.size(); ++t) {
     for (int64_t d = 0; d < o.draws; ++d) {
-      const auto rows = demo_task(steps, o, tasks[t], d, base, bank, corpus, bank_paths, details);
-      for (size_t m = 0; m < kMethods.size(); ++m) outcomes[m][t].push_back(rows[m]);
+      for (auto& [key, row] : demo_task(steps, o, tasks[t], d, base, bank, corpus, bank_paths, details)) {
+        auto& slot = outcomes[key];
+        slot.resize(tasks.size());
+        slot[t].push_back(std::move(row));
+      }
     }
   }
-  const DemoTable table = demo_table_of(o, outcomes);
+  std::vector<std::pair<const DemoTableSpec*, DemoTable>> tables;  // Table 1 first
+  for (const auto& spec : kTables)
+    if (o.tables.count(spec.number)) tables.emplace_back(&spec, demo_table_of(o, *spec.rows, outcomes));
+  const DemoTable& table = tables.front().second;
   const auto [families_json, families_text] = family_summary(o, tasks, details, bank_paths, corpus);
 
   const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
@@ -539,12 +672,24 @@ StageOutcome demo_run(const MpiWorld& world, const DemoOptions& o) {
   std::string command = "kmoe demo --work-dir " + o.work_dir_as_given + " --tasks " + tasks_list + " --seed " +
                         std::to_string(o.seed) + " --profile " + p.name + " --draws " + std::to_string(o.draws);
   if (o.eval_split != "test") command += " --eval-split " + o.eval_split;
+  if (o.tables.size() > 1) {
+    std::string list;
+    for (int t : o.tables) list.append(list.empty() ? "" : ",").append(std::to_string(t));
+    command += " --tables " + list;
+  }
   if (o.encoder_model.empty()) command += " --encoder-model decoder";
   if (!o.base_model.empty() && p.pretrained_base.empty()) command += " --base-model " + o.base_model;
   const std::string suffix = o.eval_split == "test" ? "" : "_" + o.eval_split;
   const std::string md_file = "demo" + suffix + ".md", json_file = "demo" + suffix + "_results.json",
                     png_file = "demo" + suffix + ".png";
   json results = demo_table_json(table);
+  results["ablation_tables"] = json::array();
+  for (size_t i = 1; i < tables.size(); ++i) {
+    json t = demo_table_json(tables[i].second);
+    t["number"] = tables[i].first->number;
+    t["title"] = tables[i].first->title;
+    results["ablation_tables"].push_back(t);
+  }
   results["command"] = command;
   results["profile"] = p.name;
   results["seed"] = o.seed;
@@ -564,7 +709,7 @@ StageOutcome demo_run(const MpiWorld& world, const DemoOptions& o) {
      << " examples each, K = " << p.kshot << ", " << o.draws << " K-shot draw" << (o.draws > 1 ? "s (mean \u00b1 sd)" : "")
      << " (profile " << p.name << ", seed " << o.seed << ", " << world.size << " rank" << (world.size > 1 ? "s" : "")
      << "; Sim-Div embeddings: " << (o.encoder_model.empty() ? "the base model's" : o.encoder_model) << ").\n\n"
-     << demo_table_markdown(table) << "\nThe second table: the full method's accuracy minus each baseline's, in points: "
+     << demo_table_markdown(table) << ablation_markdown(tables) << "\nThe second table: the full method's accuracy minus each baseline's, in points: "
      << "the mean over draws and examples, and a paired-bootstrap 95% interval (" << kBootstrapResamples
      << " resamples of the " << o.eval_split << " examples, the same resample for every draw and both methods).\n\n"
      << "![accuracy per task](" << png_file << ")\n\n```\n" << families_text << "```\n\nReproduce: `" << command
@@ -576,7 +721,7 @@ StageOutcome demo_run(const MpiWorld& world, const DemoOptions& o) {
     std::cout << "\nkmoe demo: " << o.eval_split << " accuracy (%), profile " << p.name << ", " << o.draws
               << " K-shot draw" << (o.draws > 1 ? "s, mean \u00b1 sd" : "") << "\n"
               << demo_table_text(table) << "\n"
-              << families_text << "\n"
+              << ablation_text(tables) << families_text << "\n"
               << o.work_dir << "/" << md_file << ", " << json_file << ", " << png_file << " (" << std::round(total)
               << " s)\n";
     std::cout.flush();
@@ -739,6 +884,15 @@ DemoOptions demo_options(const po::variables_map& vm) {
   o.draws = vm["draws"].as<int64_t>();
   if (o.draws == 0) o.draws = o.profile.draws;
   if (o.draws < 1 || o.draws > 100) throw UsageError("kmoe demo: --draws must be in [1, 100], not " + std::to_string(o.draws));
+  o.tables = {1};
+  {
+    std::istringstream in(vm["tables"].as<std::string>());
+    for (std::string t; std::getline(in, t, ',');) {
+      if (t.empty()) continue;
+      if (t != "1" && t != "2" && t != "3") throw UsageError("kmoe demo: --tables: '" + t + "' is not 1, 2 or 3");
+      o.tables.insert(std::stoi(t));
+    }
+  }
   o.eval_split = vm["eval-split"].as<std::string>();
   if (o.eval_split != "test" && o.eval_split != "validation")
     throw UsageError("kmoe demo: --eval-split must be test or validation, not '" + o.eval_split + "'");
@@ -768,6 +922,9 @@ Subcommand demo_subcommand() {
                 "encoder-model", po::value<std::string>()->default_value("")->value_name("DIR|decoder"),
                 "Sim-Div's sentence encoder (a sentence-transformers folder), or 'decoder' for the base model's own "
                 "mean-pooled states (default: the all-MiniLM-L6-v2 that setup.sh fetches into build/models)")(
+                "tables", po::value<std::string>()->default_value("1"),
+                "the paper's tables to compute, comma-separated: 1 (method and baselines, always), 2 (expert "
+                "selection: R_P only, R_A only, R_P + R_A), 3 (data: random open rows, cosine without dedup)")(
                 "eval-split", po::value<std::string>()->default_value("test"),
                 "test, or validation: the split to tune a profile's sizes on (results in demo_validation*)");
           },

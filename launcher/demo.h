@@ -8,6 +8,7 @@
 #pragma once
 
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,7 @@ struct DemoOptions {
   int64_t draws = 1;    // K-shot draws per task (kshot.jsonl, kshot-1.jsonl, ...): RUN_DIR runs/TASK/drawD
   std::string base_model;     // a pretrained base (absolute); "" : the demo makes and pretrains one
   std::string encoder_model;  // Sim-Div's sentence-transformers folder; "" : the base decoder's embeddings
+  std::set<int> tables{1};        // the paper's tables: 1 always; 2 (expert selection), 3 (data) on request
   std::string eval_split = "test";  // or "validation": every row evaluated there (tuning the profile)
 };
 

@@ -137,8 +137,9 @@ for t in ("mc", "yesno"):
         assert x[k] == y[k], (t, k, x[k], y[k])
 PY
 
-# Two K-shot draws of one task: mean +- sd per cell, and draw 1 runs on kshot-1.jsonl.
-mpi -np 2 "$KMOE" demo --profile tiny --tasks yesno --work-dir "$dir" --threads 1 --draws 2 \
+# Two K-shot draws of one task: mean +- sd per cell, and draw 1 runs on kshot-1.jsonl; with
+# the paper's Tables 2 (expert selection) and 3 (data), each row its own MoE.
+mpi -np 2 "$KMOE" demo --profile tiny --tasks yesno --work-dir "$dir" --threads 1 --draws 2 --tables 1,2,3 \
   > "$WORK/out4" 2> "$WORK/err4" || { tail -50 "$WORK/err4"; fail "two-draw demo run"; }
 grep -q "2 K-shot draws, mean" "$WORK/out4" || { cat "$WORK/out4"; fail "no mean +- sd header"; }
 grep -F "full method (K-shot MoE)" "$WORK/out4" | grep -q "±" || fail "no sd in the full method's row"
@@ -149,5 +150,21 @@ assert r["draws"] == 2
 assert r["tasks_detail"]["yesno"]["draw1"]["kshot"].endswith("tasks/yesno/kshot-1.jsonl")
 for m in r["methods"]:
     assert m["sd_percent"]["yesno"] is not None and m["sd_percent"]["yesno"] >= 0, m
+t2, t3 = r["ablation_tables"]
+assert t2["number"] == 2 and [m["key"] for m in t2["methods"]] == ["random_moe", "rp", "ra", "rp_ra", "full"], t2
+assert t3["number"] == 3 and [m["key"] for m in t3["methods"]] == ["moe_kshot", "random_data", "cosine", "full"], t3
+# the full method's row is the same numbers in every table
+full = [t for t in r["methods"] if t["key"] == "full"][0]["accuracy_percent"]
+assert t2["methods"][-1]["accuracy_percent"] == full and t3["methods"][-1]["accuracy_percent"] == full
+import h5py
+for d in (0, 1):
+    a = sys.argv[1] + "/runs/yesno/draw%d/ablation" % d
+    for key, signals in (("rp", "perplexity"), ("ra", "accuracy"), ("rp_ra", "both")):
+        with h5py.File("%s/experts_%s.h5" % (a, key), "r") as f:
+            opts = json.loads(f.attrs["options"])
+            assert opts["signals"] == signals and opts["diversity"] is False, opts
+    with h5py.File(a + "/cosine/data_selection.h5", "r") as f:
+        assert f.attrs["tau"] == 1.0 and len(f["dropped"]) == 0
+    assert sum(1 for _ in open(a + "/random_data.jsonl")) == 16  # C
 PY
 echo "kmoe demo (tiny): ok"
