@@ -4,10 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <stdexcept>
 #include <iomanip>
 #include <limits>
 #include <sstream>
+#include <stdexcept>
 
 #include "evaluator/png_plot.h"
 

@@ -66,9 +66,9 @@ StageOutcome suite_stage(const MpiWorld& world, const SuiteOptions& o) {
         [[fallthrough]];
       case SuiteWrite::written:
         log_info("suite: wrote ", dir, ": ", suite.datasets.size(), " open datasets in ", suite.families.size(),
-                 " families, ", suite.tasks.size(), " tasks (", options.kshot, "-shot x ", options.kshot_draws, " draws, ", options.validation,
-                 " validation, ", options.test, " test), ",
-                 suite.pretrain.size(), " pretraining documents");
+                 " families, ", suite.tasks.size(), " tasks (", options.kshot, "-shot x ", options.kshot_draws,
+                 " draws, ", options.validation, " validation, ", options.test, " test), ", suite.pretrain.size(),
+                 " pretraining documents");
         if (verdict.empty()) verdict = "written";
         break;
     }

@@ -39,13 +39,12 @@ using nlohmann::json;
 // The rows of the table, in the paper's order.
 using Rows = std::vector<std::pair<std::string, std::string>>;  // (key, label); the last row is the full method
 
-const Rows kMethods = {
-    {"base", "base model"},
-    {"random_moe", "MoE of 4 random adapters"},
-    {"best_adapter", "best single adapter"},
-    {"best_adapter_kshot", "best adapter + K-shot fine-tuning"},
-    {"moe_kshot", "MoE of selected experts, K-shot data only"},
-    {"full", "full method (K-shot MoE)"}};
+const Rows kMethods = {{"base", "base model"},
+                       {"random_moe", "MoE of 4 random adapters"},
+                       {"best_adapter", "best single adapter"},
+                       {"best_adapter_kshot", "best adapter + K-shot fine-tuning"},
+                       {"moe_kshot", "MoE of selected experts, K-shot data only"},
+                       {"full", "full method (K-shot MoE)"}};
 
 // The paper's Tables 2 and 3 (METHOD.md §1.1, §1.2): each row a MoE trained as the full
 // method is, differing only in how the experts or the open data were chosen.
@@ -371,10 +370,10 @@ void demo_ablations(StepRunner& steps, const DemoOptions& o, const PipelineOptio
 // One task on one K-shot draw: the pipeline (full method), then the baselines, each evaluated
 // on the demo's split, and the rows of Tables 2 and 3 when asked for. Returns the per-example
 // outcomes of every row computed, by row key.
-std::map<std::string, std::vector<double>> demo_task(StepRunner& steps, const DemoOptions& o, const json& task, int64_t draw,
-                                           const std::string& base, const std::string& bank,
-                                           const std::vector<std::string>& corpus,
-                                           const std::vector<std::string>& bank_paths, json& details) {
+std::map<std::string, std::vector<double>> demo_task(StepRunner& steps, const DemoOptions& o, const json& task,
+                                                     int64_t draw, const std::string& base, const std::string& bank,
+                                                     const std::vector<std::string>& corpus,
+                                                     const std::vector<std::string>& bank_paths, json& details) {
   const MpiWorld& world = mpi_world();
   const DemoProfile& p = o.profile;
   const std::string name = task.at("name");
@@ -450,12 +449,13 @@ std::map<std::string, std::vector<double>> demo_task(StepRunner& steps, const De
       {"related_family", family},
       {"chosen_experts_related_share", family_share(chosen, family)},
       {"selected_data_related_share", family_share(selected_sources(selected), family)}};
-  std::map<std::string, std::vector<double>> out = {{"base", outcomes_of(eval_rows, "base")},
-                                                     {"random_moe", outcomes_of(eval_rows, "random_moe")},
-                                                     {"best_adapter", outcomes_of(eval_rows, best)},
-                                                     {"best_adapter_kshot", outcomes_of(eval_rows, "best_adapter_kshot")},
-                                                     {"moe_kshot", outcomes_of(eval_rows, "moe_kshot")},
-                                                     {"full", outcomes_of(full_eval, "moe")}};
+  std::map<std::string, std::vector<double>> out = {
+      {"base", outcomes_of(eval_rows, "base")},
+      {"random_moe", outcomes_of(eval_rows, "random_moe")},
+      {"best_adapter", outcomes_of(eval_rows, best)},
+      {"best_adapter_kshot", outcomes_of(eval_rows, "best_adapter_kshot")},
+      {"moe_kshot", outcomes_of(eval_rows, "moe_kshot")},
+      {"full", outcomes_of(full_eval, "moe")}};
   if (o.tables.count(2) || o.tables.count(3)) demo_ablations(steps, o, pipeline, draw, step, corpus, out);
   return out;
 }
@@ -501,7 +501,8 @@ DemoTable demo_table_of(const DemoOptions& o, const Rows& rows,
   }
   for (size_t b = 0; b < full; ++b) {
     table.difference_labels.push_back(rows[b].second);
-    table.differences.push_back(paired_bootstrap(outcomes.at(rows[full].first), outcomes.at(rows[b].first), kBootstrapResamples, o.seed + b));
+    table.differences.push_back(
+        paired_bootstrap(outcomes.at(rows[full].first), outcomes.at(rows[b].first), kBootstrapResamples, o.seed + b));
   }
   return table;
 }
@@ -706,14 +707,16 @@ StageOutcome demo_run(const MpiWorld& world, const DemoOptions& o) {
   const int64_t examples = o.eval_split == "test" ? p.test : p.validation;
   std::ostringstream md;
   md << "# kmoe demo\n\nAccuracy (%) on the " << o.eval_split << " split per target task, " << examples
-     << " examples each, K = " << p.kshot << ", " << o.draws << " K-shot draw" << (o.draws > 1 ? "s (mean \u00b1 sd)" : "")
-     << " (profile " << p.name << ", seed " << o.seed << ", " << world.size << " rank" << (world.size > 1 ? "s" : "")
+     << " examples each, K = " << p.kshot << ", " << o.draws << " K-shot draw"
+     << (o.draws > 1 ? "s (mean \u00b1 sd)" : "") << " (profile " << p.name << ", seed " << o.seed << ", " << world.size
+     << " rank" << (world.size > 1 ? "s" : "")
      << "; Sim-Div embeddings: " << (o.encoder_model.empty() ? "the base model's" : o.encoder_model) << ").\n\n"
-     << demo_table_markdown(table) << ablation_markdown(tables) << "\nThe second table: the full method's accuracy minus each baseline's, in points: "
+     << demo_table_markdown(table) << ablation_markdown(tables)
+     << "\nThe second table: the full method's accuracy minus each baseline's, in points: "
      << "the mean over draws and examples, and a paired-bootstrap 95% interval (" << kBootstrapResamples
      << " resamples of the " << o.eval_split << " examples, the same resample for every draw and both methods).\n\n"
-     << "![accuracy per task](" << png_file << ")\n\n```\n" << families_text << "```\n\nReproduce: `" << command
-     << "`\n";
+     << "![accuracy per task](" << png_file << ")\n\n```\n"
+     << families_text << "```\n\nReproduce: `" << command << "`\n";
   text_write(world, path_in(o.work_dir, md_file), md.str());
   if (world.is_root()) demo_table_png(table, path_in(o.work_dir, png_file), kMethods.size() - 1);
   mpi_check(MPI_Barrier(world.comm), "demo: barrier");
@@ -883,7 +886,8 @@ DemoOptions demo_options(const po::variables_map& vm) {
   o.base_model = demo_base_model(vm["base-model"].as<std::string>(), o.profile);
   o.draws = vm["draws"].as<int64_t>();
   if (o.draws == 0) o.draws = o.profile.draws;
-  if (o.draws < 1 || o.draws > 100) throw UsageError("kmoe demo: --draws must be in [1, 100], not " + std::to_string(o.draws));
+  if (o.draws < 1 || o.draws > 100)
+    throw UsageError("kmoe demo: --draws must be in [1, 100], not " + std::to_string(o.draws));
   o.tables = {1};
   {
     std::istringstream in(vm["tables"].as<std::string>());

@@ -52,13 +52,13 @@ struct DemoOptions {
   std::string work_dir;           // absolute: every artifact, demo.md, demo_results.json, demo.png
   std::string work_dir_as_given;  // for the "Reproduce:" line
   std::vector<std::string> tasks{"mc", "yesno", "math", "string"};
-  uint64_t seed = 0;    // suite, model, training and random-expert seed
-  DemoProfile profile;  // demo_profile("default") on the command line
-  int threads = 0;      // CPU threads per rank (0: libtorch's default)
-  int64_t draws = 1;    // K-shot draws per task (kshot.jsonl, kshot-1.jsonl, ...): RUN_DIR runs/TASK/drawD
-  std::string base_model;     // a pretrained base (absolute); "" : the demo makes and pretrains one
-  std::string encoder_model;  // Sim-Div's sentence-transformers folder; "" : the base decoder's embeddings
-  std::set<int> tables{1};        // the paper's tables: 1 always; 2 (expert selection), 3 (data) on request
+  uint64_t seed = 0;                // suite, model, training and random-expert seed
+  DemoProfile profile;              // demo_profile("default") on the command line
+  int threads = 0;                  // CPU threads per rank (0: libtorch's default)
+  int64_t draws = 1;                // K-shot draws per task (kshot.jsonl, kshot-1.jsonl, ...): RUN_DIR runs/TASK/drawD
+  std::string base_model;           // a pretrained base (absolute); "" : the demo makes and pretrains one
+  std::string encoder_model;        // Sim-Div's sentence-transformers folder; "" : the base decoder's embeddings
+  std::set<int> tables{1};          // the paper's tables: 1 always; 2 (expert selection), 3 (data) on request
   std::string eval_split = "test";  // or "validation": every row evaluated there (tuning the profile)
 };
 

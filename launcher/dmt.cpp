@@ -78,8 +78,10 @@ StageOutcome dmt_stage(const MpiWorld& world, const DmtOptions& o) {
     t.force = o.force;
     t.training = o.training;
     if (run.stage == "2") {
-      if (o.mode == "lora") t.init_adapter = stage1;
-      else t.model = stage1;  // the HF folder of stage 1
+      if (o.mode == "lora")
+        t.init_adapter = stage1;
+      else
+        t.model = stage1;  // the HF folder of stage 1
     }
     log_info("dmt: ", run.name, " (stage ", run.stage, "): ", t.data.size(), " data file(s)");
     const StageOutcome outcome = train_stage(world, t);

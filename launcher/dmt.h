@@ -22,15 +22,15 @@
 namespace kmoe {
 
 struct DmtOptions {
-  std::string mode = "lora";         // lora or full
-  std::string model;                 // base model: HF folder or .gguf (required)
-  std::vector<std::string> special;  // the specialised data, JSONL (required)
-  std::vector<std::string> general;  // the general data, JSONL (required)
-  std::string output_dir;            // every run's output and dmt.json (required)
+  std::string mode = "lora";                                        // lora or full
+  std::string model;                                                // base model: HF folder or .gguf (required)
+  std::vector<std::string> special;                                 // the specialised data, JSONL (required)
+  std::vector<std::string> general;                                 // the general data, JSONL (required)
+  std::string output_dir;                                           // every run's output and dmt.json (required)
   std::vector<std::string> k{"1", "1/4", "1/16", "1/64", "1/256"};  // shares of the specialised data in stage 2
-  bool baselines = true;             // also general/, mixed/ and sequential/
-  bool force = false;                // retrain every run
-  TrainingFlags training;            // every run's (each run restarts the optimizer and schedule)
+  bool baselines = true;                                            // also general/, mixed/ and sequential/
+  bool force = false;                                               // retrain every run
+  TrainingFlags training;  // every run's (each run restarts the optimizer and schedule)
 };
 
 // The run directory name of share k: "1/16" -> "dmt-k1_16", "0.5" -> "dmt-k0.5".

@@ -44,11 +44,11 @@ struct SuiteDataset {
 };
 
 struct SuiteTask {
-  std::string name;                       // "mc", "yesno", "math", "string"
-  std::string family;                     // the open family it is related to (not identical to)
-  std::string answer_type;                // an evaluator/answer_extraction.h format name
-  std::string answer_regex;               // for answer_type "regex"; group 1 is the answer
-  int64_t n_choices = 0;                  // for answer_type "choice"
+  std::string name;          // "mc", "yesno", "math", "string"
+  std::string family;        // the open family it is related to (not identical to)
+  std::string answer_type;   // an evaluator/answer_extraction.h format name
+  std::string answer_regex;  // for answer_type "regex"; group 1 is the answer
+  int64_t n_choices = 0;     // for answer_type "choice"
   // Every example has a rationale; the splits are disjoint. kshot_draws[0] is kshot.jsonl.
   std::vector<std::vector<KshotExample>> kshot_draws;
   std::vector<KshotExample> validation, test;

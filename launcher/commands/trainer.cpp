@@ -216,15 +216,15 @@ Subcommand dmt_subcommand() {
             const DmtOptions def;
             d.add_options()("mode", po::value<std::string>()->default_value(def.mode), "lora or full");
             training_options_add(d, def.training, false, false);
-            d.add_options()("special", po::value<std::vector<std::string>>()->required()->multitoken()->value_name(
-                                           "FILE..."),
+            d.add_options()("special",
+                            po::value<std::vector<std::string>>()->required()->multitoken()->value_name("FILE..."),
                             "the specialised data (JSONL)")(
                 "general", po::value<std::vector<std::string>>()->required()->multitoken()->value_name("FILE..."),
                 "the general data (JSONL)")("output-dir", po::value<std::string>()->required()->value_name("DIR"),
                                             "every run's output and dmt.json")(
                 "k", po::value<std::string>()->default_value("1,1/4,1/16,1/64,1/256"),
-                "shares of the specialised data in stage 2, comma-separated")(
-                "no-baselines", po::bool_switch(), "train only special/ and the dmt-k runs");
+                "shares of the specialised data in stage 2, comma-separated")("no-baselines", po::bool_switch(),
+                                                                              "train only special/ and the dmt-k runs");
           },
           [](const po::variables_map& vm) { return stage_exit(dmt_stage(mpi_world(), dmt_options(vm))); }};
 }
