@@ -1,5 +1,5 @@
 # Fuzzes the weight-file readers (safetensors and GGUF: a user's model and adapter files)
-# for a bounded number of inputs (KMOE_FUZZ_RUNS, default 20000) from a
+# for a bounded number of inputs (KMOE_FUZZ_RUNS, default 10000) from a
 # fixed seed (KMOE_FUZZ_SEED, default 1), so a run is reproducible:
 # tests/fuzz/formats_fuzz.cpp built with clang's libFuzzer, AddressSanitizer and UBSan (any
 # UB report aborts), linked against libtorch, seeded with the small files of
@@ -20,4 +20,4 @@ clang++ -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-reco
 mkdir -p "$WORK/corpus"
 cp "$src"/tests/fuzz/formats_corpus/* "$WORK/corpus/"
 cd "$WORK"
-fuzz_run formats_fuzz 20000 "the fuzzer found a file the readers do not survive"
+fuzz_run formats_fuzz 10000 "the fuzzer found a file the readers do not survive"

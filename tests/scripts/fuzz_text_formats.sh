@@ -1,5 +1,5 @@
 # Fuzzes the text-format readers (tokenizer.json: BPE, WordPiece, unigram; a SentencePiece
-# tokenizer.model; K-shot JSONL) for a bounded number of inputs (KMOE_FUZZ_RUNS, default 20000)
+# tokenizer.model; K-shot JSONL) for a bounded number of inputs (KMOE_FUZZ_RUNS, default 10000)
 # from a fixed seed (KMOE_FUZZ_SEED, default 1), so a run is
 # reproducible: tests/fuzz/text_formats_fuzz.cpp built with clang's libFuzzer,
 # AddressSanitizer and UBSan (any UB report aborts), seeded with tests/fuzz/text_corpus
@@ -19,4 +19,4 @@ clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-reco
   { cat build.log; fail "building the fuzz target"; }
 mkdir -p corpus
 cp "$src"/tests/fuzz/text_corpus/* corpus/
-fuzz_run text_fuzz 20000 "the fuzzer found a file the readers do not survive"
+fuzz_run text_fuzz 10000 "the fuzzer found a file the readers do not survive"
