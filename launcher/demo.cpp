@@ -369,11 +369,15 @@ void demo_ablations(StepRunner& steps, const DemoOptions& o, const PipelineOptio
 
 // One task on one K-shot draw: the pipeline (full method), then the baselines, each evaluated
 // on the demo's split, and the rows of Tables 2 and 3 when asked for. Returns the per-example
-// outcomes of every row computed, by row key.
+// outcomes of every row computed, by row key. `evaluated` (model key -> {eval file, row}) holds
+// what an earlier draw of this task evaluated that does not depend on the draw: the base model
+// and a bank adapter give the same greedy replies to the same split, so they are evaluated once.
+using EvaluatedRows = std::map<std::string, std::pair<std::string, std::string>>;
 std::map<std::string, std::vector<double>> demo_task(StepRunner& steps, const DemoOptions& o, const json& task,
                                                      int64_t draw, const std::string& base, const std::string& bank,
                                                      const std::vector<std::string>& corpus,
-                                                     const std::vector<std::string>& bank_paths, json& details) {
+                                                     const std::vector<std::string>& bank_paths,
+                                                     EvaluatedRows& evaluated, json& details) {
   const MpiWorld& world = mpi_world();
   const DemoProfile& p = o.profile;
   const std::string name = task.at("name");
@@ -430,13 +434,19 @@ std::map<std::string, std::vector<double>> demo_task(StepRunner& steps, const De
   const bool on_test = o.eval_split == "test";
   const std::string eval_rows = path_in(run_dir, on_test ? "eval_baselines.h5" : "eval_validation.h5");
   EvalOptions eval = pipeline.eval;
-  eval.base = true;
-  eval.adapters = {best_path, kshot_lora};
+  const std::string best_key = "adapter:" + best_path;
+  eval.base = !evaluated.count("base");
+  eval.adapters = {kshot_lora};
+  if (!evaluated.count(best_key)) eval.adapters.insert(eval.adapters.begin(), best_path);
   eval.moe = {"random_moe=" + path_in(run_dir, "moe_random.h5"), "moe_kshot=" + path_in(run_dir, "moe_kshot.h5")};
   if (!on_test) eval.moe.push_back("moe=" + path_in(run_dir, "moe.h5"));
   eval.output = eval_rows;
   steps.run(step + "/eval-baselines", [&] { return eval_stage(world, eval); });
   const std::string full_eval = on_test ? path_in(run_dir, "eval.h5") : eval_rows;
+  evaluated.try_emplace("base", eval_rows, "base");
+  evaluated.try_emplace(best_key, eval_rows, best);
+  const auto& [base_eval, base_row] = evaluated.at("base");
+  const auto& [best_eval, best_row] = evaluated.at(best_key);
 
   const std::string family = task.at("related_family");
   details[name]["draw" + std::to_string(draw)] = {
@@ -446,13 +456,15 @@ std::map<std::string, std::vector<double>> demo_task(StepRunner& steps, const De
       {"random_experts", random},
       {"best_adapter", best_path},
       {"eval", {eval_rows, full_eval}},
+      {"base_eval", base_eval},
+      {"best_adapter_eval", best_eval},
       {"related_family", family},
       {"chosen_experts_related_share", family_share(chosen, family)},
       {"selected_data_related_share", family_share(selected_sources(selected), family)}};
   std::map<std::string, std::vector<double>> out = {
-      {"base", outcomes_of(eval_rows, "base")},
+      {"base", outcomes_of(base_eval, base_row)},
       {"random_moe", outcomes_of(eval_rows, "random_moe")},
-      {"best_adapter", outcomes_of(eval_rows, best)},
+      {"best_adapter", outcomes_of(best_eval, best_row)},
       {"best_adapter_kshot", outcomes_of(eval_rows, "best_adapter_kshot")},
       {"moe_kshot", outcomes_of(eval_rows, "moe_kshot")},
       {"full", outcomes_of(full_eval, "moe")}};
@@ -653,8 +665,9 @@ StageOutcome demo_run(const MpiWorld& world, const DemoOptions& o) {
   std::map<std::string, std::vector<DrawOutcomes>> outcomes;
   json details = json::object();
   for (size_t t = 0; t < tasks.size(); ++t) {
+    EvaluatedRows evaluated;
     for (int64_t d = 0; d < o.draws; ++d) {
-      for (auto& [key, row] : demo_task(steps, o, tasks[t], d, base, bank, corpus, bank_paths, details)) {
+      for (auto& [key, row] : demo_task(steps, o, tasks[t], d, base, bank, corpus, bank_paths, evaluated, details)) {
         auto& slot = outcomes[key];
         slot.resize(tasks.size());
         slot[t].push_back(std::move(row));

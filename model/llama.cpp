@@ -120,7 +120,8 @@ at::Tensor llama_hidden(const LlamaModel& model, const at::Tensor& input_ids, co
     throw std::invalid_argument("llama_forward: token id " + std::to_string(lo < 0 ? lo : hi) + " outside [0, " +
                                 std::to_string(c.vocab_size) + ")");
   }
-  at::Tensor new_mask = torch::ones({batch, input_ids.size(1)}, torch::TensorOptions().dtype(torch::kInt64).device(device));
+  at::Tensor new_mask =
+      torch::ones({batch, input_ids.size(1)}, torch::TensorOptions().dtype(torch::kInt64).device(device));
   if (attention_mask.defined()) {
     if (attention_mask.sizes() != input_ids.sizes()) {
       throw std::invalid_argument("llama_forward: attention_mask " + shape_text(attention_mask.sizes()) +
@@ -212,7 +213,6 @@ at::Tensor llama_hidden(const LlamaModel& model, const at::Tensor& input_ids, co
   if (n_virtual > 0) h = h.narrow(1, n_virtual, seq - n_virtual);
   return rms_norm(h, model.norm, c.rms_norm_eps);
 }
-
 
 // logits [batch, vocab] float32 on the CPU -> next token [batch], HF's warper order:
 // temperature, top-k, top-p.
@@ -331,8 +331,8 @@ at::Tensor llama_hidden_packed(const LlamaModel& model, const at::Tensor& ids, c
     real_total += n;
   }
   if (real_total != ids.size(0)) {
-    throw std::invalid_argument("llama_hidden_packed: lengths sum to " + std::to_string(real_total) +
-                                ", ids hold " + std::to_string(ids.size(0)));
+    throw std::invalid_argument("llama_hidden_packed: lengths sum to " + std::to_string(real_total) + ", ids hold " +
+                                std::to_string(ids.size(0)));
   }
   const at::Tensor dev_ids = ids.to(device);
   const int64_t lo = dev_ids.min().item<int64_t>(), hi = dev_ids.max().item<int64_t>();
@@ -632,25 +632,36 @@ std::vector<std::vector<int64_t>> llama_generate_prefilled(const LlamaModel& mod
   std::vector<std::vector<int64_t>> out(batch);
   if (batch == 0 || options.max_new_tokens <= 0) return out;
   at::Generator gen = at::detail::createCPUGenerator(options.seed);
-  std::vector<bool> done(batch, false);
-  int64_t remaining = batch;
   KvCache& cache = prefill.cache;
-  at::Tensor hidden = prefill.last_hidden;  // [batch, hidden]: predicts the next token
+  at::Tensor hidden = prefill.last_hidden;  // [live rows, hidden]: predicts each row's next token
+  std::vector<int64_t> live(batch);         // the request each row of `hidden` and the cache belongs to
+  for (int64_t b = 0; b < batch; ++b) live[b] = b;
+  const auto& stop = options.stop_token_ids;
   for (int64_t step = 0;; ++step) {
     const at::Tensor logits = llama_lm_head(model, hidden).to(torch::kCPU);
-    const at::Tensor next = token_choose(logits, options, gen).to(torch::kInt64).contiguous();  // [batch]
+    at::Tensor next = token_choose(logits, options, gen).to(torch::kInt64).contiguous();  // [live rows]
     const int64_t* next_p = next.data_ptr<int64_t>();
-    for (int64_t b = 0; b < batch; ++b) {
-      if (done[b]) continue;
-      out[b].push_back(next_p[b]);
-      const auto& stop = options.stop_token_ids;
-      if (std::find(stop.begin(), stop.end(), next_p[b]) != stop.end()) {
-        done[b] = true;
-        --remaining;
-      }
+    std::vector<int64_t> keep;  // rows still generating
+    for (size_t r = 0; r < live.size(); ++r) {
+      out[live[r]].push_back(next_p[r]);
+      if (std::find(stop.begin(), stop.end(), next_p[r]) == stop.end()) keep.push_back(static_cast<int64_t>(r));
     }
-    if (remaining == 0 || step + 1 >= options.max_new_tokens) break;
-    // finished sequences keep being fed; their outputs are ignored and cannot reach the others
+    if (keep.empty() || step + 1 >= options.max_new_tokens) break;
+    if (keep.size() < live.size()) {
+      // Finished rows leave the batch (cache and all): rows are independent, so what the
+      // others generate is unchanged, and the rest of the batch no longer pays for them.
+      const at::Tensor rows = torch::tensor(keep, torch::kInt64);
+      std::vector<int64_t> still;
+      for (const int64_t r : keep) still.push_back(live[r]);
+      live = std::move(still);
+      next = next.index_select(0, rows);
+      const at::Tensor on_device = rows.to(cache.mask.device());
+      for (size_t l = 0; l < cache.k.size(); ++l) {
+        cache.k[l] = cache.k[l].index_select(0, on_device);
+        cache.v[l] = cache.v[l].index_select(0, on_device);
+      }
+      cache.mask = cache.mask.index_select(0, on_device);
+    }
     hidden = llama_hidden(model, next.unsqueeze(1), at::Tensor(), &cache, hook).select(1, 0);
   }
   return out;

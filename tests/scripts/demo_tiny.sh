@@ -157,6 +157,14 @@ assert t3["number"] == 3 and [m["key"] for m in t3["methods"]] == ["moe_kshot", 
 full = [t for t in r["methods"] if t["key"] == "full"][0]["accuracy_percent"]
 assert t2["methods"][-1]["accuracy_percent"] == full and t3["methods"][-1]["accuracy_percent"] == full
 import h5py
+# the base model does not depend on the draw: draw 0 evaluates it, draw 1 reads that row
+d0, d1 = r["tasks_detail"]["yesno"]["draw0"], r["tasks_detail"]["yesno"]["draw1"]
+assert d0["base_eval"] == d1["base_eval"] == d0["eval"][0], (d0, d1)
+with h5py.File(d1["eval"][0], "r") as f:
+    names = [n.decode() if isinstance(n, bytes) else n for n in f["models"][()]]
+    assert "base" not in names and "best_adapter_kshot" in names, names
+base = [t for t in r["methods"] if t["key"] == "base"][0]
+assert base["sd_percent"]["yesno"] == 0, base
 for d in (0, 1):
     a = sys.argv[1] + "/runs/yesno/draw%d/ablation" % d
     for key, signals in (("rp", "perplexity"), ("ra", "accuracy"), ("rp_ra", "both")):
