@@ -27,7 +27,7 @@ std::string cell(const DemoTable& table, size_t method, size_t task) {
   const double v = task < table.tasks.size() ? table.accuracy[method][task] : demo_table_average(table, method);
   if (table.spread.empty() || !std::isfinite(v)) return percent(v);
   const double sd = task < table.tasks.size() ? table.spread[method][task] : table.average_spread.at(method);
-  return percent(v) + " \u00b1 " + percent(sd);
+  return std::isfinite(sd) ? percent(v) + " \u00b1 " + percent(sd) : percent(v);  // one run: no sd
 }
 
 std::string signed_points(double v) {
@@ -36,6 +36,7 @@ std::string signed_points(double v) {
 }
 
 std::string interval(const DemoInterval& d) {
+  if (!std::isfinite(d.mean)) return "-";
   return signed_points(d.mean) + " [" + signed_points(d.lo) + ", " + signed_points(d.hi) + "]";
 }
 
@@ -150,6 +151,7 @@ std::string demo_table_text(const DemoTable& table) {
   size_t label = 6;
   for (const auto& l : table.method_labels) label = std::max(label, l.size());
   for (const auto& l : table.difference_labels) label = std::max(label, l.size() + 4);
+  label = std::max(label, table.reference_label.size() + 6);
   const size_t w = table.spread.empty() ? 9 : 14;
   std::ostringstream s;
   s << pad_right("method", label);
@@ -163,7 +165,7 @@ std::string demo_table_text(const DemoTable& table) {
   }
   if (!table.differences.empty()) {
     const size_t dw = 24;
-    s << "\n" << pad_right("full method - ...", label);
+    s << "\n" << pad_right(table.reference_label + " - ...", label);
     for (const auto& t : table.tasks) s << pad_left(t, dw);
     s << pad_left("average", dw) << "\n";
     s << std::string(label + dw * (table.tasks.size() + 1), '-') << "\n";
@@ -190,7 +192,7 @@ std::string demo_table_markdown(const DemoTable& table) {
     s << "\n";
   }
   if (!table.differences.empty()) {
-    s << "\n| full method minus |";
+    s << "\n| " << table.reference_label << " minus |";
     for (const auto& t : table.tasks) s << " " << t << " |";
     s << " average |\n|---|";
     for (size_t i = 0; i <= table.tasks.size(); ++i) s << "---:|";
@@ -234,6 +236,7 @@ nlohmann::json demo_table_json(const DemoTable& table) {
       }
       diffs.push_back({{"baseline", table.difference_labels[b]}, {"points", per}});
     }
+    out["reference"] = table.reference_label;
     out["full_minus_baseline"] = diffs;
   }
   return out;
@@ -257,7 +260,7 @@ Image demo_table_image(const DemoTable& table, size_t highlight) {
   for (size_t t = 0; t <= table.tasks.size(); ++t) {
     BarChart chart;
     chart.title = t < table.tasks.size() ? "task " + table.tasks[t] : std::string("average");
-    chart.value_label = table.spread.empty() ? "test accuracy (%)" : "test accuracy (%), mean +- sd over draws";
+    chart.value_label = table.spread.empty() ? table.metric : table.metric + ", mean +- sd over " + table.over;
     chart.labels = table.method_labels;
     chart.width = 420;
     chart.lo = 0;

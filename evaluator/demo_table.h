@@ -29,8 +29,11 @@ struct DemoTable {
   std::vector<std::vector<double>> spread;
   std::vector<double> average_spread;  // [method]: sd over draws of the task average; empty with one draw
   int64_t draws = 1;
-  // Differences "full method - baseline" (rows of `difference_labels`), [baseline][task], the
-  // last entry the average over tasks; empty when not computed.
+  std::string reference_label = "full method";  // the row the differences start from
+  std::string metric = "test accuracy (%)";      // the plot's axis
+  std::string over = "draws";                    // what the sd is over
+  // Differences "reference - baseline" (rows of `difference_labels`), [baseline][task], the
+  // last entry the average over tasks (NaN where not computed); empty when not computed.
   std::vector<std::string> difference_labels;
   std::vector<std::vector<DemoInterval>> differences;
 };

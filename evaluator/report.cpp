@@ -19,6 +19,7 @@
 
 #include "data/store/artifact.h"
 #include "evaluator/png_plot.h"
+#include "evaluator/report_compare.h"
 #include "evaluator/report_html.h"
 #include "runtime/log.h"
 #include "runtime/mpi_world.h"
@@ -613,10 +614,17 @@ std::vector<std::string> report_write(const std::string& run_dir) {
 }
 
 StageOutcome report_stage(const MpiWorld& world, const ReportOptions& options) {
-  if (options.run_dir.empty()) throw UsageError("kmoe report: --run-dir is required");
+  const bool compare = !options.compare.empty();
+  if (compare && !options.run_dir.empty()) throw UsageError("kmoe report: give a run directory or --compare, not both");
+  if (!compare && options.run_dir.empty()) throw UsageError("kmoe report: --run-dir (or --compare) is required");
+  if (!compare && (!options.output.empty() || !options.reference.empty()))
+    throw UsageError("kmoe report: --output and --reference go with --compare");
+  if (compare && options.output.empty()) throw UsageError("kmoe report --compare: --output DIR is required");
   std::string written;  // the paths, one a line, from rank 0
   if (world.is_root()) {
-    for (const auto& path : report_write(options.run_dir)) written += path + "\n";
+    const auto paths =
+        compare ? compare_write({options.compare, options.reference, options.output}) : report_write(options.run_dir);
+    for (const auto& path : paths) written += path + "\n";
   }
   written = mpi_bcast_string(world, written);  // the other ranks wait here for rank 0
   StageOutcome outcome;

@@ -19,12 +19,16 @@ namespace kmoe {
 // artifact and dataset when one is malformed.
 std::vector<std::string> report_write(const std::string& run_dir);
 
-// `kmoe report RUN_DIR`: the options as the user gives them.
+// `kmoe report RUN_DIR` or `kmoe report --compare SOURCE... --output DIR`: the options as the
+// user gives them.
 struct ReportOptions {
-  std::string run_dir;  // the run directory holding the artifacts (required)
+  std::string run_dir;               // the run directory holding the artifacts
+  std::vector<std::string> compare;  // or: runs to compare (evaluator/report_compare.h)
+  std::string output;                // with --compare: where compare.md/json/png go
+  std::string reference;             // with --compare: the row the others are compared with
 };
-// Collective: rank 0 writes the report, every rank returns the same outcome (never skipped;
-// outputs: report.md and the plots written).
+// Collective: rank 0 writes the report (or the comparison), every rank returns the same
+// outcome (never skipped; outputs: the files written).
 StageOutcome report_stage(const MpiWorld& world, const ReportOptions& options);
 
 }  // namespace kmoe

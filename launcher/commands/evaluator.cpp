@@ -90,15 +90,27 @@ Subcommand generate_subcommand() {
 ReportOptions report_options(const po::variables_map& vm) {
   ReportOptions o;
   cli_get(vm, "run-dir", o.run_dir);
+  cli_get(vm, "compare", o.compare);
+  cli_get(vm, "output", o.output);
+  cli_get(vm, "reference", o.reference);
   return o;
 }
 
 Subcommand report_subcommand() {
-  return {"report", "Write RUN_DIR/report.md and PNG plots from the run's artifacts",
+  return {"report",
+          "Write RUN_DIR/report.md and PNG plots from the run's artifacts, or compare the evaluations of "
+          "several runs (--compare)",
           [](po::options_description& d, po::positional_options_description& p) {
-            d.add_options()("run-dir", po::value<std::string>()->required()->value_name("DIR"),
+            d.add_options()("run-dir", po::value<std::string>()->value_name("DIR"),
                             "the run directory holding scores.h5, experts.h5, data_selection.h5, moe.h5, eval.h5 "
-                            "(also positional)");
+                            "(also positional)")(
+                "compare", po::value<std::vector<std::string>>()->multitoken()->value_name("[LABEL=]PATH..."),
+                "compare runs instead: run directories (their eval*.h5) or eval .h5 files; runs of one task "
+                "(K-shot draws, seeds) give mean +- sd, and the reference minus each row gets a paired-bootstrap "
+                "95% interval")("output", po::value<std::string>()->value_name("DIR"),
+                                "with --compare: where compare.md, compare.json and compare.png are written")(
+                "reference", po::value<std::string>()->value_name("ROW"),
+                "with --compare: the row compared with every other (default: moe, when a run has it)");
             p.add("run-dir", 1);
           },
           [](const po::variables_map& vm) { return stage_exit(report_stage(mpi_world(), report_options(vm))); }};
