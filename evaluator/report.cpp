@@ -568,8 +568,9 @@ void section_eval(Report& rep) {
   }
 }
 
-// Writes PATH.tmp and renames it onto PATH; returns PATH.
-std::string text_commit(const fs::path& path, const std::string& text) {
+}  // namespace
+
+std::string report_text_commit(const fs::path& path, const std::string& text) {
   const fs::path tmp = path.string() + ".tmp";
   {
     std::ofstream f(tmp, std::ios::trunc);
@@ -582,8 +583,6 @@ std::string text_commit(const fs::path& path, const std::string& text) {
   fs::rename(tmp, path);
   return path.string();
 }
-
-}  // namespace
 
 std::vector<std::string> report_write(const std::string& run_dir) {
   if (!fs::is_directory(run_dir)) throw std::runtime_error(run_dir + ": not a run directory");
@@ -606,8 +605,8 @@ std::vector<std::string> report_write(const std::string& run_dir) {
   std::map<std::string, std::string> svgs;
   for (const auto& [name, image] : rep.plots) svgs[name] = svg_encode(image);
   const std::string html = report_html(rep.md.str(), svgs, "kmoe run report: " + fs::path(run_dir).filename().string());
-  const std::string html_path = text_commit(fs::path(run_dir) / "report.html", html);
-  const std::string md_path = text_commit(fs::path(run_dir) / "report.md", rep.md.str());
+  const std::string html_path = report_text_commit(fs::path(run_dir) / "report.html", html);
+  const std::string md_path = report_text_commit(fs::path(run_dir) / "report.md", rep.md.str());
   log_info("report: ", md_path, ", report.html", written.empty() ? "" : " and", written);
   paths.insert(paths.begin(), {md_path, html_path});
   return paths;

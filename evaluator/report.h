@@ -5,6 +5,7 @@
 // that report.md and the PNGs beside it always describe the same artifacts.
 #pragma once
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,9 @@ namespace kmoe {
 // into place, and returns their paths (report.md, report.html, then the plots). Throws naming the
 // artifact and dataset when one is malformed.
 std::vector<std::string> report_write(const std::string& run_dir);
+
+// Writes PATH.tmp and renames it onto PATH; returns PATH. Throws when it cannot be written.
+std::string report_text_commit(const std::filesystem::path& path, const std::string& text);
 
 // `kmoe report RUN_DIR` or `kmoe report --compare SOURCE... --output DIR`: the options as the
 // user gives them.

@@ -13,6 +13,7 @@
 
 #include "data/store/artifact.h"
 #include "evaluator/png_plot.h"
+#include "evaluator/report.h"
 #include "runtime/log.h"
 #include "runtime/stage_runner.h"
 
@@ -221,24 +222,6 @@ CompareResult compare_runs(const CompareOptions& options) {
   return out;
 }
 
-namespace {
-
-std::string commit_text(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    f << text;
-    if (!f.flush()) {
-      fs::remove(tmp);
-      throw std::runtime_error(tmp.string() + ": cannot write");
-    }
-  }
-  fs::rename(tmp, path);
-  return path.string();
-}
-
-}  // namespace
-
 std::vector<std::string> compare_write(const CompareOptions& options) {
   if (options.output_dir.empty()) throw UsageError("kmoe report --compare: --output DIR is required");
   const CompareResult result = compare_runs(options);
@@ -263,8 +246,8 @@ std::vector<std::string> compare_write(const CompareOptions& options) {
   j["files"] = result.files;
   std::vector<std::string> paths;
   png_write((dir / "compare.png").string(), demo_table_image(t, result.reference));
-  paths.push_back(commit_text(dir / "compare.json", j.dump(2) + "\n"));
-  paths.push_back(commit_text(dir / "compare.md", md.str()));
+  paths.push_back(report_text_commit(dir / "compare.json", j.dump(2) + "\n"));
+  paths.push_back(report_text_commit(dir / "compare.md", md.str()));
   paths.push_back((dir / "compare.png").string());
   std::cout << demo_table_text(t);
   std::cout.flush();
