@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "selection/bert_encoder.h"
+#include "data/encoders/bert_encoder.h"
 
 int main(int argc, char** argv) {
   if (argc != 4) {

@@ -187,6 +187,7 @@ std::vector<ExampleScore> scoring_run(const LlamaModel& model, const Tokenizer& 
     }
     out[i].ll_correct = static_cast<int64_t>(best) == items[i].gold_choice;
     out[i].ll_norm_correct = static_cast<int64_t>(best_norm) == items[i].gold_choice;
+    out[i].option_ll = ll;
   }
   return out;
 }

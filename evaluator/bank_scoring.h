@@ -58,6 +58,7 @@ struct ExampleScore {
   std::string prediction;
   int64_t ll_correct = -1;       // multiple choice: argmax option log-likelihood is gold (else -1)
   int64_t ll_norm_correct = -1;  // the same with log-likelihood per character
+  std::vector<double> option_ll;  // multiple choice: Σ log p(option text) per option, in order
 };
 
 // Scores items with one model and hook (nullptr: the base). Deterministic for a given list.

@@ -125,7 +125,7 @@ nlohmann::json number_or_null(float v) {
 // and writes eval.h5.
 void eval_write(const MpiWorld& world, const EvalConfig& cfg, const Provenance& prov, const UnitJournal& journal,
                 const std::vector<EvalModel>& rows, const std::vector<KshotExample>& examples,
-                const std::vector<std::string>& gold) {
+                const std::vector<std::string>& gold, const InsightPlan* plan) {
   const int64_t n_samples = examples.size();
   const int64_t n_models = rows.size();
   const int64_t n_chunks = (n_samples + cfg.chunk_size - 1) / cfg.chunk_size;
@@ -191,6 +191,13 @@ void eval_write(const MpiWorld& world, const EvalConfig& cfg, const Provenance& 
   w.write_int64("correct", ms, correct.data());
   w.write_strings("prediction", prediction);
   w.set_attr("prediction", "layout", std::string("models x samples, row-major, flattened"));
+  if (plan) {
+    w.write_int64("insight_rows", {n_samples, plan->k}, plan->rows.data());
+    w.set_attr("insight_rows", "note",
+               std::string("per example, the rows of the insight pool put before its question, best first"));
+    w.set_attr("/", "insight_mode", std::string(insight_mode_name(plan->mode)));
+    w.set_attr("/", "insight_excluded", plan->excluded);
+  }
   w.commit();
 }
 
@@ -247,6 +254,21 @@ StageOutcome eval_stage(const MpiWorld& world, const EvalOptions& options) {
                   {"device", cfg.device}};
   spec.inputs = {{"model", cfg.model_path}, {"test", cfg.test_path}};
   if (!cfg.soft_prompt.empty()) spec.inputs.emplace_back("soft_prompt", cfg.soft_prompt);
+  const InsightFlags& insight = options.insights;
+  if (!insight.pool.empty()) {
+    InsightTemplate tmpl;
+    try {
+      tmpl = insight.template_file.empty() ? insight_template_default(insight_mode_parse(insight.mode))
+                                           : insight_template_read(insight.template_file);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(std::string("kmoe eval: ") + e.what());
+    }
+    spec.inputs.emplace_back("insights", insight.pool);
+    spec.options["insight_k"] = insight.k;
+    spec.options["insight_mode"] = insight.mode;
+    spec.options["insight_template"] = tmpl.block + "\n----\n" + tmpl.item;
+    if (insight.mode == "random") spec.options["insight_seed"] = insight.seed;
+  }
   for (const auto& r : rows) {
     if (r.kind != EvalModelKind::base)
       spec.inputs.emplace_back((r.kind == EvalModelKind::moe ? "moe/" : "adapter/") + r.name, r.path);
@@ -262,6 +284,10 @@ StageOutcome eval_stage(const MpiWorld& world, const EvalOptions& options) {
     const int64_t already = static_cast<int64_t>(journal.done_units().size());
     log_info("eval: ", n_models, " models x ", n_samples, " examples = ", n_units, " units; skipping ", already,
              " units already done, ", n_units - already, " to do");
+    // PANDA: the questions with the pool rows nearest to each put before them.
+    std::optional<InsightPlan> plan;
+    if (!insight.pool.empty()) plan = insight_plan(world, insight, examples, "eval");
+    const std::vector<KshotExample>& prompts = plan ? plan->examples : examples;
     EvalRankModel rm;
     std::vector<ScoringItem> items;
     auto ensure_model = [&]() {
@@ -273,7 +299,16 @@ StageOutcome eval_stage(const MpiWorld& world, const EvalOptions& options) {
       if (!cfg.soft_prompt.empty()) peft_prompt_apply(cfg.soft_prompt, *rm.model);
       if (cfg.scoring.prompt.style == PromptStyle::chat) cfg.scoring.prompt.chat = model_chat_template(*rm.files);
       cfg.scoring.stop_ids = rm.files->stop_token_ids;
-      items = scoring_prepare(examples, *rm.files->tokenizer, cfg.scoring, cfg.test_path);
+      items = scoring_prepare(prompts, *rm.files->tokenizer, cfg.scoring, cfg.test_path);
+      for (size_t i = 0; i < items.size(); ++i) {
+        const int64_t need = static_cast<int64_t>(items[i].prompt_ids.size()) + cfg.scoring.max_new_tokens;
+        if (need > rm.files->config.max_position_embeddings)
+          throw std::invalid_argument(cfg.test_path + ":" + std::to_string(examples[i].line) + ": the prompt has " +
+                                      std::to_string(items[i].prompt_ids.size()) + " tokens" +
+                                      (plan ? " (insights included)" : "") + "; with --max-new-tokens " +
+                                      std::to_string(cfg.scoring.max_new_tokens) + " it passes the model's " +
+                                      std::to_string(rm.files->config.max_position_embeddings) + " positions");
+      }
     };
     work_units_run(world, journal, {"eval", n_units}, [&](int64_t unit) -> UnitTensors {
       const int64_t m = unit / n_chunks, c = unit % n_chunks;
@@ -303,7 +338,7 @@ StageOutcome eval_stage(const MpiWorld& world, const EvalOptions& options) {
       return {{"ints", ints}, {"offsets", offsets}, {"predictions", unit_journal_bytes(preds)}};
     });
 
-    eval_write(world, cfg, prov, journal, rows, examples, gold);
+    eval_write(world, cfg, prov, journal, rows, examples, gold, plan ? &*plan : nullptr);
     journal.remove();
   });
   log_info("eval: ", outcome.skipped ? "skipped: " : "", outcome.reason, " -> ", cfg.output);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "evaluator/bank_scoring.h"  // ScoringFlags
+#include "evaluator/panda.h"         // InsightFlags
 #include "runtime/mpi_world.h"
 #include "runtime/stage_runner.h"
 
@@ -49,6 +50,7 @@ struct EvalOptions {
   bool json = false;                  // print the summary as JSON instead of a table
   bool force = false;                 // rerun even if the artifact is complete
   ScoringFlags scoring;               // prompt and answer formats, reply length, batching, device
+  InsightFlags insights;              // PANDA: put the nearest insights of a pool before each question
 };
 // Collective. Writes `output` (eval.h5) unless it is complete for these inputs and options,
 // then prints the summary (rank 0) either way. Throws UsageError "kmoe eval: ..." for

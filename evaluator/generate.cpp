@@ -12,6 +12,7 @@
 #include "data/formats/model_files.h"
 #include "data/formats/peft_adapter.h"
 #include "data/formats/peft_prompt.h"
+#include "data/text/kshot.h"
 #include "data/tokenizers/tokenizer.h"
 #include "model/cpu_threads.h"
 #include "model/llama.h"
@@ -32,8 +33,15 @@ StageOutcome generate_stage(const MpiWorld& world, const GenerateStageOptions& o
   if (!(options.top_p > 0 && options.top_p <= 1)) throw UsageError("kmoe generate: --top-p must be in (0, 1]");
   if (options.top_k < 0) throw UsageError("kmoe generate: --top-k must be >= 0 (0 = all)");
   if (options.max_new_tokens < 0) throw UsageError("kmoe generate: --max-new-tokens must be >= 0");
+  // PANDA: each prompt is a question; the pool rows nearest to it go before it (collective).
+  std::vector<std::string> prompts = options.prompts;
+  if (!options.insights.pool.empty()) {
+    std::vector<KshotExample> queries;
+    for (const auto& p : prompts) queries.push_back(KshotExample{"", p});
+    const InsightPlan plan = insight_plan(world, options.insights, queries, "generate");
+    for (size_t i = 0; i < prompts.size(); ++i) prompts[i] = plan.examples[i].instruction;
+  }
   if (!world.is_root()) return {};
-  const auto& prompts = options.prompts;
   if (options.threads != 0) cpu_threads_set(options.threads);
   std::string device_name = options.device;
   if (device_name == "auto") device_name = torch::cuda::is_available() ? "cuda" : "cpu";
@@ -92,7 +100,7 @@ StageOutcome generate_stage(const MpiWorld& world, const GenerateStageOptions& o
   for (size_t i = 0; i < prompts.size(); ++i) {
     std::vector<int32_t> ids(outputs[i].begin(), outputs[i].end());
     new_tokens += static_cast<int64_t>(ids.size());
-    std::cout << (prompts.size() > 1 ? "[" + std::to_string(i + 1) + "] " : "") << prompts[i] << "\n"
+    std::cout << (prompts.size() > 1 ? "[" + std::to_string(i + 1) + "] " : "") << options.prompts[i] << "\n"
               << utf8_sanitize(files.tokenizer->decode(ids, /*skip_special=*/true))
               << "\n";  // a byte-level model's stray bytes become U+FFFD, as transformers prints them
     if (i + 1 < prompts.size()) std::cout << "\n";

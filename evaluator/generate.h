@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "evaluator/panda.h"  // InsightFlags
 #include "runtime/mpi_world.h"
 #include "runtime/stage_runner.h"
 
@@ -27,6 +28,7 @@ struct GenerateStageOptions {
   uint64_t seed = 0;                 // sampling seed
   std::string device = "auto";       // auto, cpu or cuda
   int threads = 0;                   // CPU threads (0: libtorch's default)
+  InsightFlags insights;             // PANDA: each prompt is a question, the nearest pool rows go before it
 };
 // Collective (rank 0 generates and prints, the others return at once). Writes no artifact:
 // the outcome is not skipped and has no outputs. Throws UsageError "kmoe generate: ...".

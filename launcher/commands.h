@@ -14,6 +14,7 @@ namespace kmoe {
 struct ScoringFlags;
 struct ScoreOptions;
 struct EvalOptions;
+struct InsightFlags;
 struct GenerateStageOptions;
 struct ReportOptions;
 struct SuiteOptions;
@@ -33,6 +34,10 @@ Subcommand score_subcommand();
 // launcher/commands/evaluator.cpp
 EvalOptions eval_options(const po::variables_map& vm);
 Subcommand eval_subcommand();
+Subcommand panda_subcommand();
+// PANDA's retrieval options, which eval and generate share.
+void insight_flags_add(po::options_description& d, const InsightFlags& defaults);
+InsightFlags insight_flags(const po::variables_map& vm);
 GenerateStageOptions generate_options(const po::variables_map& vm);
 Subcommand generate_subcommand();
 ReportOptions report_options(const po::variables_map& vm);

@@ -16,8 +16,7 @@
 #include "runtime/stage_runner.h"
 #include "runtime/unit_journal.h"
 #include "runtime/work_units.h"
-#include "selection/bert_encoder.h"
-#include "selection/decoder_encoder.h"
+#include "data/encoders/encoder_load.h"
 
 namespace kmoe {
 
@@ -40,35 +39,24 @@ struct Block {
   int64_t begin = 0, count = 0;
 };
 
-std::unique_ptr<SentenceEncoder> encoder_load(const EmbedOptions& options) {
-  const std::string& kind = options.encoder;
-  const std::string& model = options.encoder_model;
-  const std::string& pooling = options.pooling;
-  const int64_t max_tokens = options.max_tokens;
-  if (max_tokens < 0) throw UsageError("kmoe embed: --max-tokens must be >= 0");
-  if (!pooling.empty() && pooling != "mean" && pooling != "cls") {
-    throw UsageError("kmoe embed: --pooling must be mean or cls, not '" + pooling + "'");
-  }
-  if (kind == "decoder") {
-    if (!pooling.empty() && pooling != "mean") throw UsageError("kmoe embed: --encoder decoder pools by mean only");
-    DecoderEncoderOptions o;
-    o.normalize = !options.no_normalize;
-    o.prefix = options.prefix;
-    if (max_tokens > 0) o.max_tokens = max_tokens;
-    o.threads = options.threads;
-    return decoder_encoder_load(model, o);
-  }
-  if (kind == "bert") {
-    BertEncoderOptions o;
-    o.pooling = pooling;
-    if (options.no_normalize) o.normalize = false;
-    o.prefix = options.prefix;
-    o.max_tokens = max_tokens;
-    o.batch_size = options.batch_size;
-    o.threads = options.threads;
-    return bert_encoder_load(model, o);
-  }
-  throw UsageError("kmoe embed: --encoder must be bert or decoder, not '" + kind + "'");
+std::unique_ptr<SentenceEncoder> embed_encoder_load(const EmbedOptions& options) {
+  if (options.encoder != "bert" && options.encoder != "decoder")
+    throw UsageError("kmoe embed: --encoder must be bert or decoder, not '" + options.encoder + "'");
+  if (options.max_tokens < 0) throw UsageError("kmoe embed: --max-tokens must be >= 0");
+  if (!options.pooling.empty() && options.pooling != "mean" && options.pooling != "cls")
+    throw UsageError("kmoe embed: --pooling must be mean or cls, not '" + options.pooling + "'");
+  if (options.encoder == "decoder" && !options.pooling.empty() && options.pooling != "mean")
+    throw UsageError("kmoe embed: --encoder decoder pools by mean only");
+  EncoderSpec spec;
+  spec.kind = options.encoder;
+  spec.model = options.encoder_model;
+  spec.pooling = options.pooling;
+  if (options.no_normalize) spec.normalize = false;
+  spec.prefix = options.prefix;
+  spec.max_tokens = options.max_tokens;
+  spec.batch_size = options.batch_size;
+  spec.threads = options.threads;
+  return encoder_load(spec);
 }
 
 }  // namespace
@@ -110,7 +98,7 @@ StageOutcome embed_stage(const MpiWorld& world, const EmbedOptions& options) {
   spec.force = options.force;
 
   const StageOutcome outcome = stage_run(world, spec, [&](const Provenance& prov) {
-    const auto encoder = encoder_load(options);
+    const auto encoder = embed_encoder_load(options);
     const EncoderDescription& desc = encoder->describe();
     UnitJournal journal(world.comm, output, provenance_fingerprint(prov), spec.force);
     log_info("embed: ", n_rows, " corpus rows + ", n_kshot, " K-shot rows in ", blocks.size(), " blocks (",

@@ -2,6 +2,7 @@
 // stages of evaluator/ (score is in score.cpp).
 #include "evaluator/eval_command.h"
 #include "evaluator/generate.h"
+#include "evaluator/panda.h"
 #include "evaluator/report.h"
 #include "evaluator/task_suite_command.h"
 #include "launcher/commands.h"
@@ -20,7 +21,35 @@ EvalOptions eval_options(const po::variables_map& vm) {
   cli_get(vm, "json", o.json);
   cli_get(vm, "force", o.force);
   o.scoring = scoring_flags(vm);
+  o.insights = insight_flags(vm);
   return o;
+}
+
+void insight_flags_add(po::options_description& d, const InsightFlags& def) {
+  d.add_options()("insights", po::value<std::string>()->value_name("FILE"),
+                  "PANDA: an insight pool (kmoe panda learn); the rows nearest to each question\n"
+                  "(cosine of the pool's encoder) are put before it")(
+      "insight-k", po::value<int64_t>()->default_value(def.k), "pool rows per question (PANDA: 6 classification, 1 interactive)")(
+      "insight-mode", po::value<std::string>()->default_value(def.mode),
+      "insights (PANDA), examples (the nearest rows with their answers, no insight)\n"
+      "or random (random rows with their answers: plain few-shot)")(
+      "insight-template", po::value<std::string>()->value_name("FILE"),
+      "the block ({items}, {question}), a line '----', the item ({key}, {insight},\n"
+      "{answer}, {preferred}, {rejected}); default in the README")(
+      "insight-encoder", po::value<std::string>()->value_name("PATH"),
+      "the pool's encoder at another path (it must be the same encoder)")(
+      "insight-seed", po::value<uint64_t>()->default_value(def.seed), "seed of --insight-mode random");
+}
+
+InsightFlags insight_flags(const po::variables_map& vm) {
+  InsightFlags f;
+  cli_get(vm, "insights", f.pool);
+  cli_get(vm, "insight-k", f.k);
+  cli_get(vm, "insight-mode", f.mode);
+  cli_get(vm, "insight-template", f.template_file);
+  cli_get(vm, "insight-encoder", f.encoder_model);
+  cli_get(vm, "insight-seed", f.seed);
+  return f;
 }
 
 Subcommand eval_subcommand() {
@@ -42,6 +71,7 @@ Subcommand eval_subcommand() {
             "json", po::bool_switch(), "print the summary as JSON instead of a table")(
             "force", po::bool_switch(), "rerun even if the artifact is complete");
         scoring_flags_add(d, def.scoring);
+        insight_flags_add(d, def.insights);
       },
       [](const po::variables_map& vm) { return stage_exit(eval_stage(mpi_world(), eval_options(vm))); }};
 }
@@ -60,6 +90,7 @@ GenerateStageOptions generate_options(const po::variables_map& vm) {
   cli_get(vm, "seed", o.seed);
   cli_get(vm, "device", o.device);
   cli_get(vm, "threads", o.threads);
+  o.insights = insight_flags(vm);
   return o;
 }
 
@@ -82,9 +113,81 @@ Subcommand generate_subcommand() {
                 "seed", po::value<uint64_t>()->default_value(def.seed), "sampling seed")(
                 "device", po::value<std::string>()->default_value(def.device), "auto, cpu or cuda")(
                 "threads", po::value<int>(), "CPU threads (default: libtorch's)");
+            insight_flags_add(d, def.insights);
             p.add("prompt", -1);
           },
           [](const po::variables_map& vm) { return stage_exit(generate_stage(mpi_world(), generate_options(vm))); }};
+}
+
+PandaLearnOptions panda_learn_options(const po::variables_map& vm) {
+  PandaLearnOptions o;
+  cli_get(vm, "expert-model", o.expert_model);
+  cli_get(vm, "expert-adapter", o.expert_adapter);
+  cli_get(vm, "expert-moe", o.expert_moe);
+  cli_get(vm, "llm", o.llm);
+  cli_get(vm, "data", o.data);
+  cli_get(vm, "output", o.output);
+  cli_get(vm, "task", o.task);
+  cli_get(vm, "pairs", o.pairs);
+  cli_get(vm, "candidates", o.candidates);
+  cli_get(vm, "temperature", o.temperature);
+  cli_get(vm, "seed", o.seed);
+  cli_get(vm, "max-insight-tokens", o.max_insight_tokens);
+  cli_get(vm, "insight-prompt", o.insight_prompt);
+  cli_get(vm, "encoder", o.encoder.kind);
+  cli_get(vm, "encoder-model", o.encoder.model);
+  cli_get(vm, "encoder-pooling", o.encoder.pooling);
+  cli_get(vm, "encoder-prefix", o.encoder.prefix);
+  cli_get(vm, "encoder-max-tokens", o.encoder.max_tokens);
+  cli_get(vm, "force", o.force);
+  o.scoring = scoring_flags(vm);
+  return o;
+}
+
+Subcommand panda_subcommand() {
+  return {"panda",
+          "PANDA (kmoe panda learn): an expert's preferences on training examples, explained by an LLM\n"
+          "-> insights.h5 (keys, pairs, insights, key embeddings); kmoe eval --insights uses them",
+          [](po::options_description& d, po::positional_options_description& p) {
+            const PandaLearnOptions def;
+            d.add_options()("action", po::value<std::string>()->required(), "learn")(
+                "expert-model", po::value<std::string>()->required()->value_name("PATH"),
+                "the expert's base model: HF folder or .gguf")(
+                "expert-adapter", po::value<std::string>()->value_name("DIR"), "the expert's PEFT LoRA adapter")(
+                "expert-moe", po::value<std::string>()->value_name("FILE"), "or the expert's trained moe.h5")(
+                "llm", po::value<std::string>()->required()->value_name("PATH"),
+                "the model that writes the insights: HF folder or .gguf")(
+                "data", po::value<std::string>()->required()->value_name("FILE"),
+                "training examples (JSONL, the K-shot format)")(
+                "output", po::value<std::string>()->default_value(def.output), "the insight pool")(
+                "task", po::value<std::string>()->value_name("NAME"), "task name recorded (default: the data file stem)")(
+                "pairs", po::value<std::string>()->default_value(def.pairs),
+                "top2 (the expert's top answer against its second) or top3 (against its third)")(
+                "candidates", po::value<int64_t>()->default_value(def.candidates),
+                "free-form examples: replies sampled from the expert and ranked by it")(
+                "temperature", cli_double(def.temperature), "their sampling temperature")(
+                "seed", po::value<uint64_t>()->default_value(def.seed), "their sampling seed")(
+                "max-insight-tokens", po::value<int64_t>()->default_value(def.max_insight_tokens),
+                "the LLM's insight length at most")(
+                "insight-prompt", po::value<std::string>()->value_name("FILE"),
+                "the question to the LLM ({question}, {preferred}, {rejected}); default in the README")(
+                "encoder", po::value<std::string>()->default_value(def.encoder.kind),
+                "the keys' sentence encoder: bert or decoder (as kmoe embed)")(
+                "encoder-model", po::value<std::string>()->required()->value_name("PATH"),
+                "bert: sentence-transformers folder (all-MiniLM-L6-v2); decoder: HF folder or .gguf")(
+                "encoder-pooling", po::value<std::string>(), "mean or cls (bert; default: the folder's)")(
+                "encoder-prefix", po::value<std::string>(), "instruction prefix for every key")(
+                "encoder-max-tokens", po::value<int64_t>()->default_value(def.encoder.max_tokens),
+                "truncate longer keys (0: the encoder's default)")(
+                "force", po::bool_switch(), "rerun even if the artifact is complete");
+            scoring_flags_add(d, def.scoring);
+            p.add("action", 1);
+          },
+          [](const po::variables_map& vm) {
+            const std::string action = vm["action"].as<std::string>();
+            if (action != "learn") throw UsageError("kmoe panda: unknown action '" + action + "' (valid: learn)");
+            return stage_exit(panda_learn_stage(mpi_world(), panda_learn_options(vm)));
+          }};
 }
 
 ReportOptions report_options(const po::variables_map& vm) {

@@ -12,7 +12,7 @@
 
 #include "data/formats/safetensors.h"
 #include "data/tokenizers/wordpiece_tokenizer.h"
-#include "selection/bert_encoder.h"
+#include "data/encoders/bert_encoder.h"
 
 namespace kmoe {
 namespace {

@@ -1,7 +1,7 @@
-// selection/bert_encoder: a text's vector does not depend on its batch mates, empty text is
+// data/encoders/bert_encoder: a text's vector does not depend on its batch mates, empty text is
 // the [CLS][SEP] embedding, truncation at max_tokens, options read from the folder, and
 // errors for a folder without config, weights, vocabulary or with a bad tensor.
-#include "selection/bert_encoder.h"
+#include "data/encoders/bert_encoder.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>

@@ -1,6 +1,6 @@
 // The decoder encoder on a tiny random LLaMA: unit-norm vectors of the model's width, and a
 // text's vector does not depend on the batch (padding) it is encoded in.
-#include "selection/decoder_encoder.h"
+#include "data/encoders/decoder_encoder.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>

@@ -1,6 +1,6 @@
 // BERT sentence encoder; see the header. Truncation keeps the first max_tokens - 2 word
 // pieces and then adds [CLS]/[SEP], as sentence-transformers' tokenizer call does.
-#include "selection/bert_encoder.h"
+#include "data/encoders/bert_encoder.h"
 
 #include <torch/torch.h>
 

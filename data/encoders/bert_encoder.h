@@ -9,7 +9,7 @@
 #include <optional>
 #include <string>
 
-#include "selection/sentence_encoder.h"
+#include "data/encoders/sentence_encoder.h"
 
 namespace kmoe {
 

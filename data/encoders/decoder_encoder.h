@@ -7,7 +7,7 @@
 #include <memory>
 #include <string>
 
-#include "selection/sentence_encoder.h"
+#include "data/encoders/sentence_encoder.h"
 
 namespace kmoe {
 

@@ -1,6 +1,6 @@
 // See decoder_encoder.h. Tokens are encoded with the tokenizer's special tokens (BOS), the
 // way the model saw text in training; the chat template is not applied.
-#include "selection/decoder_encoder.h"
+#include "data/encoders/decoder_encoder.h"
 
 #include <torch/torch.h>
 
