@@ -54,7 +54,7 @@ po::variables_map cli_parse_config(const std::vector<Subcommand>& table, const s
 
 // Config sections beyond the subcommands' own: [train.prompt], the options of `kmoe run`'s
 // soft-prompt stage (a `kmoe train --mode prompt` run). Other commands ignore them.
-inline constexpr const char* kConfigSectionVariants[] = {"train.prompt"};
+inline constexpr const char* kConfigSectionVariants[] = {"train.prompt", "eval.panda"};
 
 // Sets `field` from option `name` when the option has a value (given or defaulted).
 template <typename T>

@@ -15,6 +15,7 @@ struct ScoringFlags;
 struct ScoreOptions;
 struct EvalOptions;
 struct InsightFlags;
+struct PandaLearnOptions;
 struct GenerateStageOptions;
 struct ReportOptions;
 struct SuiteOptions;
@@ -34,6 +35,7 @@ Subcommand score_subcommand();
 // launcher/commands/evaluator.cpp
 EvalOptions eval_options(const po::variables_map& vm);
 Subcommand eval_subcommand();
+PandaLearnOptions panda_learn_options(const po::variables_map& vm);
 Subcommand panda_subcommand();
 // PANDA's retrieval options, which eval and generate share.
 void insight_flags_add(po::options_description& d, const InsightFlags& defaults);

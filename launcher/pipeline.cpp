@@ -157,6 +157,44 @@ std::vector<PipelineStage> pipeline_plan(const MpiWorld& world, const PipelineOp
                     if (o.soft_prompt) wiring["soft_prompt"] = e.scoring.soft_prompt;
                     return eval_stage(world, e);
                   }});
+  // PANDA (METHOD.md §2), when the config has [panda]: the trained MoE is the expert whose
+  // preferences on the K-shot set an LLM explains (insights.h5); eval-panda then evaluates the
+  // base model with the nearest insights before each test question (eval_panda.h5).
+  if (o.panda) {
+    const std::string insights = in_run("insights.h5"), eval_panda = in_run("eval_panda.h5");
+    plan.push_back({"panda-learn", {}, {{moe, "train"}}, [=, &world](bool forced, nlohmann::json& wiring) {
+                      PandaLearnOptions p = o.panda_learn;
+                      p.expert_model = o.score.model;
+                      p.expert_moe = moe;
+                      p.expert_adapter.clear();
+                      if (p.llm.empty()) p.llm = o.score.model;
+                      if (p.encoder.model.empty()) {  // the keys' encoder: embed's, unless [panda] names one
+                        p.encoder.kind = o.embed.encoder;
+                        p.encoder.model = o.embed.encoder_model;
+                        p.encoder.pooling = o.embed.pooling;
+                        p.encoder.prefix = o.embed.prefix;
+                        p.encoder.max_tokens = o.embed.max_tokens;
+                      }
+                      p.data = o.score.kshot;
+                      p.output = insights;
+                      p.force = forced;
+                      wiring = {{"expert_model", p.expert_model}, {"expert_moe", p.expert_moe}, {"llm", p.llm},
+                                {"data", p.data},                 {"output", p.output},
+                                {"encoder_model", p.encoder.model}};
+                      return panda_learn_stage(world, p);
+                    }});
+    plan.push_back({"eval-panda", {}, {{insights, "panda-learn"}}, [=, &world](bool forced, nlohmann::json& wiring) {
+                      EvalOptions e = o.panda_eval;
+                      e.base = true;
+                      e.adapters.clear();
+                      e.moe.clear();
+                      e.insights.pool = insights;
+                      e.output = eval_panda;
+                      e.force = forced;
+                      wiring = {{"base", true}, {"insights", e.insights.pool}, {"output", e.output}};
+                      return eval_stage(world, e);
+                    }});
+  }
   plan.push_back({"report", {}, {{eval, "eval"}}, [=, &world](bool, nlohmann::json& wiring) {
                     ReportOptions r = o.report;
                     r.run_dir = o.run_dir;
@@ -364,6 +402,12 @@ PipelineOptions pipeline_options(const po::variables_map& vm) {
     section("soft-prompt", "train", {"mode", "output", "data", "adapters"}, train_options, o.prompt_train,
             "train.prompt");
   section("eval", "eval", {"moe", "output"}, eval_options, o.eval);
+  for (const auto& e : ini_parse(o.config)) o.panda = o.panda || e.section == "panda";
+  if (o.panda) {
+    section("panda-learn", "panda", {"action", "expert-model", "expert-adapter", "expert-moe", "llm", "data", "output", "encoder-model"},
+            panda_learn_options, o.panda_learn);
+    section("eval-panda", "eval", {"moe", "output", "insights"}, eval_options, o.panda_eval, "eval.panda");
+  }
   section("report", "report", {"run-dir"}, report_options, o.report);
   const MpiWorld& world = mpi_world();
   o.config_text = mpi_bcast_string(world, world.is_root() ? read_text(o.config) : "");
@@ -374,8 +418,12 @@ Subcommand run_subcommand() {
   return {"run",
           "Run the pipeline from one INI config in a run directory, skipping complete stages\n\n"
           "Stages: [bank-build,] score, select-experts, embed, select-data, [soft-prompt,] train (the MoE),\n"
-          "eval, report. soft-prompt (ProMoT) runs when the config has a [train.prompt] section: a soft\n"
-          "prompt trained on the K-shot set, then frozen before every sequence of train and eval.\n"
+          "eval, [panda-learn, eval-panda,] report. soft-prompt (ProMoT) runs when the config has a\n"
+          "[train.prompt] section: a soft prompt trained on the K-shot set, then frozen before every\n"
+          "sequence of train and eval. With a [panda] section, panda-learn and eval-panda run after\n"
+          "eval (PANDA): the MoE's preferences on the K-shot set explained by an LLM (insights.h5),\n"
+          "then the base model evaluated with the nearest insights before each question ([eval.panda];\n"
+          "eval_panda.h5).\n"
           "The config needs model, kshot, test, corpus, answer-format and [score] bank (or --bank-build);\n"
           "top-level keys go to every stage that has the option, a [stage] section to that stage alone.\n"
           "kmoe wires outputs to inputs inside --run-dir. A commented example: docs/run.example.ini.",

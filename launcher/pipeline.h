@@ -12,6 +12,7 @@
 
 #include "evaluator/bank_scoring.h"
 #include "evaluator/eval_command.h"
+#include "evaluator/panda.h"
 #include "evaluator/report.h"
 #include "launcher/cli.h"
 #include "runtime/mpi_world.h"
@@ -41,6 +42,9 @@ struct PipelineOptions {
   bool soft_prompt = false;   // the config has [train.prompt]: the soft-prompt stage runs (ProMoT)
   TrainOptions prompt_train;  // its options ([train.prompt] and the top level)
   EvalOptions eval;
+  bool panda = false;         // the config has [panda]: panda-learn and eval-panda run (PANDA)
+  PandaLearnOptions panda_learn;  // [panda] and the top level
+  EvalOptions panda_eval;         // [eval.panda] and the top level
   ReportOptions report;
   // Stage name -> why its section of the config cannot be used (a required key missing, a bad
   // value): an error when that stage is selected, before any stage runs.

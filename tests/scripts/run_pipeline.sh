@@ -1,8 +1,9 @@
 # kmoe run end to end on a tiny setup (tiny_pipeline.py), np = 2: a full run makes every
 # artifact; a second run skips every stage; --from select-data reruns select-data and the
 # later stages only; --only eval runs eval alone; bank-build wires the bank it builds into
-# score; [train.prompt] adds the soft-prompt stage (ProMoT) whose prompt train and eval use; a
-# bad config key or section, --only without its inputs and an unknown stage are usage errors.
+# score; [train.prompt] adds the soft-prompt stage (ProMoT) whose prompt train and eval use;
+# [panda] adds panda-learn and eval-panda (PANDA) after eval; a bad config key or section,
+# --only without its inputs and an unknown stage are usage errors.
 source "$(dirname "$0")/lib.sh"
 : "${KMOE_REF_PYTHON:?}"
 "$KMOE_REF_PYTHON" "$(dirname "$0")/tiny_pipeline.py" "$WORK"
@@ -121,6 +122,34 @@ for f in ("moe.h5", "eval.h5"):
         names = [i["name"] for i in json.loads(h.attrs["inputs"])]
         assert "soft_prompt" in names, (f, names)
 print("soft-prompt stage:", status)
+PY
+
+# [panda]: panda-learn (the MoE as the expert, the base as the LLM, embed's encoder for the
+# keys) and eval-panda (the base with the nearest insights) run after eval in the same run
+# directory; the stages before them are complete and skipped.
+write_config "$WORK/panda.ini" "$run" "[panda]
+max-insight-tokens = 8
+candidates = 3
+[eval.panda]
+insight-k = 2"
+mpi -np 2 "$KMOE" run "$WORK/panda.ini" 2> "$WORK/err7" || { cat "$WORK/err7"; fail "[panda] run"; }
+"$PYTHON" - "$run" "$WORK" <<'PY'
+import h5py, json, sys
+run, work = sys.argv[1:]
+record = json.load(open(run + "/run.json"))
+status = " ".join(s["name"] + "=" + s["status"] for s in record["stages"])
+assert "train=skipped eval=skipped panda-learn=ran eval-panda=ran" in status, status
+wiring = {s["name"]: s["wiring"] for s in record["stages"] if "wiring" in s}
+assert wiring["panda-learn"]["expert_moe"] == run + "/moe.h5" and wiring["panda-learn"]["llm"] == work + "/model", wiring
+assert wiring["panda-learn"]["encoder_model"] == work + "/model", wiring
+kshot = sum(1 for l in open(work + "/kshot.jsonl") if l.strip())
+test = sum(1 for l in open(work + "/test.jsonl") if l.strip())
+with h5py.File(run + "/insights.h5") as p:
+    assert len(p["keys"]) == kshot and str(p.attrs["encoder_kind"]) == "decoder", dict(p.attrs)
+    assert "expert_moe" in [i["name"] for i in json.loads(p.attrs["inputs"])]
+with h5py.File(run + "/eval_panda.h5") as e:
+    assert [m.decode() for m in e["models"][()]] == ["base"] and e["insight_rows"].shape == (test, 2)
+print("panda stages:", status)
 PY
 
 expect_usage() {  # NEEDLE ARGS...

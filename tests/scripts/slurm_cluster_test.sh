@@ -1,6 +1,7 @@
 # A real one-node SLURM cluster (slurm/cluster-up.sh): `srun --mpi=pmix` gives kmoe an MPI
 # world of 2, and slurm/score.sbatch with 2 tasks scores the tiny scoring model's bank into a
-# complete scores.h5, the same as mpirun -np 1 gives. cluster-up.sh over a live cluster (a
+# complete scores.h5, the same as mpirun -np 1 gives; slurm/panda.sbatch likewise for PANDA's
+# insights.h5. cluster-up.sh over a live cluster (a
 # killed test) replaces it, and a stale pid file naming another process leaves that alone.
 source "$(dirname "$0")/lib.sh"
 : "${KMOE_PARITY_DIR:?}"
@@ -27,6 +28,24 @@ assert sorted(a.keys()) == sorted(b.keys())
 for k in a.keys():
     assert a[k][()].tobytes() == b[k][()].tobytes(), k
 assert [s.decode() for s in a["adapters"][()]] == ["base", "a_qv", "b_all", "c_mlp"]
+PY
+
+# PANDA's insight pool from slurm/panda.sbatch with 2 tasks: the same as mpirun -np 1 gives.
+pargs=(--expert-model "$D/model" --expert-adapter "$D/adapters/b_all" --llm "$D/model" --data "$D/kshot.jsonl"
+       --encoder decoder --encoder-model "$D/model" --answer-format exact --max-new-tokens 3
+       --max-insight-tokens 6 --chunk-size 2 --batch-size 2 --threads 1)
+id=$(KMOE="$KMOE" sbatch --parsable -n 2 --time=5 --output="$WORK/panda-%j.out" \
+  "$SLURM_DIR/panda.sbatch" "${pargs[@]}" --output "$WORK/insights.h5") || slurm_fail "sbatch panda"
+job_wait "$id" 90
+mpi -np 1 "$KMOE" panda learn "${pargs[@]}" --output "$WORK/insights_ref.h5" 2> pref.err ||
+  { cat pref.err; fail "mpirun panda learn"; }
+"$PYTHON" - "$WORK/insights.h5" "$WORK/insights_ref.h5" <<'PY' || slurm_fail "insights.h5 from the SLURM job"
+import sys, h5py
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+assert a.attrs["complete"] == 1 and sorted(a.keys()) == sorted(b.keys()), dict(a.attrs)
+for k in a.keys():
+    assert a[k][()].tobytes() == b[k][()].tobytes(), k
+assert int(a.attrs["world_size"]) == 2, dict(a.attrs)
 PY
 
 # A leftover cluster (a killed test): up again over it replaces it.
