@@ -568,6 +568,69 @@ void section_eval(Report& rep) {
   }
 }
 
+// At most `chars` bytes of `s`, cut at a UTF-8 character boundary, with "…" when cut.
+std::string shorten(const std::string& s, size_t chars) {
+  if (s.size() <= chars) return s;
+  size_t n = chars;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return s.substr(0, n) + "…";
+}
+
+// PANDA (when the run has insights.h5): a few insights next to the pairs they explain, and
+// the base model with insights (eval_panda.h5) beside eval.h5's rows.
+void section_panda(Report& rep) {
+  if (!rep.has("insights.h5")) return;
+  rep.md << "\n## PANDA insights (insights.h5)\n\n";
+  const Artifact a(rep.dir, "insights.h5");
+  const auto keys = a.strings("keys"), preferred = a.strings("preferred"), rejected = a.strings("rejected"),
+             insights = a.strings("insights");
+  const auto has = a.ints("has_pair");
+  a.expect_rows("insights", insights.size(), keys.size(), "/keys");
+  a.expect_rows("has_pair", has.size(), keys.size(), "/keys");
+  const std::string moe = a.attr("expert_moe", ""), adapter = a.attr("expert_adapter", "");
+  rep.md << "Expert: `" << (moe.empty() ? (adapter.empty() ? a.attr("expert_model", "?") : adapter) : moe)
+         << "`; insights written by `" << a.attr("llm", "?") << "`; pairs " << a.attr("pairs", "?") << "; "
+         << std::accumulate(has.begin(), has.end(), int64_t{0}) << " of " << keys.size()
+         << " examples have a pair. The first few:\n\n";
+  table_header(rep.md, {"question", "expert prefers", "to", "insight"});
+  size_t shown = 0;
+  for (size_t i = 0; i < keys.size() && shown < 5; ++i) {
+    if (!has[i]) continue;
+    table_row(rep.md, {shorten(keys[i], 120), shorten(preferred[i], 60), shorten(rejected[i], 60),
+                       shorten(insights[i], 400)});
+    ++shown;
+  }
+  if (!rep.has("eval_panda.h5")) return;
+  const Artifact e(rep.dir, "eval_panda.h5");
+  const auto models = e.strings("models");
+  const auto acc = e.floats("accuracy"), f1 = e.floats("macro_f1");
+  const auto pred = e.strings("prediction");
+  // Agreement with the expert: the share of test examples where the answers are equal.
+  std::vector<std::string> expert_pred;
+  if (rep.has("eval.h5")) {
+    const Artifact x(rep.dir, "eval.h5");
+    const auto xm = x.strings("models"), xp = x.strings("prediction");
+    const auto it = std::find(xm.begin(), xm.end(), "moe");
+    if (it != xm.end() && x.strings("samples") == e.strings("samples")) {
+      const size_t n = xp.size() / xm.size(), m = it - xm.begin();
+      expert_pred.assign(xp.begin() + m * n, xp.begin() + (m + 1) * n);
+    }
+  }
+  rep.md << "\nWith the insights before each test question (eval_panda.h5, " << e.attr("insight_mode", "insights")
+         << "):\n\n";
+  table_header(rep.md, {"model", "accuracy", "macro-F1", "answers equal to the MoE's"});
+  const size_t n = models.empty() ? 0 : pred.size() / models.size();
+  for (size_t m = 0; m < models.size(); ++m) {
+    std::string agree = "n/a";
+    if (!expert_pred.empty() && expert_pred.size() == n) {
+      size_t same = 0;
+      for (size_t k = 0; k < n; ++k) same += pred[m * n + k] == expert_pred[k];
+      agree = fixed(static_cast<double>(same) / static_cast<double>(n), 4);
+    }
+    table_row(rep.md, {models[m] + " + insights", fixed(acc.at(m), 4), fixed(f1.at(m), 4), agree});
+  }
+}
+
 }  // namespace
 
 std::string report_text_commit(const fs::path& path, const std::string& text) {
@@ -594,6 +657,7 @@ std::vector<std::string> report_write(const std::string& run_dir) {
   section_data(rep);
   section_training(rep);
   section_eval(rep);
+  section_panda(rep);
   std::string written;
   std::vector<std::string> paths;
   for (const auto& [name, image] : rep.plots) {

@@ -151,6 +151,8 @@ with h5py.File(run + "/eval_panda.h5") as e:
     assert [m.decode() for m in e["models"][()]] == ["base"] and e["insight_rows"].shape == (test, 2)
 print("panda stages:", status)
 PY
+grep -q "^## PANDA insights (insights.h5)" "$run/report.md" && grep -q "^| base + insights |" "$run/report.md" ||
+  fail "report.md has no PANDA section: $(grep -A12 PANDA "$run/report.md")"
 
 expect_usage() {  # NEEDLE ARGS...
   local needle=$1; shift
