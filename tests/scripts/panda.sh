@@ -108,6 +108,11 @@ assert hot not in rr and all(len(set(r)) == 3 for r in rr) and not np.array_equa
 assert e1.attrs["insight_excluded"] == 1
 print("retrieval ok:", rows.tolist())
 PY
+# generate --insights: collective retrieval, then rank 0 prints the user's prompt and the reply.
+mpi -np 2 "$KMOE" generate --model "$D/model" --raw --max-new-tokens 3 --threads 1 --insights "$WORK/i1.h5" \
+  --insight-k 2 "Which is cold?" > "$WORK/gen" 2> "$WORK/errg" || { cat "$WORK/errg"; fail "generate --insights"; }
+grep -q "generate: insights of 2 pool rows per query" "$WORK/errg" && [ "$(head -1 "$WORK/gen")" = "Which is cold?" ] ||
+  fail "generate --insights: $(cat "$WORK/gen" "$WORK/errg")"
 expect_error() {  # $1 message to find; the rest: the eval arguments
   local msg=$1; shift
   set +e
