@@ -52,8 +52,8 @@ int64_t utf8_chars(const std::string& s) {
   return n;
 }
 
-// Groups of at most `batch` indices into `lengths`, sorted by (length, index): a fixed
-// function of the list, so a unit's batches never depend on anything else.
+}  // namespace
+
 std::vector<std::vector<size_t>> length_batches(const std::vector<int64_t>& lengths, int64_t batch) {
   std::vector<size_t> order(lengths.size());
   std::iota(order.begin(), order.end(), 0);
@@ -64,8 +64,6 @@ std::vector<std::vector<size_t>> length_batches(const std::vector<int64_t>& leng
   }
   return out;
 }
-
-}  // namespace
 
 std::vector<ScoringItem> scoring_prepare(const std::vector<KshotExample>& examples, const Tokenizer& tokenizer,
                                          const ScoringOptions& options, const std::string& kshot_path) {

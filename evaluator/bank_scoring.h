@@ -46,6 +46,10 @@ struct ScoringItem {
   AnswerSpec answer;
 };
 
+// Groups of at most `batch` indices into `lengths`, sorted by (length, index): a fixed
+// function of the list, so a unit's batches never depend on anything else.
+std::vector<std::vector<size_t>> length_batches(const std::vector<int64_t>& lengths, int64_t batch);
+
 // Throws naming path:line when an example's answer does not fit the answer format.
 std::vector<ScoringItem> scoring_prepare(const std::vector<KshotExample>& examples, const Tokenizer& tokenizer,
                                          const ScoringOptions& options, const std::string& kshot_path);

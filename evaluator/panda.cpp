@@ -84,18 +84,6 @@ std::string file_text(const std::string& path, const std::string& what) {
   return s.str();
 }
 
-// Indices grouped by (length, index) into groups of at most `batch`: a fixed function of
-// the list, so a unit's batches never depend on anything else.
-std::vector<std::vector<size_t>> panda_length_groups(const std::vector<int64_t>& lengths, int64_t batch) {
-  std::vector<size_t> order(lengths.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return lengths[a] < lengths[b]; });
-  std::vector<std::vector<size_t>> out;
-  for (size_t i = 0; i < order.size(); i += batch)
-    out.emplace_back(order.begin() + i, order.begin() + std::min(order.size(), i + static_cast<size_t>(batch)));
-  return out;
-}
-
 struct PandaConfig {
   PandaLearnOptions o;
   ScoringOptions scoring;
@@ -309,7 +297,7 @@ class PandaWorker {
     GenerateOptions g;
     g.max_new_tokens = cfg_.o.max_insight_tokens;
     g.stop_token_ids = llm_files_->stop_token_ids;
-    for (const auto& group : panda_length_groups(lengths, scoring_.batch_size)) {
+    for (const auto& group : length_batches(lengths, scoring_.batch_size)) {
       std::vector<std::vector<int64_t>> batch;
       for (const size_t j : group) batch.push_back(prompts[j]);
       const auto replies = llama_generate(*llm_, batch, g, nullptr);
