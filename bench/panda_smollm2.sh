@@ -50,7 +50,7 @@ PY
     common=(--prompt-format chat --answer-format "$fmt" --max-new-tokens 48 --threads 1)
     [ -z "$regex" ] || common+=(--answer-regex "$regex")
     learn=(panda learn --expert-model "$LLM" --llm "$LLM" --data "$kshot" --encoder bert --encoder-model "$MINILM"
-           --max-insight-tokens "$TOKENS" --task "$task" "${common[@]}")
+           --max-insight-tokens "$TOKENS" --task "$task" --chunk-size 4 "${common[@]}")
     run "${learn[@]}" --expert-moe "$rd/moe.h5" --output "$o/insights_moe.h5"
     run "${learn[@]}" --expert-adapter "$best" --output "$o/insights_adapter.h5"
     ev=(eval --model "$LLM" --test "$OUT/$task/test.jsonl" --task "$task" "${common[@]}")

@@ -19,7 +19,7 @@ import numpy as np
 ROWS = [("zero-shot", "eval_zero_shot.h5", "base"), ("few-shot, random", "eval_random.h5", "base"),
         ("few-shot, retrieved", "eval_retrieved.h5", "base"), ("PANDA (MoE insights)", "eval_panda_moe.h5", "base"),
         ("PANDA (adapter insights)", "eval_panda_adapter.h5", "base"), ("expert: MoE", "eval_experts.h5", "moe"),
-        ("expert: bank adapter", "eval_experts.h5", 1)]
+        ("expert: bank adapter", "eval_experts.h5", 0)]
 
 
 def load(path, row):
