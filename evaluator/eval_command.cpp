@@ -300,15 +300,6 @@ StageOutcome eval_stage(const MpiWorld& world, const EvalOptions& options) {
       if (cfg.scoring.prompt.style == PromptStyle::chat) cfg.scoring.prompt.chat = model_chat_template(*rm.files);
       cfg.scoring.stop_ids = rm.files->stop_token_ids;
       items = scoring_prepare(prompts, *rm.files->tokenizer, cfg.scoring, cfg.test_path);
-      for (size_t i = 0; i < items.size(); ++i) {
-        const int64_t need = static_cast<int64_t>(items[i].prompt_ids.size()) + cfg.scoring.max_new_tokens;
-        if (need > rm.files->config.max_position_embeddings)
-          throw std::invalid_argument(cfg.test_path + ":" + std::to_string(examples[i].line) + ": the prompt has " +
-                                      std::to_string(items[i].prompt_ids.size()) + " tokens" +
-                                      (plan ? " (insights included)" : "") + "; with --max-new-tokens " +
-                                      std::to_string(cfg.scoring.max_new_tokens) + " it passes the model's " +
-                                      std::to_string(rm.files->config.max_position_embeddings) + " positions");
-      }
     };
     work_units_run(world, journal, {"eval", n_units}, [&](int64_t unit) -> UnitTensors {
       const int64_t m = unit / n_chunks, c = unit % n_chunks;
