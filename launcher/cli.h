@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "launcher/ini.h"
 #include "runtime/stage_runner.h"  // UsageError, StageOutcome
 
 namespace kmoe {
@@ -72,15 +73,5 @@ inline int stage_exit(const StageOutcome& outcome) {
 }
 
 std::string cli_program_help(const std::vector<Subcommand>& table);
-
-// One INI entry: `key = value` under an optional `[section]`.
-struct IniEntry {
-  std::string section;  // "" at top level
-  std::string key, value;
-  int line = 0;
-};
-// Parses FILE; throws UsageError "FILE:LINE: ..." for lines that are neither a section,
-// a key = value pair, a comment (# or ;) nor blank.
-std::vector<IniEntry> ini_parse(const std::string& path);
 
 }  // namespace kmoe

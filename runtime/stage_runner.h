@@ -16,6 +16,7 @@
 
 #include "data/store/artifact.h"
 #include "runtime/mpi_world.h"
+#include "runtime/usage_error.h"
 
 namespace kmoe {
 
@@ -32,13 +33,6 @@ struct StageSpec {
 // "Checkpointed on a signal, requeue me" (75 = EX_TEMPFAIL): the exit status of a stage that
 // a signal stopped after it committed a checkpoint; kmoe exits with it and SLURM scripts requeue.
 inline constexpr int kExitCheckpointed = 75;
-
-// Options that cannot run (a missing input option, a malformed value, a conflict between
-// two options): main() turns it into exit code 2. Stages throw it from their option checks,
-// the CLI layer from parsing; every other error is a runtime failure (exit 1).
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
 
 // What a stage function returns: every stage of kmoe (`StageOutcome score_stage(const
 // MpiWorld&, const ScoreOptions&)` and the others) is a collective call that either

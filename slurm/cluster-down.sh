@@ -25,7 +25,7 @@ if ours "$STATE/slurmctld.pid" > /dev/null; then
   done
 fi
 
-for pidfile in slurmd.pid slurmctld.pid munge/munged.pid; do
+for pidfile in slurmd.pid slurmd-node1.pid slurmd-node2.pid slurmctld.pid munge/munged.pid; do
   pid=$(ours "$STATE/$pidfile") || { rm -f "$STATE/$pidfile"; continue; }
   kill -TERM "$pid" 2> /dev/null
   for ((i = 0; i < 20; i++)); do
@@ -35,4 +35,15 @@ for pidfile in slurmd.pid slurmctld.pid munge/munged.pid; do
   kill -KILL "$pid" 2> /dev/null || true
   rm -f "$STATE/$pidfile"
 done
+# Two nodes (KMOE_SLURM_NODES=2): the namespaces (with the processes left in them), their
+# veth pairs and the bridge.
+if [ -e "$STATE/net.env" ]; then
+  source "$STATE/net.env"
+  for ns in $NETNS; do
+    for pid in $(ip netns pids "$ns" 2> /dev/null); do kill -KILL "$pid" 2> /dev/null; done
+    ip netns del "$ns" 2> /dev/null
+  done
+  ip link del "$BRIDGE" 2> /dev/null
+  rm -f "$STATE/net.env"
+fi
 exit 0

@@ -16,7 +16,7 @@ cd "$WORK" || exit 1
 
 slurm_logs() {  # the daemons' logs and any job output, for a failure
   local f
-  for f in "$WORK"/slurm/slurmctld.log "$WORK"/slurm/slurmd.log "$WORK"/*.out; do
+  for f in "$WORK"/slurm/slurmctld.log "$WORK"/slurm/slurmd*.log "$WORK"/*.out; do
     [ -e "$f" ] && { echo "---- $f"; tail -n 60 "$f"; }
   done
   scontrol show job 2> /dev/null | head -n 80 || true

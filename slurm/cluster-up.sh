@@ -7,6 +7,14 @@
 #   slurm/cluster-up.sh STATE_DIR      then: source STATE_DIR/env.sh   (exports SLURM_CONF)
 #   slurm/cluster-down.sh STATE_DIR    stops what this started (by its pid files)
 #
+# KMOE_SLURM_NODES=2 makes it two nodes on this one machine: two network namespaces, each
+# with its own host name (node1, node2, in a UTS namespace), address and slurmd, joined to
+# slurmctld on this host by a bridge with a veth pair per node, on a private /24 of 10.213.x
+# (x from STATE_DIR). Names resolve inside the namespaces through STATE_DIR/hosts, bind-mounted
+# over /etc/hosts in each node's own mount namespace (the host's /etc is not touched). Jobs,
+# MPI and PMIx traffic between the nodes stay on that bridge. cluster-down.sh removes the
+# namespaces and the bridge.
+#
 # Waits (at most KMOE_SLURM_UP_TIMEOUT seconds, default 60) until sinfo shows the node idle;
 # on failure prints the daemons' logs and exits non-zero. A leftover cluster in STATE_DIR
 # (a killed test) is stopped first.
@@ -40,11 +48,52 @@ print(*[x.getsockname()[1] for x in s])')
 HOST=$(hostname -s)
 CPUS=$(nproc)
 MEM_MB=$(($(awk '/MemAvailable/ {print $2}' /proc/meminfo) / 2048))  # half of what is free
+NODES=${KMOE_SLURM_NODES:-1}
+case $NODES in
+  1)
+    CTLD_ADDR=127.0.0.1
+    NODE_LINES="NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM_MB State=UNKNOWN"
+    NODE_LIST=$HOST
+    SLURMD_FILES="SlurmdSpoolDir=$STATE/spool
+SlurmdPidFile=$STATE/slurmd.pid
+SlurmdLogFile=$STATE/slurmd.log"
+    ;;
+  2)
+    command -v ip > /dev/null || { echo "cluster-up.sh: two nodes need ip (iproute2)" >&2; exit 1; }
+    tag=$(($(cksum <<< "$STATE" | cut -d' ' -f1) % 100000))
+    NET=10.213.$((tag % 250))
+    BRIDGE=kmbr$tag
+    NETNS="kmoe${tag}n1 kmoe${tag}n2"
+    printf 'BRIDGE=%s\nNETNS="%s"\n' "$BRIDGE" "$NETNS" > "$STATE/net.env"
+    ip link add "$BRIDGE" type bridge
+    ip addr add "$NET.1/24" dev "$BRIDGE"
+    ip link set "$BRIDGE" up
+    CTLD_ADDR=$NET.1
+    NODE_LINES="" NODE_LIST=node1,node2
+    i=0
+    for ns in $NETNS; do
+      i=$((i + 1))
+      ip netns add "$ns"
+      ip link add "kmv${tag}h$i" type veth peer name eth0 netns "$ns"
+      ip link set "kmv${tag}h$i" master "$BRIDGE" up
+      ip -n "$ns" addr add "$NET.$((i + 1))/24" dev eth0
+      ip -n "$ns" link set eth0 up
+      ip -n "$ns" link set lo up
+      NODE_LINES+="NodeName=node$i NodeAddr=$NET.$((i + 1)) NodeHostname=node$i CPUs=$CPUS RealMemory=$((MEM_MB / 2)) State=UNKNOWN
+"
+    done
+    printf '127.0.0.1 localhost\n%s %s\n%s.2 node1\n%s.3 node2\n' "$NET.1" "$HOST" "$NET" "$NET" > "$STATE/hosts"
+    SLURMD_FILES="SlurmdSpoolDir=$STATE/spool-%n
+SlurmdPidFile=$STATE/slurmd-%n.pid
+SlurmdLogFile=$STATE/slurmd-%n.log"
+    ;;
+  *) echo "cluster-up.sh: KMOE_SLURM_NODES must be 1 or 2, not '$NODES'" >&2; exit 1 ;;
+esac
 
 cat > "$STATE/slurm.conf" <<EOF
 # Written by slurm/cluster-up.sh: a one-node test cluster, no cgroups, no accounting.
 ClusterName=kmoe
-SlurmctldHost=$HOST(127.0.0.1)
+SlurmctldHost=$HOST($CTLD_ADDR)
 SlurmctldPort=$CTLD_PORT
 SlurmdPort=$SLURMD_PORT
 AuthType=auth/munge
@@ -64,18 +113,16 @@ AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/none
 StateSaveLocation=$STATE/ctld
-SlurmdSpoolDir=$STATE/spool
 SlurmctldPidFile=$STATE/slurmctld.pid
-SlurmdPidFile=$STATE/slurmd.pid
 SlurmctldLogFile=$STATE/slurmctld.log
-SlurmdLogFile=$STATE/slurmd.log
+$SLURMD_FILES
 SlurmctldTimeout=30
 SlurmdTimeout=30
 InactiveLimit=0
 MinJobAge=600
 KillWait=5
-NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM_MB State=UNKNOWN
-PartitionName=debug Nodes=$HOST Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES
+$NODE_LINES
+PartitionName=debug Nodes=$NODE_LIST Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES
 EOF
 # The pmix plugin's per-step folders (default /tmp/spmix_appdir_UID_JOB.STEP) would collide
 # between clusters side by side, whose job ids both start at 1, and with leftovers.
@@ -86,18 +133,35 @@ export SLURM_CONF=$STATE/slurm.conf
 
 # -c: a fresh controller state, whatever a killed run left behind.
 slurmctld -c -f "$SLURM_CONF"
-slurmd -c -f "$SLURM_CONF" -N "$HOST"
+if [ "$NODES" = 1 ]; then
+  slurmd -c -f "$SLURM_CONF" -N "$HOST"
+else
+  i=0
+  for ns in $NETNS; do
+    i=$((i + 1))
+    mkdir -p "$STATE/spool-node$i"
+    # Its own network, host name, /etc/hosts and PMIx folder (node-local, as /tmp is on a
+    # real node; one shared folder makes both nodes' step folders collide): slurmd and every
+    # job step it starts see node$i. (Not `ip netns exec`: it mounts a new /sys, without the
+    # cgroup file system slurmd needs.)
+    mkdir -p "$STATE/pmix-node$i"
+    nsenter --net="/run/netns/$ns" unshare --uts --mount --propagation slave \
+      sh -c "mount --bind '$STATE/hosts' /etc/hosts && mount --bind '$STATE/pmix-node$i' '$STATE/pmix' &&
+             hostname node$i && exec slurmd -c -f '$SLURM_CONF' -N node$i"
+  done
+fi
 
 timeout=${KMOE_SLURM_UP_TIMEOUT:-60}
 for ((i = 0; i < timeout * 2; i++)); do
-  if [ "$(sinfo -h -N -o %t 2> /dev/null)" = idle ]; then
-    echo "slurm up: node $HOST idle, SLURM_CONF=$SLURM_CONF"
+  states=$(sinfo -h -N -o %t 2> /dev/null | sort -u)
+  if [ "$states" = idle ] && [ "$(sinfo -h -N -o %N 2> /dev/null | wc -l)" = "$NODES" ]; then
+    echo "slurm up: $NODES node(s) $NODE_LIST idle, SLURM_CONF=$SLURM_CONF"
     exit 0
   fi
   sleep 0.5
 done
 echo "slurm did not come up within ${timeout}s; sinfo: $(sinfo -N 2>&1 || true)" >&2
-for log in munge/munged.log slurmctld.log slurmd.log; do
+for log in munge/munged.log slurmctld.log slurmd*.log; do
   echo "---- $STATE/$log" >&2
   tail -n 40 "$STATE/$log" >&2 || true
 done

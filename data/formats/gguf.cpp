@@ -400,6 +400,10 @@ GgufFile::GgufFile(const std::string& path) : path_(path), file_(path, "GGUF fil
                                ", not a multiple of the " + ggml_type_name(ti.type) + " block size " +
                                std::to_string(block_elems));
     }
+    if (numel / block_elems > (int64_t{1} << 56) / block_bytes) {  // 64 PiB: no real tensor, and no overflow below
+      throw std::runtime_error(path_ + ": " + what + " has an impossible size: " + std::to_string(numel) + " " +
+                               ggml_type_name(ti.type) + " elements");
+    }
     ti.n_bytes = static_cast<uint64_t>(numel / block_elems * block_bytes);
     if (ti.offset % alignment_ != 0) {
       throw std::runtime_error(path_ + ": " + what + " has offset " + std::to_string(ti.offset) +

@@ -15,6 +15,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "data/text/json_file.h"
+
 namespace kmoe {
 
 namespace {
@@ -301,11 +303,13 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::from_json_text(const std::string& js
     const json& vocab = model.at("vocab");
     if (!vocab.is_object()) throw fail("model.vocab is not an object");
     int32_t max_id = -1;
-    for (const auto& [token, id] : vocab.items()) max_id = std::max(max_id, id.get<int32_t>());
-    for (const auto& a : j.value("added_tokens", json::array())) max_id = std::max(max_id, a.at("id").get<int32_t>());
+    for (const auto& [token, id] : vocab.items())
+      max_id = std::max(max_id, json_token_id(id, source + ": model.vocab['" + token + "']"));
+    for (const auto& a : j.value("added_tokens", json::array()))
+      max_id = std::max(max_id, json_token_id(a.at("id"), source + ": added_tokens id"));
     t->tokens_.assign(static_cast<size_t>(max_id + 1), std::string());
     for (const auto& [token, id] : vocab.items()) {
-      const int32_t i = id.get<int32_t>();
+      const int32_t i = json_token_id(id, source + ": model.vocab['" + token + "']");
       if (i < 0) throw fail("model.vocab['" + token + "'] has a negative id");
       t->tokens_[i] = token;
     }
@@ -326,7 +330,7 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::from_json_text(const std::string& js
     }
     for (const auto& a : j.value("added_tokens", json::array())) {
       BpeAddedToken at;
-      at.id = a.at("id").get<int32_t>();
+      at.id = json_token_id(a.at("id"), source + ": added_tokens id");
       at.content = a.at("content").get<std::string>();
       at.special = a.value("special", false);
       at.single_word = a.value("single_word", false);
@@ -338,7 +342,7 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::from_json_text(const std::string& js
     }
     if (const auto& unk = model.value("unk_token", json()); unk.is_string()) {
       const auto it = vocab.find(unk.get<std::string>());
-      if (it != vocab.end()) t->unk_id = it->get<int32_t>();
+      if (it != vocab.end()) t->unk_id = json_token_id(*it, source + ": model.unk_token");
     }
 
     const json& normalizer = j.value("normalizer", json());
@@ -408,7 +412,7 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::from_json_text(const std::string& js
           } else if (item.contains("SpecialToken")) {
             const std::string name = item.at("SpecialToken").at("id").get<std::string>();
             for (const auto& id : p.at("special_tokens").at(name).at("ids")) {
-              (after ? t->suffix_ids_ : t->prefix_ids_).push_back(id.get<int32_t>());
+              (after ? t->suffix_ids_ : t->prefix_ids_).push_back(json_token_id(id, source + ": " + where + ".special_tokens['" + name + "'].ids"));
             }
           } else {
             throw fail(where + ".single has an item that is neither Sequence nor SpecialToken");

@@ -152,7 +152,8 @@ std::unique_ptr<WordpieceTokenizer> WordpieceTokenizer::from_json_file(const std
     }
   }
   std::vector<std::pair<std::string, int32_t>> entries;
-  for (const auto& [token, id] : model.at("vocab").items()) entries.emplace_back(token, id.get<int32_t>());
+  for (const auto& [token, id] : model.at("vocab").items())
+    entries.emplace_back(token, json_token_id(id, field("model.vocab['" + token + "']")));
   std::vector<std::string> vocab(entries.size());
   for (const auto& [token, id] : entries) {
     if (id < 0 || static_cast<size_t>(id) >= vocab.size()) {

@@ -180,6 +180,16 @@ TEST(BpeTokenizer, BadTokenizerJsonNamesFileAndField) {
   j = tiny_json();
   j["post_processor"] = {{"type", "BertProcessing"}};
   expect_error([&] { BpeTokenizer::from_json_text(j.dump(), "bad.json"); }, "post-processor type 'BertProcessing'");
+  // Found by fuzz_text_formats: a float id was converted to int (UB for 2.9e36); ids that are
+  // not integers in [0, 2^24) are errors naming the token.
+  for (const json& id : {json(2.888888888888889e36), json(1.5), json(-1), json(int64_t{1} << 40), json("7")}) {
+    j = tiny_json();
+    j["model"]["vocab"]["a"] = id;
+    expect_error([&] { BpeTokenizer::from_json_text(j.dump(), "bad.json"); }, "bad.json: model.vocab['a']");
+  }
+  j = tiny_json();
+  j["added_tokens"] = json::array({{{"id", 1e300}, {"content", "<x>"}}});
+  expect_error([&] { BpeTokenizer::from_json_text(j.dump(), "bad.json"); }, "added_tokens id: a token id must be an integer");
   j = tiny_json();
   j.erase("model");
   expect_error([&] { BpeTokenizer::from_json_text(j.dump(), "bad.json"); }, "malformed tokenizer.json");

@@ -319,6 +319,16 @@ TEST(Gguf, RejectsQuantisedRowNotWholeBlocks) {
   expect_open_error(path, {path, "tensor 'w' has ne[0] = 48, not a multiple of the Q8_0 block size 32"});
 }
 
+// Found by fuzz_formats: dims whose product fits the per-dimension checks but whose byte size
+// overflows int64 (UB before, now an error).
+TEST(Gguf, RejectsTensorWhoseByteSizeOverflows) {
+  testing::TempDir dir;
+  GgufBuilder b;
+  b.tensors.push_back({"w", {uint64_t{1} << 31, uint64_t{1} << 31}, GGML_TYPE_F32, std::string(16, '\0'), std::nullopt});
+  const std::string path = b.write(dir);
+  expect_open_error(path, {path, "tensor 'w' has an impossible size"});
+}
+
 TEST(Gguf, RejectsAlignmentNotPowerOfTwo) {
   testing::TempDir dir;
   GgufBuilder b = good_builder();
