@@ -16,6 +16,7 @@ packages=(
   python3-venv python3-pip python3-torch  # reference implementations (transformers, PEFT) for parity tests
   python3-pil                           # Pillow, which sentence-transformers imports (encoder reference); seen by build/refenv
   slurm-wlm munge                       # the SLURM tests bring up a one-node cluster (slurm/cluster-up.sh)
+  iproute2 util-linux                   # ip, nsenter, unshare: the two-node SLURM test (network namespaces)
   zlib1g-dev                            # PNG plots of the run report
   chromium fonts-dejavu-core            # a test renders report.html headless and checks the screenshot
   clang                                 # libFuzzer + sanitizers for the fuzz tests (tests/fuzz)

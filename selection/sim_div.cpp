@@ -23,6 +23,14 @@ namespace kmoe {
 
 namespace {
 
+// What the memory budget counts per row: a score for every row; per streamed row the
+// reader's buffer, the float32 block and its normalised copy (3 row sizes: counted high for
+// a float16 file, whose buffer is half a row); per window row its vector plus its ranking
+// entries (the heap, the window and the row-to-slot map).
+constexpr int64_t kScoreBytes = sizeof(float);
+constexpr int64_t kStreamCopies = 3;
+constexpr int64_t kRankedBytes = 48;
+
 at::Tensor rows_normalized(const float* data, int64_t n, int64_t dim) {  // -> [n, dim]
   const at::Tensor x = torch::from_blob(const_cast<float*>(data), {n, dim}, torch::kFloat32);
   return x / x.norm(2, 1, true).clamp_min(1e-12);
@@ -38,6 +46,12 @@ bool ranks_before(const Ranked& a, const Ranked& b) {
 }
 
 }  // namespace
+
+int64_t sim_div_min_memory(int64_t n_rows, int64_t dim, int64_t c) {
+  const int64_t row_bytes = dim * static_cast<int64_t>(sizeof(float));
+  return n_rows * kScoreBytes + std::min(c, n_rows) * row_bytes + 4 * (kStreamCopies * row_bytes) +
+         4 * (row_bytes + kRankedBytes);
+}
 
 SimDivResult sim_div_select(const RowBlockReader& rows, int64_t n_rows, int64_t dim, const std::vector<float>& kshot,
                             const SimDivOptions& options) {
@@ -55,8 +69,15 @@ SimDivResult sim_div_select(const RowBlockReader& rows, int64_t n_rows, int64_t 
   if (options.score == SimScore::mean)
     anchors = rows_normalized(anchors.mean(0).contiguous().data_ptr<float>(), 1, dim).clone();
   const int64_t row_bytes = dim * static_cast<int64_t>(sizeof(float));
-  const int64_t block_rows = std::max<int64_t>(1, options.memory_bytes / 4 / row_bytes);
-  const int64_t window_rows = std::max<int64_t>(1, options.memory_bytes / 2 / (row_bytes + 32));
+  const int64_t c_rows = std::min(options.c, n_rows);
+  if (options.memory_bytes < sim_div_min_memory(n_rows, dim, c_rows)) {
+    throw std::invalid_argument("sim_div_select: a memory budget of " + std::to_string(options.memory_bytes) +
+                                " bytes is below the " + std::to_string(sim_div_min_memory(n_rows, dim, c_rows)) +
+                                " that " + std::to_string(n_rows) + " rows and C = " + std::to_string(c_rows) + " need");
+  }
+  const int64_t rest = options.memory_bytes - n_rows * kScoreBytes - c_rows * row_bytes;
+  const int64_t block_rows = std::max<int64_t>(1, rest / 2 / (kStreamCopies * row_bytes));
+  const int64_t window_rows = std::max<int64_t>(1, rest / 2 / (row_bytes + kRankedBytes));
 
   SimDivResult result;
   result.scores.resize(n_rows);
@@ -232,16 +253,22 @@ StageOutcome select_data_stage(const MpiWorld& world, const SelectDataOptions& o
       ArtifactReader r(emb_path);
       embeddings_check(r, corpus, kshot, options);
       const auto shape = r.shape("embeddings");
+      if (shape.size() == 2 && opt.memory_bytes < sim_div_min_memory(shape[0], shape[1], opt.c)) {
+        const int64_t mib = (sim_div_min_memory(shape[0], shape[1], opt.c) + (1 << 20) - 1) >> 20;
+        throw UsageError("kmoe select-data: --memory-mb " + std::to_string(options.memory_mb) + " is too small for the " +
+                         std::to_string(shape[0]) + " rows of " + emb_path + " with --c " + std::to_string(opt.c) +
+                         " (a score per row and the kept vectors alone): give at least " + std::to_string(mib));
+      }
       const auto kshot_vecs = r.read_floats("kshot_embeddings");
       res = sim_div_select([&](int64_t b, int64_t n) { return r.read_rows("embeddings", b, n); }, shape[0], shape[1],
                            kshot_vecs, opt);
-      const auto file_of = r.read_int64("source_file");
-      const auto line_of = r.read_int64("line");
+      // Of the per-row file and line indexes only the selected rows are read (10M rows would be 160 MB).
+      const auto file_of = r.read_int64_at("source_file", res.selected);
+      const auto line_of = r.read_int64_at("line", res.selected);
       // selected.jsonl: the selected records in rank order, then the K-shot examples.
       std::vector<std::vector<std::pair<int64_t, int64_t>>> wanted(corpus.size());  // per file (line, rank)
       for (size_t i = 0; i < res.selected.size(); ++i) {
-        const int64_t row = res.selected[i];
-        wanted.at(file_of[row]).push_back({line_of[row], static_cast<int64_t>(i)});
+        wanted.at(file_of[i]).push_back({line_of[i], static_cast<int64_t>(i)});
       }
       std::vector<std::string> out_lines(res.selected.size());
       for (size_t f = 0; f < corpus.size(); ++f) {

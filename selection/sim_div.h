@@ -1,9 +1,12 @@
 // K-shot guided Sim-Div data selection (METHOD.md §1.2): score every open row by its cosine
 // similarity to the K-shot set, walk the rows from most to least similar and drop a row
 // whose cosine to an already-kept row exceeds tau, until C are kept. Rows are streamed in
-// blocks through a reader, so memory is bounded by `memory_bytes` (plus 4 bytes of score
-// per row), not by the corpus: the ranked walk takes candidate windows of the best
-// not-yet-visited rows and fetches their vectors with one more streaming pass per window.
+// blocks through a reader, so memory is bounded by `memory_bytes`, not by the corpus: the
+// budget pays first for what grows with the input (4 bytes of score per row, the C kept
+// vectors), then half of the rest for a streamed block (the reader's buffer, the float32
+// block and its normalised copy) and half for a candidate window. The ranked walk takes
+// windows of the best not-yet-visited rows and fetches their vectors with one more
+// streaming pass per window.
 #pragma once
 
 #include <cstdint>
@@ -35,7 +38,12 @@ struct SimDivResult {
 // rows(begin, count) -> [count, dim] float32 row-major (need not be normalised).
 using RowBlockReader = std::function<std::vector<float>(int64_t begin, int64_t count)>;
 
-// kshot: [k, dim] row-major. Throws for dim mismatch, k == 0, c < 1 or tau outside [-1, 1].
+// The smallest `memory_bytes` sim_div_select accepts for these sizes: the scores, the kept
+// vectors, and room for a block and a window of 4 rows each.
+int64_t sim_div_min_memory(int64_t n_rows, int64_t dim, int64_t c);
+
+// kshot: [k, dim] row-major. Throws for dim mismatch, k == 0, c < 1, tau outside [-1, 1] or
+// memory_bytes below sim_div_min_memory.
 SimDivResult sim_div_select(const RowBlockReader& rows, int64_t n_rows, int64_t dim, const std::vector<float>& kshot,
                             const SimDivOptions& options);
 

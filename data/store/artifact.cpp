@@ -499,6 +499,29 @@ std::vector<int64_t> ArtifactReader::read_int64(const std::string& name) const {
   return out;
 }
 
+std::vector<int64_t> ArtifactReader::read_int64_at(const std::string& name, const std::vector<int64_t>& indices) const {
+  H5Id d = open_dataset(file_, path_, name);
+  H5Id type(H5Dget_type(d), H5Tclose);
+  H5Id fs(H5Dget_space(d), H5Sclose);
+  if (H5Tget_class(type) != H5T_INTEGER || H5Sget_simple_extent_ndims(fs) != 1)
+    throw std::runtime_error(path_ + ": dataset '" + name + "' is not a 1-D integer dataset");
+  hsize_t n = 0;
+  H5Sget_simple_extent_dims(fs, &n, nullptr);
+  std::vector<int64_t> out(indices.size());
+  if (indices.empty()) return out;
+  std::vector<hsize_t> points(indices.size());
+  for (size_t i = 0; i < indices.size(); ++i) {
+    if (indices[i] < 0 || static_cast<hsize_t>(indices[i]) >= n)
+      throw std::out_of_range(path_ + ": element " + std::to_string(indices[i]) + " outside dataset '" + name + "'");
+    points[i] = static_cast<hsize_t>(indices[i]);
+  }
+  H5Sselect_elements(fs, H5S_SELECT_SET, points.size(), points.data());
+  const hsize_t count = points.size();
+  H5Id mem(H5Screate_simple(1, &count, nullptr), H5Sclose);
+  if (H5Dread(d, H5T_NATIVE_INT64, mem, fs, H5P_DEFAULT, out.data()) < 0) h5_fail(path_, "cannot read '" + name + "'");
+  return out;
+}
+
 std::vector<std::string> ArtifactReader::read_strings(const std::string& name) const {
   H5Id d = open_dataset(file_, path_, name);
   H5Id type(H5Dget_type(d), H5Tclose);

@@ -110,6 +110,9 @@ class ArtifactReader {
   std::vector<float> read_floats(const std::string& name) const;  // f32 or f16 on disk
   std::vector<float> read_rows(const std::string& name, int64_t row_begin, int64_t row_count) const;
   std::vector<int64_t> read_int64(const std::string& name) const;
+  // The elements at `indices` (in that order) of the 1-D integer dataset `name`, read without
+  // the rest: a few rows of a 10M-row index.
+  std::vector<int64_t> read_int64_at(const std::string& name, const std::vector<int64_t>& indices) const;
   std::vector<std::string> read_strings(const std::string& name) const;
 
   bool has_attr(const std::string& object, const std::string& key) const;

@@ -52,6 +52,9 @@ TEST(Artifact, WritesAndReadsEveryKind) {
   EXPECT_EQ(half[4], 65504.f);
   EXPECT_EQ(half[5], half_bits_to_float(float_to_half_bits(0.1f)));
   EXPECT_EQ(r.read_int64("ids"), (std::vector<int64_t>{7, -1, int64_t{1} << 40}));
+  EXPECT_EQ(r.read_int64_at("ids", {2, 0, 2}), (std::vector<int64_t>{int64_t{1} << 40, 7, int64_t{1} << 40}));
+  EXPECT_TRUE(r.read_int64_at("ids", {}).empty());
+  EXPECT_THROW(r.read_int64_at("ids", {3}), std::out_of_range);
   EXPECT_EQ(r.read_strings("adapters"), (std::vector<std::string>{"alpaca", "", "ünïcode 中文"}));
   EXPECT_TRUE(r.read_floats("empty").empty());
   EXPECT_EQ(r.attr_string("nll", "unit"), "nats");

@@ -143,10 +143,11 @@ TEST(SimDiv, StreamingWithTinyMemoryEqualsInMemoryReference) {
     o.c = 120;
     o.tau = 0.9;
     o.score = score;
-    o.memory_bytes = 4096;  // blocks of 16 rows, windows of ~21 candidates: many passes
+    // 6 KiB beyond the scores and kept vectors: blocks of 16 rows, windows of 27: many passes
+    o.memory_bytes = n * 4 + o.c * dim * 4 + 6144;
     int64_t reads = 0;
     const RowBlockReader counted = [&](int64_t b, int64_t c) {
-      EXPECT_LE(c * dim * 4, o.memory_bytes);
+      EXPECT_LE(3 * c * dim * 4, 6144 / 2);  // a block's three copies fit half of what is left
       ++reads;
       return m.reader()(b, c);
     };
@@ -169,6 +170,20 @@ TEST(SimDiv, BadArgumentsAreRejected) {
   EXPECT_THROW(sim_div_select(x.reader(), 2, 2, {1, 0, 1}, o), std::invalid_argument);
   o.c = 0;
   EXPECT_THROW(sim_div_select(x.reader(), 2, 2, {1, 0}, o), std::invalid_argument);
+}
+
+TEST(SimDiv, MemoryBudgetCountsScoresAndKeptRows) {
+  const int64_t n = 1000, dim = 8;
+  const Matrix x = matrix_of(torch::randn({n, dim}));
+  SimDivOptions o;
+  o.c = 50;
+  const int64_t need = sim_div_min_memory(n, dim, o.c);
+  EXPECT_EQ(need, n * 4 + o.c * dim * 4 + 4 * 3 * dim * 4 + 4 * (dim * 4 + 48));
+  EXPECT_EQ(sim_div_min_memory(n, dim, 5000), sim_div_min_memory(n, dim, n));  // C beyond the rows counts the rows
+  o.memory_bytes = need - 1;
+  EXPECT_THROW(sim_div_select(x.reader(), n, dim, {1, 0, 0, 0, 0, 0, 0, 0}, o), std::invalid_argument);
+  o.memory_bytes = need;
+  EXPECT_EQ(sim_div_select(x.reader(), n, dim, {1, 0, 0, 0, 0, 0, 0, 0}, o).selected.size(), 50u);
 }
 
 TEST(EmbedBatches, SortsByLengthAndCutsIntoBatches) {
