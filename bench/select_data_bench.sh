@@ -48,7 +48,8 @@ PY
 }
 select_data() {  # select_data DIR: one select-data process under /usr/bin/time -v
   /usr/bin/time -v "$KMOE" select-data --embeddings "$1/embeddings.h5" --corpus "$1/corpus.jsonl" \
-    --kshot "$1/kshot.jsonl" --c "$C" --tau 0.9 --memory-mb "$MEM" --output-dir "$1/sel" 2> "$1/time"
+    --kshot "$1/kshot.jsonl" --c "$C" --tau 0.9 --memory-mb "$MEM" --output-dir "$1/sel" 2> "$1/time" ||
+    { cat "$1/time" >&2; exit 1; }
   sed -n 's/.*Maximum resident set size (kbytes): //p' "$1/time"
 }
 # The baseline: the same process on 20,000 rows (libtorch, MPI and HDF5 loaded; a few MB of data).

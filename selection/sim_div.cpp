@@ -257,7 +257,7 @@ StageOutcome select_data_stage(const MpiWorld& world, const SelectDataOptions& o
         const int64_t mib = (sim_div_min_memory(shape[0], shape[1], opt.c) + (1 << 20) - 1) >> 20;
         throw UsageError("kmoe select-data: --memory-mb " + std::to_string(options.memory_mb) + " is too small for the " +
                          std::to_string(shape[0]) + " rows of " + emb_path + " with --c " + std::to_string(opt.c) +
-                         " (a score per row and the kept vectors alone): give at least " + std::to_string(mib));
+                         " (a score per row and the kept vectors alone): give --memory-mb " + std::to_string(mib) + " or more");
       }
       const auto kshot_vecs = r.read_floats("kshot_embeddings");
       res = sim_div_select([&](int64_t b, int64_t n) { return r.read_rows("embeddings", b, n); }, shape[0], shape[1],
