@@ -38,3 +38,12 @@ job_wait() {  # job_wait ID SECONDS: until the job has ended; fails unless it CO
   done
   slurm_fail "job $id ended as '$state' (waited at most $2 s)"
 }
+file_wait() {  # file_wait PATH ID SECONDS: until PATH exists; fails when job ID ends first or time runs out
+  local i
+  for ((i = 0; i < $3 * 2; i++)); do
+    [ -e "$1" ] && return 0
+    [ "$(job_state "$2")" = COMPLETED ] && slurm_fail "job $2 ended before $1 appeared"
+    sleep 0.5
+  done
+  slurm_fail "no $1 within $3 s"
+}

@@ -14,12 +14,7 @@ mpi -np 2 "$KMOE" train "${args[@]}" --output "$WORK/ref" 2> ref.err || { cat re
 # Slow steps (KMOE_TEST_STEP_DELAY_MS) leave time to signal the job mid-run.
 id=$(KMOE="$KMOE" KMOE_TEST_STEP_DELAY_MS=250 sbatch --parsable -n 2 --time=5 \
   --output="$WORK/train-%j.out" "$SLURM_DIR/train.sbatch" "${args[@]}" --output "$WORK/job") || slurm_fail "sbatch"
-for ((i = 0; i < 120; i++)); do
-  [ -e "$WORK/job.ckpt.h5" ] && break
-  [ "$(job_state "$id")" = COMPLETED ] && slurm_fail "the job ended before it could be signalled"
-  sleep 0.5
-done
-[ -e "$WORK/job.ckpt.h5" ] || slurm_fail "no checkpoint within 60 s"
+file_wait "$WORK/job.ckpt.h5" "$id" 60  # the first checkpoint
 scancel --signal=USR1 "$id" || slurm_fail "scancel --signal=USR1"
 job_wait "$id" 100
 

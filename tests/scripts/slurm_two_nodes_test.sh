@@ -69,12 +69,7 @@ mpi -np 2 "$KMOE" train "${targs[@]}" --output "$WORK/ref" 2> ref.err || { cat r
 # Slow steps (KMOE_TEST_STEP_DELAY_MS) leave time to kill node2's rank mid-run.
 id=$(KMOE="$KMOE" KMOE_TEST_STEP_DELAY_MS=300 sbatch --parsable -N 2 --ntasks-per-node=1 --time=5 \
   --output="$WORK/train-%j.out" "$SLURM_DIR/train.sbatch" "${targs[@]}" --output "$WORK/job") || slurm_fail "sbatch train"
-for ((i = 0; i < 120; i++)); do
-  [ -e "$WORK/job.ckpt.h5" ] && break
-  [ "$(job_state "$id")" = COMPLETED ] && slurm_fail "the job ended before its rank could be killed"
-  sleep 0.5
-done
-[ -e "$WORK/job.ckpt.h5" ] || slurm_fail "no checkpoint within 60 s"
+file_wait "$WORK/job.ckpt.h5" "$id" 60  # the first checkpoint
 source "$WORK/slurm/net.env"
 node2=${NETNS##* }
 victims=()
