@@ -19,7 +19,7 @@ packages=(
   iproute2 util-linux                   # ip, nsenter, unshare: the two-node SLURM test (network namespaces)
   zlib1g-dev                            # PNG plots of the run report
   chromium fonts-dejavu-core            # a test renders report.html headless and checks the screenshot
-  clang                                 # libFuzzer + sanitizers for the fuzz tests (tests/fuzz)
+  clang libclang-rt-dev                 # libFuzzer + sanitizers for the fuzz tests (tests/fuzz); clang only recommends the runtime
 )
 missing=()
 for p in "${packages[@]}"; do

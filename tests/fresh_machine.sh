@@ -80,9 +80,10 @@ in_root() {  # runs a bash command line inside the chroot, in the clone, with a 
     "${passed[@]}" chroot "$root" /bin/bash -c "cd /root/kmoe && $1"
 }
 
+head=$(git -C "$repo" rev-parse --short HEAD)  # what is cloned; the repository may move on during the run
 summary() {
   echo
-  echo "fresh_machine summary ($(date -u +%F\ %T) UTC, clone of $(git -C "$repo" rev-parse --short HEAD)):"
+  echo "fresh_machine summary ($(date -u +%F\ %T) UTC, clone of $head):"
   printf '  %s\n' "${results[@]}"
   if grep -q "tests passed" "$log"; then
     echo "  ctest: $(grep -E '[0-9]+% tests passed' "$log" | tail -1)"
@@ -120,8 +121,9 @@ EOF
     mount --rbind "/$d" "$root/$d" && mount --make-rslave "$root/$d" && mounted+=("$root/$d")
   done
   [ -d /usr/local/cuda ] && [ ! -e "$root/usr/local/cuda" ] && say "(the host's /usr/local/cuda is not in the root: a CPU build)"
-  step "git clone (committed HEAD $(git -C "$repo" rev-parse --short HEAD)) into the root" \
-    git clone -q --no-hardlinks "$repo" "$root/root/kmoe" || { summary; exit 1; }
+  step "git clone (committed HEAD $head) into the root" \
+    git clone -q --no-hardlinks "$repo" "$root/root/kmoe" && git -C "$root/root/kmoe" checkout -q "$head" ||
+    { summary; exit 1; }
 
   step "./setup.sh && build/kmoe demo --profile tiny" in_root './setup.sh && build/kmoe demo --profile tiny'
   step "python3 tests/check_imports.py" in_root 'python3 tests/check_imports.py'
