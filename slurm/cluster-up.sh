@@ -10,8 +10,10 @@
 # KMOE_SLURM_NODES=2 makes it two nodes on this one machine: two network namespaces, each
 # with its own host name (node1, node2, in a UTS namespace), address and slurmd, joined to
 # slurmctld on this host by a bridge with a veth pair per node, on a private /24 of 10.213.x
-# (x from STATE_DIR). Names resolve inside the namespaces through STATE_DIR/hosts, bind-mounted
-# over /etc/hosts in each node's own mount namespace (the host's /etc is not touched). Jobs,
+# (x from STATE_DIR). Each slurmd reads its own copy of slurm.conf (STATE_DIR/nodeN/), beside
+# an mpi.conf that gives it its own PMIx folder, as /tmp is node-local on a real cluster
+# (one shared folder makes the two nodes' step folders collide). No mount namespace, so it
+# also works inside a chroot, where / is not a mount point. Jobs,
 # MPI and PMIx traffic between the nodes stay on that bridge. cluster-down.sh removes the
 # namespaces and the bridge.
 #
@@ -82,7 +84,6 @@ SlurmdLogFile=$STATE/slurmd.log"
       NODE_LINES+="NodeName=node$i NodeAddr=$NET.$((i + 1)) NodeHostname=node$i CPUs=$CPUS RealMemory=$((MEM_MB / 2)) State=UNKNOWN
 "
     done
-    printf '127.0.0.1 localhost\n%s %s\n%s.2 node1\n%s.3 node2\n' "$NET.1" "$HOST" "$NET" "$NET" > "$STATE/hosts"
     SLURMD_FILES="SlurmdSpoolDir=$STATE/spool-%n
 SlurmdPidFile=$STATE/slurmd-%n.pid
 SlurmdLogFile=$STATE/slurmd-%n.log"
@@ -140,14 +141,13 @@ else
   for ns in $NETNS; do
     i=$((i + 1))
     mkdir -p "$STATE/spool-node$i"
-    # Its own network, host name, /etc/hosts and PMIx folder (node-local, as /tmp is on a
-    # real node; one shared folder makes both nodes' step folders collide): slurmd and every
-    # job step it starts see node$i. (Not `ip netns exec`: it mounts a new /sys, without the
-    # cgroup file system slurmd needs.)
-    mkdir -p "$STATE/pmix-node$i"
-    nsenter --net="/run/netns/$ns" unshare --uts --mount --propagation slave \
-      sh -c "mount --bind '$STATE/hosts' /etc/hosts && mount --bind '$STATE/pmix-node$i' '$STATE/pmix' &&
-             hostname node$i && exec slurmd -c -f '$SLURM_CONF' -N node$i"
+    # Its own network and host name (slurmd and every job step it starts see node$i), and
+    # its own slurm.conf folder, whose mpi.conf names its own PMIx folder.
+    mkdir -p "$STATE/node$i/pmix"
+    cp "$SLURM_CONF" "$STATE/node$i/slurm.conf"
+    echo "PMIxCliTmpDirBase=$STATE/node$i/pmix" > "$STATE/node$i/mpi.conf"
+    nsenter --net="/run/netns/$ns" unshare --uts \
+      sh -c "hostname node$i && exec slurmd -c -f '$STATE/node$i/slurm.conf' -N node$i"
   done
 fi
 
