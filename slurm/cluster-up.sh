@@ -77,8 +77,8 @@ SlurmdLogFile=$STATE/slurmd.log"
       i=$((i + 1))
       ip netns add "$ns"
       ip link add "kmv${tag}h$i" type veth peer name eth0 netns "$ns"
-      # (nsenter, not `ip -n`: that also remounts / as a slave, which fails in a chroot)
       ip link set "kmv${tag}h$i" master "$BRIDGE" up
+      # (nsenter, not `ip -n`: that also remounts / as a slave, which fails in a chroot)
       nsenter --net="/run/netns/$ns" ip addr add "$NET.$((i + 1))/24" dev eth0
       nsenter --net="/run/netns/$ns" ip link set eth0 up
       nsenter --net="/run/netns/$ns" ip link set lo up
