@@ -45,6 +45,11 @@ cleanup() {
   for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do
     umount -R "${mounted[$i]}" 2>/dev/null || umount -lR "${mounted[$i]}" 2>/dev/null
   done
+  # and what the tests mounted inside the root (`ip netns add` bind-mounts /run/netns)
+  local m
+  for m in $(awk -v r="$root/" 'index($2, r) == 1 {print $2}' /proc/mounts | sort -r); do
+    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+  done
   if [ "$failed" -eq 0 ] && [ "${KMOE_FRESH_KEEP:-0}" != 1 ] && [ "$rc" -eq 0 ]; then
     # Only once nothing is mounted below the root any more.
     if ! grep -q " $root/" /proc/mounts; then rm -rf --one-file-system "$root"; fi
