@@ -244,6 +244,7 @@ struct ScoreConfig {
   int64_t chunk_size = 16;
   bool skip_bad = false;
   std::string device = "auto";
+  ComputeDtype dtype;
 };
 
 // The rows of scores.h5: "base", the bank's adapters, then each MoE file named after its stem
@@ -334,7 +335,7 @@ class ScoreWorker {
     if (rm_.model) return;
     rm_.files = model_files_load(cfg_.model_path);
     rm_.device = cfg_.device == "cuda" ? torch::Device(torch::kCUDA, world_.local_rank) : torch::Device(torch::kCPU);
-    rm_.dtype = rm_.device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
+    rm_.dtype = cfg_.dtype.type;
     rm_.model = llama_from_weights(rm_.files->config, std::move(rm_.files->weights), rm_.device, rm_.dtype);
     if (!cfg_.soft_prompt.empty()) peft_prompt_apply(cfg_.soft_prompt, *rm_.model);
     rm_.lora = std::make_unique<LoraSet>(rm_.files->config);
@@ -517,6 +518,7 @@ StageOutcome score_stage(const MpiWorld& world, const ScoreOptions& options) {
   cfg.scoring = std::move(common.scoring);
   cfg.chunk_size = common.chunk_size;
   cfg.device = common.device;
+  cfg.dtype = common.dtype;
   cfg.soft_prompt = common.soft_prompt;
 
   const auto examples = kshot_load(cfg.kshot_path);
@@ -536,6 +538,8 @@ StageOutcome score_stage(const MpiWorld& world, const ScoreOptions& options) {
                   {"chunk_size", cfg.chunk_size},
                   {"skip_bad_adapters", cfg.skip_bad},
                   {"device", cfg.device}};
+  // Recorded when not float32, so float32 artifacts made before --dtype existed stay complete.
+  if (cfg.dtype.name != "float32") spec.options["dtype"] = cfg.dtype.name;
   spec.inputs = {{"model", cfg.model_path}, {"kshot", cfg.kshot_path}};
   if (!cfg.soft_prompt.empty()) spec.inputs.emplace_back("soft_prompt", cfg.soft_prompt);
   for (const auto& e : bank) spec.inputs.emplace_back("adapter/" + e.name, e.path);
@@ -585,6 +589,12 @@ ScoringCommandOptions scoring_options_resolve(const ScoringFlags& flags, const s
   if (o.device == "cuda" && !torch::cuda::is_available())
     throw UsageError(prefix +
                      "--device cuda, but libtorch sees no CUDA device on this machine (use --device cpu or auto)");
+  try {
+    o.dtype = compute_dtype_resolve(flags.dtype, o.device);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(prefix + e.what());
+  }
+  if (!o.dtype.warning.empty()) log_warn(command, ": ", o.dtype.warning);
   return o;
 }
 

@@ -18,6 +18,7 @@
 #include "data/text/prompt_format.h"
 #include "data/tokenizers/tokenizer.h"
 #include "evaluator/answer_extraction.h"
+#include "model/compute_dtype.h"
 #include "model/linear_hook.h"
 #include "model/llama.h"
 #include "runtime/mpi_world.h"
@@ -88,6 +89,7 @@ struct ScoringFlags {
   int64_t batch_size = 8;                // sequences per forward
   int64_t chunk_size = 16;               // examples per work unit
   std::string device = "auto";           // auto, cpu or cuda
+  std::string dtype = "auto";            // auto, float32 or bfloat16 (model/compute_dtype.h)
   int threads = 0;                       // CPU threads per rank (0: libtorch's default)
   std::string soft_prompt;               // PEFT prompt-tuning folder before every prompt ("": none)
 };
@@ -95,6 +97,7 @@ struct ScoringCommandOptions {
   ScoringOptions scoring;
   int64_t chunk_size = 16;
   std::string device;       // "cpu" or "cuda" ("auto" resolved)
+  ComputeDtype dtype;       // resolved for the device
   std::string soft_prompt;  // "" or the folder
 };
 // Checks and resolves them (and sets libtorch's thread count); throws UsageError "kmoe COMMAND: ...".

@@ -78,6 +78,7 @@ namespace {
 
 struct EvalConfig {
   std::string model_path, test_path, output, task, device = "auto", soft_prompt;
+  ComputeDtype dtype;
   ScoringOptions scoring;
   int64_t chunk_size = 16;
 };
@@ -216,6 +217,7 @@ StageOutcome eval_stage(const MpiWorld& world, const EvalOptions& options) {
   cfg.scoring = std::move(common.scoring);
   cfg.chunk_size = common.chunk_size;
   cfg.device = common.device;
+  cfg.dtype = common.dtype;
   cfg.soft_prompt = common.soft_prompt;
   const auto rows = eval_models(options.base, options.adapters, options.moe);
 
@@ -252,6 +254,8 @@ StageOutcome eval_stage(const MpiWorld& world, const EvalOptions& options) {
                   {"batch_size", cfg.scoring.batch_size},
                   {"chunk_size", cfg.chunk_size},
                   {"device", cfg.device}};
+  // Recorded when not float32, so float32 artifacts made before --dtype existed stay complete.
+  if (cfg.dtype.name != "float32") spec.options["dtype"] = cfg.dtype.name;
   spec.inputs = {{"model", cfg.model_path}, {"test", cfg.test_path}};
   if (!cfg.soft_prompt.empty()) spec.inputs.emplace_back("soft_prompt", cfg.soft_prompt);
   const InsightFlags& insight = options.insights;
@@ -294,7 +298,7 @@ StageOutcome eval_stage(const MpiWorld& world, const EvalOptions& options) {
       if (rm.model) return;
       rm.files = model_files_load(cfg.model_path);
       rm.device = cfg.device == "cuda" ? torch::Device(torch::kCUDA, world.local_rank) : torch::Device(torch::kCPU);
-      rm.dtype = rm.device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
+      rm.dtype = cfg.dtype.type;
       rm.model = llama_from_weights(rm.files->config, std::move(rm.files->weights), rm.device, rm.dtype);
       if (!cfg.soft_prompt.empty()) peft_prompt_apply(cfg.soft_prompt, *rm.model);
       if (cfg.scoring.prompt.style == PromptStyle::chat) cfg.scoring.prompt.chat = model_chat_template(*rm.files);

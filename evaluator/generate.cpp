@@ -14,6 +14,7 @@
 #include "data/formats/peft_prompt.h"
 #include "data/text/kshot.h"
 #include "data/tokenizers/tokenizer.h"
+#include "model/compute_dtype.h"
 #include "model/cpu_threads.h"
 #include "model/llama.h"
 #include "model/lora.h"
@@ -33,6 +34,14 @@ StageOutcome generate_stage(const MpiWorld& world, const GenerateStageOptions& o
   if (!(options.top_p > 0 && options.top_p <= 1)) throw UsageError("kmoe generate: --top-p must be in (0, 1]");
   if (options.top_k < 0) throw UsageError("kmoe generate: --top-k must be >= 0 (0 = all)");
   if (options.max_new_tokens < 0) throw UsageError("kmoe generate: --max-new-tokens must be >= 0");
+  std::string device_name = options.device;
+  if (device_name == "auto") device_name = torch::cuda::is_available() ? "cuda" : "cpu";
+  ComputeDtype dtype;
+  try {
+    dtype = compute_dtype_resolve(options.dtype, device_name);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("kmoe generate: ") + e.what());
+  }
   // PANDA: each prompt is a question; the pool rows nearest to it go before it (collective).
   std::vector<std::string> prompts = options.prompts;
   if (!options.insights.pool.empty()) {
@@ -43,23 +52,21 @@ StageOutcome generate_stage(const MpiWorld& world, const GenerateStageOptions& o
   }
   if (!world.is_root()) return {};
   if (options.threads != 0) cpu_threads_set(options.threads);
-  std::string device_name = options.device;
-  if (device_name == "auto") device_name = torch::cuda::is_available() ? "cuda" : "cpu";
+  if (!dtype.warning.empty()) log_warn("generate: ", dtype.warning);
   if (device_name == "cuda" && !torch::cuda::is_available()) {
     throw std::runtime_error("--device cuda: libtorch sees no CUDA device");
   }
   const torch::Device device = device_name == "cuda" ? torch::Device(torch::kCUDA, world.local_rank) : torch::kCPU;
-  const auto dtype = device.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
 
   const auto t0 = std::chrono::steady_clock::now();
   ModelFiles files = model_files_load(options.model);
-  LlamaModel model = llama_from_weights(files.config, std::move(files.weights), device, dtype);
+  LlamaModel model = llama_from_weights(files.config, std::move(files.weights), device, dtype.type);
   if (!options.soft_prompt.empty()) peft_prompt_apply(options.soft_prompt, model);
   LoraSet lora(files.config);
   const LinearHook* hook = nullptr;
   if (!options.adapter.empty()) {
     LoraAdapter adapter = peft_adapter_load(options.adapter, files.config, "adapter");
-    lora_adapter_to(adapter, device, dtype);
+    lora_adapter_to(adapter, device, dtype.type);
     lora.add(std::move(adapter));
     lora.activate("adapter");
     hook = &lora;

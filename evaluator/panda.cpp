@@ -88,6 +88,7 @@ struct PandaConfig {
   PandaLearnOptions o;
   ScoringOptions scoring;
   std::string device;
+  ComputeDtype dtype;
   int64_t chunk_size = 16;
   int64_t rejected_rank = 1;  // 1: top2, 2: top3
   std::string insight_prompt;
@@ -150,7 +151,7 @@ class PandaWorker {
     if (expert_) return;
     expert_files_ = model_files_load(cfg_.o.expert_model);
     device_ = cfg_.device == "cuda" ? torch::Device(torch::kCUDA, world_.local_rank) : torch::Device(torch::kCPU);
-    dtype_ = device_.is_cuda() ? torch::kBFloat16 : torch::kFloat32;
+    dtype_ = cfg_.dtype.type;
     expert_ = llama_from_weights(expert_files_->config, std::move(expert_files_->weights), device_, dtype_);
     if (!cfg_.o.scoring.soft_prompt.empty()) peft_prompt_apply(cfg_.o.scoring.soft_prompt, *expert_);
     const auto& config = expert_files_->config;
@@ -426,6 +427,7 @@ StageOutcome panda_learn_stage(const MpiWorld& world, const PandaLearnOptions& o
   cfg.scoring = std::move(common.scoring);
   cfg.chunk_size = common.chunk_size;
   cfg.device = common.device;
+  cfg.dtype = common.dtype;
   cfg.rejected_rank = options.pairs == "top3" ? 2 : 1;
   cfg.insight_prompt = options.insight_prompt.empty() ? kPandaInsightPrompt
                                                       : file_text(options.insight_prompt, "the insight prompt");
@@ -460,6 +462,8 @@ StageOutcome panda_learn_stage(const MpiWorld& world, const PandaLearnOptions& o
                   {"encoder_prefix", options.encoder.prefix},
                   {"encoder_max_tokens", options.encoder.max_tokens},
                   {"encoder_batch_size", options.encoder.batch_size}};
+  // Recorded when not float32, so float32 artifacts made before --dtype existed stay complete.
+  if (cfg.dtype.name != "float32") spec.options["dtype"] = cfg.dtype.name;
   spec.inputs = {{"expert_model", options.expert_model}, {"llm", options.llm}, {"data", options.data},
                  {"encoder_model", options.encoder.model}};
   if (!options.expert_adapter.empty()) spec.inputs.emplace_back("expert_adapter", options.expert_adapter);

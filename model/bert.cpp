@@ -1,4 +1,4 @@
-// BERT forward in fp32; see the header. Post-LN layers: x = LN(x + attn(x)), x = LN(x + ffn(x)).
+// BERT forward (float32, or bfloat16 projections and attention); see the header. Post-LN layers: x = LN(x + attn(x)), x = LN(x + ffn(x)).
 #include "model/bert.h"
 
 #include <torch/torch.h>
@@ -11,7 +11,8 @@ namespace kmoe {
 namespace {
 
 at::Tensor weight_take(const std::map<std::string, at::Tensor>& weights, const std::string& prefix,
-                       const std::string& name, std::vector<int64_t> shape) {
+                       const std::string& name, std::vector<int64_t> shape,
+                       c10::ScalarType dtype = torch::kFloat32) {
   auto it = weights.find(prefix + name);
   if (it == weights.end()) throw std::runtime_error("BERT weights: tensor " + prefix + name + " is missing");
   const at::Tensor& t = it->second;
@@ -19,11 +20,12 @@ at::Tensor weight_take(const std::map<std::string, at::Tensor>& weights, const s
     throw std::runtime_error("BERT weights: tensor " + prefix + name + " has shape " + c10::str(t.sizes()) +
                              ", expected " + c10::str(at::IntArrayRef(shape)));
   }
-  return t.to(torch::kFloat32).contiguous();
+  return t.to(dtype).contiguous();
 }
 
+// In the weight's dtype (the input cast to it); the result stays in that dtype.
 at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
-  return torch::nn::functional::linear(x, w, b);
+  return torch::nn::functional::linear(x.to(w.scalar_type()), w, b);
 }
 
 at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, double eps) {
@@ -32,7 +34,8 @@ at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor
 
 }  // namespace
 
-BertModel bert_from_weights(const BertConfig& config, const std::map<std::string, at::Tensor>& weights) {
+BertModel bert_from_weights(const BertConfig& config, const std::map<std::string, at::Tensor>& weights,
+                            c10::ScalarType dtype) {
   const int64_t h = config.hidden_size, inter = config.intermediate_size;
   if (h <= 0 || config.num_attention_heads <= 0 || h % config.num_attention_heads != 0 || inter <= 0 ||
       config.num_hidden_layers <= 0 || config.vocab_size <= 0) {
@@ -58,20 +61,20 @@ BertModel bert_from_weights(const BertConfig& config, const std::map<std::string
   for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
     const std::string l = "encoder.layer." + std::to_string(i) + ".";
     BertLayer L;
-    L.q_w = weight_take(weights, p, l + "attention.self.query.weight", {h, h});
-    L.q_b = weight_take(weights, p, l + "attention.self.query.bias", {h});
-    L.k_w = weight_take(weights, p, l + "attention.self.key.weight", {h, h});
-    L.k_b = weight_take(weights, p, l + "attention.self.key.bias", {h});
-    L.v_w = weight_take(weights, p, l + "attention.self.value.weight", {h, h});
-    L.v_b = weight_take(weights, p, l + "attention.self.value.bias", {h});
-    L.o_w = weight_take(weights, p, l + "attention.output.dense.weight", {h, h});
-    L.o_b = weight_take(weights, p, l + "attention.output.dense.bias", {h});
+    L.q_w = weight_take(weights, p, l + "attention.self.query.weight", {h, h}, dtype);
+    L.q_b = weight_take(weights, p, l + "attention.self.query.bias", {h}, dtype);
+    L.k_w = weight_take(weights, p, l + "attention.self.key.weight", {h, h}, dtype);
+    L.k_b = weight_take(weights, p, l + "attention.self.key.bias", {h}, dtype);
+    L.v_w = weight_take(weights, p, l + "attention.self.value.weight", {h, h}, dtype);
+    L.v_b = weight_take(weights, p, l + "attention.self.value.bias", {h}, dtype);
+    L.o_w = weight_take(weights, p, l + "attention.output.dense.weight", {h, h}, dtype);
+    L.o_b = weight_take(weights, p, l + "attention.output.dense.bias", {h}, dtype);
     L.attn_ln_w = weight_take(weights, p, l + "attention.output.LayerNorm.weight", {h});
     L.attn_ln_b = weight_take(weights, p, l + "attention.output.LayerNorm.bias", {h});
-    L.up_w = weight_take(weights, p, l + "intermediate.dense.weight", {inter, h});
-    L.up_b = weight_take(weights, p, l + "intermediate.dense.bias", {inter});
-    L.down_w = weight_take(weights, p, l + "output.dense.weight", {h, inter});
-    L.down_b = weight_take(weights, p, l + "output.dense.bias", {h});
+    L.up_w = weight_take(weights, p, l + "intermediate.dense.weight", {inter, h}, dtype);
+    L.up_b = weight_take(weights, p, l + "intermediate.dense.bias", {inter}, dtype);
+    L.down_w = weight_take(weights, p, l + "output.dense.weight", {h, inter}, dtype);
+    L.down_b = weight_take(weights, p, l + "output.dense.bias", {h}, dtype);
     L.out_ln_w = weight_take(weights, p, l + "output.LayerNorm.weight", {h});
     L.out_ln_b = weight_take(weights, p, l + "output.LayerNorm.bias", {h});
     m.layers.push_back(std::move(L));
@@ -102,10 +105,12 @@ at::Tensor bert_forward(const BertModel& model, const at::Tensor& input_ids, con
     auto split = [&](const at::Tensor& t) { return t.view({batch, seq, heads, head_dim}).transpose(1, 2); };
     const at::Tensor q = split(linear(x, L.q_w, L.q_b)), k = split(linear(x, L.k_w, L.k_b)),
                      v = split(linear(x, L.v_w, L.v_b));
-    const at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).mul(scale) + bias;  // [b, heads, seq, seq]
-    const at::Tensor ctx = at::matmul(at::softmax(scores, -1), v).transpose(1, 2).reshape({batch, seq, c.hidden_size});
-    x = layer_norm(x + linear(ctx, L.o_w, L.o_b), L.attn_ln_w, L.attn_ln_b, c.layer_norm_eps);
-    const at::Tensor ffn = linear(at::gelu(linear(x, L.up_w, L.up_b)), L.down_w, L.down_b);
+    // scores and softmax in float32 whatever the projections' dtype
+    const at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).to(torch::kFloat32).mul(scale) + bias;  // [b, h, s, s]
+    const at::Tensor probs = at::softmax(scores, -1).to(v.scalar_type());
+    const at::Tensor ctx = at::matmul(probs, v).transpose(1, 2).reshape({batch, seq, c.hidden_size});
+    x = layer_norm(x + linear(ctx, L.o_w, L.o_b).to(torch::kFloat32), L.attn_ln_w, L.attn_ln_b, c.layer_norm_eps);
+    const at::Tensor ffn = linear(at::gelu(linear(x, L.up_w, L.up_b)), L.down_w, L.down_b).to(torch::kFloat32);
     x = layer_norm(x + ffn, L.out_ln_w, L.out_ln_b, c.layer_norm_eps);
   }
   return x;

@@ -47,8 +47,11 @@ struct BertModel {
 // Builds the model from HF-named tensors, with or without the "bert." prefix
 // ("embeddings.word_embeddings.weight", "encoder.layer.0.attention.self.query.weight", ...).
 // The pooler and position_ids buffers are ignored; a missing tensor or a wrong shape throws
-// naming the tensor. Weights are cast to float32.
-BertModel bert_from_weights(const BertConfig& config, const std::map<std::string, at::Tensor>& hf_named_weights);
+// naming the tensor. The projections' weights and biases are cast to `dtype` (float32, or
+// bfloat16: the projections and attention products then run in bfloat16, while embeddings,
+// layer norms, the residual stream, the attention softmax and the output stay float32).
+BertModel bert_from_weights(const BertConfig& config, const std::map<std::string, at::Tensor>& hf_named_weights,
+                            c10::ScalarType dtype = c10::kFloat);
 
 // input_ids [batch, seq] int64, attention_mask [batch, seq] int64 (1 = token, 0 = pad).
 // Returns the last hidden states [batch, seq, hidden] float32 (token_type_ids all 0).

@@ -17,6 +17,7 @@
 #include "runtime/unit_journal.h"
 #include "runtime/work_units.h"
 #include "data/encoders/encoder_load.h"
+#include "model/compute_dtype.h"
 
 namespace kmoe {
 
@@ -56,6 +57,7 @@ std::unique_ptr<SentenceEncoder> embed_encoder_load(const EmbedOptions& options)
   spec.max_tokens = options.max_tokens;
   spec.batch_size = options.batch_size;
   spec.threads = options.threads;
+  spec.dtype = options.compute_dtype;
   return encoder_load(spec);
 }
 
@@ -72,6 +74,13 @@ StageOutcome embed_stage(const MpiWorld& world, const EmbedOptions& options) {
   const std::string& output = options.output;
   const std::string& dtype = options.dtype;
   if (dtype != "float32" && dtype != "float16") throw UsageError("kmoe embed: --dtype must be float32 or float16");
+  ComputeDtype compute;
+  try {
+    compute = compute_dtype_resolve(options.compute_dtype, "cpu");
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("kmoe embed: --compute-") + (e.what() + 2));
+  }
+  if (!compute.warning.empty()) log_warn("embed: ", compute.warning);
   const int64_t block_rows = options.block_rows;
   const int64_t batch_size = options.batch_size;
   if (block_rows < 1 || batch_size < 1) throw UsageError("kmoe embed: --block-rows and --batch-size must be >= 1");
@@ -91,6 +100,8 @@ StageOutcome embed_stage(const MpiWorld& world, const EmbedOptions& options) {
                   {"block_rows", block_rows},           {"batch_size", batch_size},
                   {"normalize", !options.no_normalize}, {"prefix", options.prefix},
                   {"max_tokens", options.max_tokens},   {"pooling", options.pooling}};
+  // Recorded when not float32, so float32 artifacts made before it existed stay complete.
+  if (compute.name != "float32") spec.options["compute_dtype"] = compute.name;
   for (size_t f = 0; f < corpus_files.size(); ++f)
     spec.inputs.push_back({"corpus" + std::to_string(f), corpus_files[f]});
   spec.inputs.push_back({"kshot", kshot_file});

@@ -19,6 +19,7 @@
 #include "data/formats/peft_prompt.h"
 #include "data/store/artifact.h"
 #include "data/store/folder_commit.h"
+#include "model/compute_dtype.h"
 #include "model/cpu_threads.h"
 #include "model/lora.h"
 #include "runtime/log.h"
@@ -116,8 +117,14 @@ TrainConfig config_resolve(const std::string& mode, const std::string& model, co
   if (c.device == "cuda" && !torch::cuda::is_available())
     throw UsageError(who +
                      ": --device cuda, but libtorch sees no CUDA device on this machine (use --device cpu or auto)");
-  if (c.dtype == "auto") c.dtype = c.device == "cuda" && c.mode != "full" ? "bfloat16" : "float32";
-  if (c.dtype != "float32" && c.dtype != "bfloat16") throw UsageError(who + ": --dtype must be float32 or bfloat16");
+  if (c.dtype == "auto" && c.mode == "full") c.dtype = "float32";
+  try {
+    const ComputeDtype d = compute_dtype_resolve(c.dtype, c.device);
+    c.dtype = d.name;
+    if (!d.warning.empty()) log_warn(who.rfind("kmoe ", 0) == 0 ? who.substr(5) : who, ": ", d.warning);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(who + ": " + e.what());
+  }
   if (c.mode == "full" && c.dtype != "float32") throw UsageError(who + ": --mode full trains in float32 only");
   if (t.global_batch <= 0 || t.micro_batch <= 0 || c.max_len < 2 || t.lr <= 0 || c.lora.r <= 0)
     throw UsageError(who + ": --global-batch, --micro-batch, --lr and --lora-r must be positive, --max-len >= 2");

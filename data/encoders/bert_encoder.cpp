@@ -60,7 +60,7 @@ class BertEncoder : public SentenceEncoder {
       std::map<std::string, at::Tensor> weights;
       for (const auto& [name, entry] : file.entries()) weights.emplace(name, file.tensor(name));
       try {
-        model_ = bert_from_weights(config, weights);
+        model_ = bert_from_weights(config, weights, options.dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32);
       } catch (const std::exception& e) {
         throw std::runtime_error((dir / "model.safetensors").string() + ": " + e.what());
       }

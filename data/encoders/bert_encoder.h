@@ -20,6 +20,7 @@ struct BertEncoderOptions {
   int64_t max_tokens = 0;         // with [CLS]/[SEP]; 0 = sentence_bert_config.json max_seq_length, else 512
   int64_t batch_size = 32;
   int threads = 0;  // torch intra-op threads; 0 = leave libtorch's setting
+  std::string dtype = "float32";  // or bfloat16: the projections and attention (model/bert.h)
 };
 
 // folder: config.json + model.safetensors (or pytorch-free HF layout with "bert." names) +

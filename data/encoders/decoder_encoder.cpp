@@ -18,7 +18,8 @@ class DecoderEncoder : public SentenceEncoder {
   DecoderEncoder(const std::string& path, const DecoderEncoderOptions& options) {
     ModelFiles files = model_files_load(path);
     tokenizer_ = std::move(files.tokenizer);
-    model_ = llama_from_weights(files.config, std::move(files.weights), torch::kCPU, torch::kFloat32);
+    model_ = llama_from_weights(files.config, std::move(files.weights), torch::kCPU,
+                                options.dtype == "bfloat16" ? torch::kBFloat16 : torch::kFloat32);
     desc_.kind = "decoder";
     desc_.model = path;
     desc_.model_sha256 = content_hash(path);
@@ -52,7 +53,7 @@ class DecoderEncoder : public SentenceEncoder {
         mask_a[b][t] = 1;
       }
     }
-    const at::Tensor hidden = llama_hidden_states(model_, input, mask);  // [batch, seq, hidden]
+    const at::Tensor hidden = llama_hidden_states(model_, input, mask).to(torch::kFloat32);  // [batch, seq, hidden]
     const at::Tensor m = mask.to(torch::kFloat32).unsqueeze(-1);         // [batch, seq, 1]
     at::Tensor pooled = (hidden * m).sum(1) / m.sum(1);                  // [batch, hidden]
     if (desc_.normalize)

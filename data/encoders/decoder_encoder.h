@@ -16,6 +16,7 @@ struct DecoderEncoderOptions {
   std::string prefix;        // prepended to every text
   int64_t max_tokens = 512;  // longer texts are truncated
   int threads = 0;           // 0: libtorch's default
+  std::string dtype = "float32";  // or bfloat16: the model's weights and activations
 };
 
 // `model`: HF folder or .gguf (model_files_load). Throws naming the path when unusable.

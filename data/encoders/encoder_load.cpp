@@ -22,6 +22,7 @@ std::unique_ptr<SentenceEncoder> encoder_load(const EncoderSpec& spec) {
     o.prefix = spec.prefix;
     if (spec.max_tokens > 0) o.max_tokens = spec.max_tokens;
     o.threads = spec.threads;
+    o.dtype = spec.dtype;
     return decoder_encoder_load(spec.model, o);
   }
   if (spec.kind == "bert") {
@@ -32,6 +33,7 @@ std::unique_ptr<SentenceEncoder> encoder_load(const EncoderSpec& spec) {
     o.max_tokens = spec.max_tokens;
     o.batch_size = spec.batch_size;
     o.threads = spec.threads;
+    o.dtype = spec.dtype;
     return bert_encoder_load(spec.model, o);
   }
   throw std::invalid_argument("the encoder kind must be bert or decoder, not '" + spec.kind + "'");

@@ -23,6 +23,8 @@ struct EncoderSpec {
   int64_t max_tokens = 0;         // 0: the encoder's default
   int64_t batch_size = 32;        // texts per forward (bert)
   int threads = 0;                // 0: libtorch's default
+  std::string dtype = "float32";  // compute precision, float32 or bfloat16 (not part of the
+                                  // description: the same encoder in another precision)
 };
 
 // Throws std::invalid_argument for a malformed spec (unknown kind, pooling) and what the

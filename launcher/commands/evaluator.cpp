@@ -89,6 +89,7 @@ GenerateStageOptions generate_options(const po::variables_map& vm) {
   cli_get(vm, "top-k", o.top_k);
   cli_get(vm, "seed", o.seed);
   cli_get(vm, "device", o.device);
+  cli_get(vm, "dtype", o.dtype);
   cli_get(vm, "threads", o.threads);
   o.insights = insight_flags(vm);
   return o;
@@ -112,6 +113,8 @@ Subcommand generate_subcommand() {
                 "top-k", po::value<int>()->default_value(def.top_k), "sample among the k most likely (0 = all)")(
                 "seed", po::value<uint64_t>()->default_value(def.seed), "sampling seed")(
                 "device", po::value<std::string>()->default_value(def.device), "auto, cpu or cuda")(
+                "dtype", po::value<std::string>()->default_value(def.dtype),
+                "auto, float32 or bfloat16 (auto: bfloat16 on cuda, float32 on the CPU)")(
                 "threads", po::value<int>(), "CPU threads (default: libtorch's)");
             insight_flags_add(d, def.insights);
             p.add("prompt", -1);

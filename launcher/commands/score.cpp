@@ -14,6 +14,9 @@ void scoring_flags_add(po::options_description& d, const ScoringFlags& def) {
                                                 "sequences per forward")(
       "chunk-size", po::value<int64_t>()->default_value(def.chunk_size), "examples per work unit")(
       "device", po::value<std::string>()->default_value(def.device), "auto, cpu or cuda")(
+      "dtype", po::value<std::string>()->default_value(def.dtype),
+      "auto, float32 or bfloat16: the precision of weights and activations (auto: bfloat16 on\n"
+      "cuda, float32 on the CPU; bfloat16 pays on CPUs with AVX512-BF16 or AMX)")(
       "threads", po::value<int>(), "CPU threads per rank (default: libtorch's)")(
       "soft-prompt", po::value<std::string>()->value_name("DIR"),
       "a soft prompt (PEFT prompt-tuning folder, kmoe train --mode prompt) put before\n"
@@ -29,6 +32,7 @@ ScoringFlags scoring_flags(const po::variables_map& vm) {
   cli_get(vm, "batch-size", f.batch_size);
   cli_get(vm, "chunk-size", f.chunk_size);
   cli_get(vm, "device", f.device);
+  cli_get(vm, "dtype", f.dtype);
   cli_get(vm, "threads", f.threads);
   cli_get(vm, "soft-prompt", f.soft_prompt);
   return f;

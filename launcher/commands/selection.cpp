@@ -53,6 +53,7 @@ EmbedOptions embed_options(const po::variables_map& vm) {
   cli_get(vm, "prefix", o.prefix);
   cli_get(vm, "no-normalize", o.no_normalize);
   cli_get(vm, "threads", o.threads);
+  cli_get(vm, "compute-dtype", o.compute_dtype);
   cli_get(vm, "force", o.force);
   return o;
 }
@@ -81,6 +82,9 @@ Subcommand embed_subcommand() {
             "no-normalize", po::bool_switch(),
             "do not L2-normalise (default: bert as the folder's modules.json says, decoder normalises)")(
             "threads", po::value<int>()->default_value(def.threads), "CPU threads per rank (0: libtorch's default)")(
+            "compute-dtype", po::value<std::string>()->default_value(def.compute_dtype),
+            "float32 or bfloat16: the encoder's precision (bfloat16 pays on CPUs with\n"
+            "AVX512-BF16 or AMX; embeddings are float32 before --dtype stores them)")(
             "force", po::bool_switch(), "run even if the output is complete");
       },
       [](const po::variables_map& vm) { return stage_exit(embed_stage(mpi_world(), embed_options(vm))); }};

@@ -64,7 +64,8 @@ void training_options_add(po::options_description& d, const TrainingFlags& def, 
       "device", po::value<std::string>()->default_value(def.device),
       "auto, cpu or cuda (the GPU of the node-local rank)")(
       "dtype", po::value<std::string>()->default_value(def.dtype),
-      "base weights: float32 or bfloat16 (auto: bfloat16 on cuda); trained tensors stay float32")(
+      "auto, float32 or bfloat16: the base weights and activations (auto: bfloat16 on\n"
+      "cuda, float32 on the CPU); trained tensors and optimizer state stay float32")(
       "force", po::bool_switch(), "retrain even if the output is complete; discard a checkpoint")(
       "threads", po::value<int>(), "CPU threads per rank (default: libtorch's)");
 }

@@ -1,5 +1,6 @@
 // model/bert: weights validated by name and shape, "bert." prefix accepted, padding does not
-// change a row's hidden states, pooling over non-pad tokens, L2 normalisation.
+// change a row's hidden states, pooling over non-pad tokens, L2 normalisation; bfloat16
+// projections give float32 hidden states close to the float32 model's, padding still inert.
 #include "model/bert.h"
 
 #include <gtest/gtest.h>
@@ -47,6 +48,25 @@ TEST(Bert, PrefixedWeightsGiveTheSameModel) {
   const at::Tensor ids = torch::tensor({{2, 6, 7, 3}}, torch::kInt64);
   const at::Tensor mask = torch::ones({1, 4}, torch::kInt64);
   EXPECT_TRUE(torch::equal(bert_forward(a, ids, mask), bert_forward(b, ids, mask)));
+}
+
+TEST(Bert, Bfloat16ProjectionsStayCloseToFloat32) {
+  const BertModel f32 = bert_from_weights(testing::tiny_bert_config(), testing::tiny_bert_weights());
+  const BertModel bf16 = bert_from_weights(testing::tiny_bert_config(), testing::tiny_bert_weights(), torch::kBFloat16);
+  EXPECT_EQ(bf16.layers[0].q_w.scalar_type(), torch::kBFloat16);
+  EXPECT_EQ(bf16.layers[0].attn_ln_w.scalar_type(), torch::kFloat32);  // norms stay float32
+  const at::Tensor ids = torch::tensor({{2, 6, 7, 3, 0, 0}, {2, 5, 6, 7, 8, 3}}, torch::kInt64);
+  const at::Tensor mask = torch::tensor({{1, 1, 1, 1, 0, 0}, {1, 1, 1, 1, 1, 1}}, torch::kInt64);
+  const at::Tensor a = bert_forward(f32, ids, mask), b = bert_forward(bf16, ids, mask);
+  ASSERT_EQ(b.scalar_type(), torch::kFloat32);
+  EXPECT_FALSE(torch::equal(a, b));  // the projections did run in bf16
+  // post-LN hidden states are O(1): bf16's 8-bit mantissa over two layers stays within 0.1
+  EXPECT_LT((a - b).abs().max().item<double>(), 0.1);
+  const at::Tensor pa = bert_pool(a, mask, BertPooling::mean, true), pb = bert_pool(b, mask, BertPooling::mean, true);
+  EXPECT_GT((pa * pb).sum(-1).min().item<double>(), 0.999);
+  const at::Tensor alone =
+      bert_forward(bf16, torch::tensor({{2, 6, 7, 3}}, torch::kInt64), torch::ones({1, 4}, torch::kInt64));
+  EXPECT_LT((b[0].narrow(0, 0, 4) - alone[0]).abs().max().item<double>(), 1e-2);
 }
 
 TEST(Bert, PaddingDoesNotChangeRealTokens) {

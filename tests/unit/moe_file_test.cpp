@@ -15,7 +15,7 @@
 namespace kmoe {
 namespace {
 
-LoraAdapter expert(const std::string& name, double alpha, bool rslora, int64_t r = 4) {
+LoraAdapter file_expert(const std::string& name, double alpha, bool rslora, int64_t r = 4) {
   LoraConfig c;
   c.r = r;
   c.lora_alpha = alpha;
@@ -41,7 +41,7 @@ TEST(MoeFile, WriteThenReadGivesIdenticalDeltas) {
   mc.aux_loss_coef = 0.02;
   mc.train_experts = false;
   mc.expert_dropout = 0.1;
-  const MoeLora moe(testing::tiny_llama_config(16, 3), {expert("x", 8, false), expert("y", 0.3, true), expert("z", 5, false)}, mc, 21);
+  const MoeLora moe(testing::tiny_llama_config(16, 3), {file_expert("x", 8, false), file_expert("y", 0.3, true), file_expert("z", 5, false)}, mc, 21);
   {
     ArtifactWriter w(mpi_world().comm, path, provenance());
     moe_write(w, moe);
@@ -130,9 +130,9 @@ TEST(MoeFile, ReadsTheLayoutWrittenByHandAndNamesAMissingTensor) {
 TEST(MoeFile, LoadsExpertsFromPeftFoldersAndRefusesMisfits) {
   testing::TempDir dir;
   std::filesystem::create_directories(dir / "bank");
-  peft_adapter_save(expert("ignored", 8, false), dir / "bank/first");
-  peft_adapter_save(expert("ignored", 4, true), dir / "bank/second");
-  peft_adapter_save(expert("ignored", 8, false, 2), dir / "bank/rank2");
+  peft_adapter_save(file_expert("ignored", 8, false), dir / "bank/first");
+  peft_adapter_save(file_expert("ignored", 4, true), dir / "bank/second");
+  peft_adapter_save(file_expert("ignored", 8, false, 2), dir / "bank/rank2");
   const auto experts = moe_load_experts({dir / "bank/first", dir / "bank/second"}, testing::tiny_llama_config(16, 3));
   ASSERT_EQ(experts.size(), 2u);
   EXPECT_EQ(experts[0].name, "first");

@@ -1,0 +1,41 @@
+// See compute_dtype.h.
+#include "model/compute_dtype.h"
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace kmoe {
+
+bool cpu_has_bf16() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("flags", 0) != 0) continue;
+    std::istringstream words(line.substr(line.find(':') + 1));
+    std::string flag;
+    while (words >> flag) {
+      if (flag == "avx512_bf16" || flag == "amx_bf16") return true;
+    }
+    return false;  // the first processor's flags stand for all
+  }
+  return false;
+}
+
+ComputeDtype compute_dtype_resolve(const std::string& requested, const std::string& device) {
+  ComputeDtype d;
+  if (requested == "auto") {
+    d.name = device == "cuda" ? "bfloat16" : "float32";
+  } else if (requested == "float32" || requested == "bfloat16") {
+    d.name = requested;
+  } else {
+    throw std::invalid_argument("--dtype must be auto, float32 or bfloat16, not '" + requested + "'");
+  }
+  d.type = d.name == "bfloat16" ? c10::kBFloat16 : c10::kFloat;
+  if (d.name == "bfloat16" && device == "cpu" && !cpu_has_bf16()) {
+    d.warning = "bfloat16 on a CPU without AVX512-BF16 or AMX (/proc/cpuinfo): it runs, but slower than float32";
+  }
+  return d;
+}
+
+}  // namespace kmoe
