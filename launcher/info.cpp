@@ -1,6 +1,7 @@
 // `kmoe info`: what this kmoe can use here. Every rank reports; rank 0 prints. It is the
 // first thing to run in a new SLURM allocation (are the ranks where I think, do the GPUs
 // show, is HDF5 parallel), so it reports rather than fails.
+#include <ATen/Parallel.h>
 #include <hdf5.h>
 #include <torch/cuda.h>
 #include <torch/version.h>
@@ -11,6 +12,7 @@
 #include <iostream>
 
 #include "launcher/commands.h"
+#include "model/compute_dtype.h"
 #include "runtime/mpi_world.h"
 #include "runtime/version.h"
 #include "trainer/gpu_probe.h"
@@ -37,6 +39,10 @@ nlohmann::json info_collect(const MpiWorld& world) {
   j["libtorch"] = {{"version", TORCH_VERSION},
                    {"cuda_available", torch::cuda::is_available()},
                    {"cuda_devices", torch::cuda::device_count()}};
+
+  j["cpu"] = {{"threads", at::get_num_threads()},
+              {"omp_wait_policy", env_or("OMP_WAIT_POLICY", "unset")},
+              {"bf16_instructions", cpu_has_bf16()}};
 
   const GpuInfo gpu = gpu_probe();
   // Devices per node, as each node's local rank 0 sees them.
@@ -101,6 +107,9 @@ void info_print(const nlohmann::json& j) {
             << j["kmoe"]["git_revision"].get<std::string>() << ")\n";
   std::cout << "libtorch " << j["libtorch"]["version"].get<std::string>()
             << ", CUDA available to libtorch: " << yesno(j["libtorch"]["cuda_available"]) << "\n";
+  std::cout << "CPU: " << j["cpu"]["threads"] << " libtorch threads per rank, OpenMP wait policy "
+            << j["cpu"]["omp_wait_policy"].get<std::string>()
+            << ", bf16 instructions (AVX512-BF16 or AMX): " << yesno(j["cpu"]["bf16_instructions"]) << "\n";
   const auto& cuda = j["cuda"];
   if (cuda["compiled"]) {
     std::cout << "CUDA " << cuda_version_text(cuda["runtime_version"].get<int>()) << " (linked), driver "

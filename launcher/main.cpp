@@ -9,12 +9,14 @@
 #include "data/store/artifact.h"
 #include "launcher/cli.h"
 #include "launcher/commands.h"
+#include "model/cpu_threads.h"
 #include "runtime/log.h"
 #include "runtime/mpi_world.h"
 #include "runtime/version.h"
 
 int main(int argc, char** argv) {
   using namespace kmoe;
+  omp_wait_policy_passive_reexec(argv);  // before MPI: see model/cpu_threads.h
   MpiWorld* world = nullptr;
   try {
     world = &mpi_world_init(&argc, &argv);

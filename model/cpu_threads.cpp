@@ -3,6 +3,9 @@
 #include "model/cpu_threads.h"
 
 #include <dlfcn.h>
+#include <unistd.h>
+
+#include <cstdlib>
 #include <torch/torch.h>
 
 namespace kmoe {
@@ -12,6 +15,13 @@ void cpu_threads_set(int n) {
   torch::set_num_threads(n);
   using SetThreads = void (*)(int);
   if (auto* set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(n);
+}
+
+void omp_wait_policy_passive_reexec(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
+  if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
+  execv("/proc/self/exe", argv);  // returns only on failure: run on with the policy unset
+  unsetenv("OMP_WAIT_POLICY");
 }
 
 }  // namespace kmoe
