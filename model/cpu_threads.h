@@ -11,13 +11,16 @@ namespace kmoe {
 void cpu_threads_set(int n);
 
 // With more than one thread, libtorch's OpenMP threads spin while OpenBLAS's own pthreads run
-// a float32 GEMM (and the reverse), and on this 2-core machine two threads ran 2-3x slower
-// than one: LoRA SFT on SmolLM2 79 against 160 tokens/s, MiniLM embedding 82 against 139
-// sentences/s. OMP_WAIT_POLICY=PASSIVE (idle OpenMP threads sleep) gave 240 tokens/s and 224
-// sentences/s. libgomp reads the variable once, when it loads, before main(): so when it is
-// unset, this sets it to PASSIVE and executes the program again (same pid, arguments and
-// environment otherwise); a user's own OMP_WAIT_POLICY is kept. Returns only when no re-exec
-// happened (the variable was set, or execv failed).
-void omp_wait_policy_passive_reexec(char** argv);
+// a float32 GEMM (and the reverse): with libgomp's default spin (300,000 rounds before a
+// thread sleeps) two threads on this 2-core machine ran 2-3x slower than one. Measured at
+// --threads 2 on SmolLM2-135M and all-MiniLM (GOMP_SPINCOUNT = 0 (passive) / 3,000 / 30,000 /
+// 300,000 (default)): fp32 LoRA SFT 194 / 215 / 149 / 69 tokens/s, fp32 embedding 212 / 175 /
+// 154 / 73 sentences/s; bf16 (oneDNN, no OpenBLAS) SFT 286 / 319 / 238 / 200 tokens/s, bf16
+// embedding 357 / 357 / 390 / 476 sentences/s. 3,000 rounds keep nearly all of the fp32 gain
+// and lose a quarter of bf16 embedding speed. libgomp reads the variable once, when it loads,
+// before main(): so when neither GOMP_SPINCOUNT nor OMP_WAIT_POLICY is set, this sets
+// GOMP_SPINCOUNT=3000 and executes the program again (same pid, arguments and environment
+// otherwise); a user's own setting is kept. Returns only when no re-exec happened.
+void omp_spin_reexec(char** argv);
 
 }  // namespace kmoe

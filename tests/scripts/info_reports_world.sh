@@ -13,15 +13,15 @@ assert mpi["nodes"][0]["host"] == socket.gethostname(), mpi
 assert info["hdf5"]["parallel"] is True, info["hdf5"]
 assert info["libtorch"]["version"].count(".") == 2, info["libtorch"]
 assert info["kmoe"]["version"] and info["kmoe"]["git_revision"], info["kmoe"]
-# kmoe sets OMP_WAIT_POLICY=PASSIVE for itself when it is unset (model/cpu_threads.h)
-assert info["cpu"]["omp_wait_policy"] == "PASSIVE", info["cpu"]
+# kmoe sets GOMP_SPINCOUNT=3000 for itself when no spin setting is given (model/cpu_threads.h)
+assert info["cpu"]["gomp_spincount"] == "3000" and info["cpu"]["omp_wait_policy"] == "unset", info["cpu"]
 assert info["cpu"]["bf16_instructions"] == ("avx512_bf16" in open("/proc/cpuinfo").read()
                                             or "amx_bf16" in open("/proc/cpuinfo").read()), info["cpu"]
 PY
 done
 # A user's own policy is kept.
 OMP_WAIT_POLICY=active "$KMOE" info --json > "$WORK/info_active.json"
-"$PYTHON" -c 'import json,sys; c=json.load(open(sys.argv[1]))["cpu"]; assert c["omp_wait_policy"] == "active", c' \
+"$PYTHON" -c 'import json,sys; c=json.load(open(sys.argv[1]))["cpu"]; assert c["omp_wait_policy"] == "active" and c["gomp_spincount"] == "unset", c' \
   "$WORK/info_active.json" || fail "OMP_WAIT_POLICY=active not kept"
 # Text form, as a user reads it.
 mpi -np 3 "$KMOE" info > "$WORK/info.txt"
