@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "data/encoders/bert_encoder.h"
-#include "model/cpu_threads.h"
+#include "runtime/cpu_env.h"
 
 int main(int argc, char** argv) {
   if (argc < 4 || argc > 6) {

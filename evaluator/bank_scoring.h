@@ -18,9 +18,9 @@
 #include "data/text/prompt_format.h"
 #include "data/tokenizers/tokenizer.h"
 #include "evaluator/answer_extraction.h"
-#include "model/compute_dtype.h"
 #include "model/linear_hook.h"
 #include "model/llama.h"
+#include "runtime/compute_dtype.h"
 #include "runtime/mpi_world.h"
 #include "runtime/stage_runner.h"
 
@@ -89,7 +89,7 @@ struct ScoringFlags {
   int64_t batch_size = 8;                // sequences per forward
   int64_t chunk_size = 16;               // examples per work unit
   std::string device = "auto";           // auto, cpu or cuda
-  std::string dtype = "auto";            // auto, float32 or bfloat16 (model/compute_dtype.h)
+  std::string dtype = "auto";            // auto, float32 or bfloat16 (runtime/compute_dtype.h)
   int threads = 0;                       // CPU threads per rank (0: libtorch's default)
   std::string soft_prompt;               // PEFT prompt-tuning folder before every prompt ("": none)
 };

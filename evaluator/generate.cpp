@@ -14,10 +14,10 @@
 #include "data/formats/peft_prompt.h"
 #include "data/text/kshot.h"
 #include "data/tokenizers/tokenizer.h"
-#include "model/compute_dtype.h"
 #include "model/cpu_threads.h"
 #include "model/llama.h"
 #include "model/lora.h"
+#include "runtime/compute_dtype.h"
 #include "runtime/log.h"
 #include "runtime/mpi_world.h"
 

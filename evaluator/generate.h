@@ -27,7 +27,7 @@ struct GenerateStageOptions {
   int top_k = 0;                     // sample among the k most likely (0 = all)
   uint64_t seed = 0;                 // sampling seed
   std::string device = "auto";       // auto, cpu or cuda
-  std::string dtype = "auto";        // auto, float32 or bfloat16 (model/compute_dtype.h)
+  std::string dtype = "auto";        // auto, float32 or bfloat16 (runtime/compute_dtype.h)
   int threads = 0;                   // CPU threads (0: libtorch's default)
   InsightFlags insights;             // PANDA: each prompt is a question, the nearest pool rows go before it
 };

@@ -12,7 +12,7 @@
 #include <iostream>
 
 #include "launcher/commands.h"
-#include "model/compute_dtype.h"
+#include "runtime/cpu_env.h"
 #include "runtime/mpi_world.h"
 #include "runtime/version.h"
 #include "trainer/gpu_probe.h"

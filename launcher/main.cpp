@@ -9,7 +9,7 @@
 #include "data/store/artifact.h"
 #include "launcher/cli.h"
 #include "launcher/commands.h"
-#include "model/cpu_threads.h"
+#include "runtime/cpu_env.h"
 #include "runtime/log.h"
 #include "runtime/mpi_world.h"
 #include "runtime/version.h"

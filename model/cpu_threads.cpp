@@ -3,9 +3,6 @@
 #include "model/cpu_threads.h"
 
 #include <dlfcn.h>
-#include <unistd.h>
-
-#include <cstdlib>
 #include <torch/torch.h>
 
 namespace kmoe {
@@ -15,13 +12,6 @@ void cpu_threads_set(int n) {
   torch::set_num_threads(n);
   using SetThreads = void (*)(int);
   if (auto* set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(n);
-}
-
-void omp_spin_reexec(char** argv) {
-  if (std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr) return;
-  if (setenv("GOMP_SPINCOUNT", "3000", 1) != 0) return;
-  execv("/proc/self/exe", argv);  // returns only on failure: run on with libgomp's default
-  unsetenv("GOMP_SPINCOUNT");
 }
 
 }  // namespace kmoe

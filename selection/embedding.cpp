@@ -8,16 +8,16 @@
 #include <algorithm>
 #include <numeric>
 
+#include "data/encoders/encoder_load.h"
 #include "data/store/artifact.h"
 #include "data/store/content_hash.h"
 #include "data/text/open_corpus.h"
+#include "runtime/compute_dtype.h"
 #include "runtime/log.h"
 #include "runtime/mpi_world.h"
 #include "runtime/stage_runner.h"
 #include "runtime/unit_journal.h"
 #include "runtime/work_units.h"
-#include "data/encoders/encoder_load.h"
-#include "model/compute_dtype.h"
 
 namespace kmoe {
 

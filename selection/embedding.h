@@ -37,7 +37,7 @@ struct EmbedOptions {
   std::string prefix;               // instruction prefix for every text
   bool no_normalize = false;        // do not L2-normalise (default: bert as the folder says, decoder normalises)
   int threads = 0;                  // CPU threads per rank (0: libtorch's default)
-  std::string compute_dtype = "float32";  // float32 or bfloat16 (model/compute_dtype.h)
+  std::string compute_dtype = "float32";  // float32 or bfloat16 (runtime/compute_dtype.h)
   bool force = false;               // run even if the output is complete
 };
 StageOutcome embed_stage(const MpiWorld& world, const EmbedOptions& options);

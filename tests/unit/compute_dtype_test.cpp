@@ -1,11 +1,13 @@
 // model/compute_dtype: auto is bfloat16 on CUDA and float32 on the CPU on every processor;
 // explicit choices pass; anything else is refused naming the allowed values; a bf16 choice on
 // the CPU warns exactly when /proc/cpuinfo lacks the bf16 instructions.
-#include "model/compute_dtype.h"
+#include "runtime/compute_dtype.h"
 
 #include <gtest/gtest.h>
 
 #include <stdexcept>
+
+#include "runtime/cpu_env.h"
 
 namespace kmoe {
 namespace {

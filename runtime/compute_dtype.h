@@ -23,8 +23,4 @@ struct ComputeDtype {
 // std::invalid_argument naming the allowed values.
 ComputeDtype compute_dtype_resolve(const std::string& requested, const std::string& device);
 
-// True when /proc/cpuinfo lists avx512_bf16 or amx_bf16 (the instructions oneDNN's bf16
-// GEMMs use); false where it cannot be read.
-bool cpu_has_bf16();
-
 }  // namespace kmoe

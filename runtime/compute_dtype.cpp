@@ -1,26 +1,11 @@
 // See compute_dtype.h.
-#include "model/compute_dtype.h"
+#include "runtime/compute_dtype.h"
 
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 
-namespace kmoe {
+#include "runtime/cpu_env.h"
 
-bool cpu_has_bf16() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("flags", 0) != 0) continue;
-    std::istringstream words(line.substr(line.find(':') + 1));
-    std::string flag;
-    while (words >> flag) {
-      if (flag == "avx512_bf16" || flag == "amx_bf16") return true;
-    }
-    return false;  // the first processor's flags stand for all
-  }
-  return false;
-}
+namespace kmoe {
 
 ComputeDtype compute_dtype_resolve(const std::string& requested, const std::string& device) {
   ComputeDtype d;
