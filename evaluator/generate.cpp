@@ -46,7 +46,11 @@ StageOutcome generate_stage(const MpiWorld& world, const GenerateStageOptions& o
   std::vector<std::string> prompts = options.prompts;
   if (!options.insights.pool.empty()) {
     std::vector<KshotExample> queries;
-    for (const auto& p : prompts) queries.push_back(KshotExample{"", p});
+    for (const auto& p : prompts) {
+      KshotExample q;
+      q.instruction = p;
+      queries.push_back(std::move(q));
+    }
     const InsightPlan plan = insight_plan(world, options.insights, queries, "generate");
     for (size_t i = 0; i < prompts.size(); ++i) prompts[i] = plan.examples[i].instruction;
   }

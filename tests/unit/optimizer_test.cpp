@@ -8,9 +8,26 @@
 
 #include <cmath>
 #include <sstream>
+#include <string>
+#include <type_traits>
 
 namespace kmoe {
 namespace {
+
+// libtorch keys an optimizer's state by the parameter's TensorImpl address: printed into a
+// string up to 1.13, the pointer itself in 2.x.
+template <class Optimizer>
+torch::optim::OptimizerParamState& optimizer_state_of(Optimizer& optimizer, c10::TensorImpl* impl) {
+  auto& states = optimizer.state();
+  using Key = typename std::decay_t<decltype(states)>::key_type;
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream key;
+    key << impl;
+    return *states.at(key.str());
+  } else {
+    return *states.at(impl);
+  }
+}
 
 std::vector<torch::Tensor> make_params(uint64_t seed) {
   torch::manual_seed(seed);
@@ -58,9 +75,8 @@ TEST(Optimizer, AdamWMatchesLibtorchOverTwentyStepsWithWeightDecay) {
   EXPECT_GT(max_abs_diff(ours, make_params(1)), 0.1);
   // The moments are libtorch's too.
   for (size_t i = 0; i < ours.size(); ++i) {
-    std::ostringstream key;  // libtorch keys the state by the TensorImpl's address
-    key << theirs[i].unsafeGetTensorImpl();
-    auto& state = static_cast<torch::optim::AdamWParamState&>(*reference.state().at(key.str()));
+    auto& state =
+        static_cast<torch::optim::AdamWParamState&>(optimizer_state_of(reference, theirs[i].unsafeGetTensorImpl()));
     EXPECT_LT((adamw.exp_avg()[i] - state.exp_avg()).abs().max().item<double>(), 1e-6);
     EXPECT_LT((adamw.exp_avg_sq()[i] - state.exp_avg_sq()).abs().max().item<double>(), 1e-6);
   }
