@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 
 #include "launcher/commands.h"
@@ -40,6 +41,9 @@ nlohmann::json info_collect(const MpiWorld& world) {
                    {"cuda_available", torch::cuda::is_available()},
                    {"cuda_devices", torch::cuda::device_count()}};
 
+  std::string comm;
+  std::getline(std::ifstream("/proc/self/comm"), comm);
+  j["process_name"] = comm;  // after runtime/cpu_env's re-exec: still the executable's name
   j["cpu"] = {{"threads", at::get_num_threads()},
               {"omp_wait_policy", env_or("OMP_WAIT_POLICY", "unset")},
               {"gomp_spincount", env_or("GOMP_SPINCOUNT", "unset")},

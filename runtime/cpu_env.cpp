@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -27,8 +28,13 @@ bool cpu_has_bf16() {
 
 void omp_spin_reexec(char** argv) {
   if (std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr) return;
+  // The executable's own path, not /proc/self/exe: the process name (comm, what ps, top and
+  // pkill show) is the basename of the path executed.
+  std::error_code ec;
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  if (ec || self.empty()) return;
   if (setenv("GOMP_SPINCOUNT", "3000", 1) != 0) return;
-  execv("/proc/self/exe", argv);  // returns only on failure: run on with libgomp's default
+  execv(self.c_str(), argv);  // returns only on failure: run on with libgomp's default
   unsetenv("GOMP_SPINCOUNT");
 }
 

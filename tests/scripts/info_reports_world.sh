@@ -15,6 +15,7 @@ assert info["libtorch"]["version"].count(".") == 2, info["libtorch"]
 assert info["kmoe"]["version"] and info["kmoe"]["git_revision"], info["kmoe"]
 # kmoe sets GOMP_SPINCOUNT=3000 for itself when no spin setting is given (model/cpu_threads.h)
 assert info["cpu"]["gomp_spincount"] == "3000" and info["cpu"]["omp_wait_policy"] == "unset", info["cpu"]
+assert info["process_name"] == "kmoe", info["process_name"]  # re-executed under its own name (ps, pkill)
 assert info["cpu"]["bf16_instructions"] == ("avx512_bf16" in open("/proc/cpuinfo").read()
                                             or "amx_bf16" in open("/proc/cpuinfo").read()), info["cpu"]
 PY
