@@ -20,7 +20,8 @@ struct ComputeDtype {
 };
 
 // Resolves `requested` (auto, float32 or bfloat16) for `device` ("cpu" or "cuda"). Throws
-// std::invalid_argument naming the allowed values.
-ComputeDtype compute_dtype_resolve(const std::string& requested, const std::string& device);
+// std::invalid_argument naming `option` and the allowed values.
+ComputeDtype compute_dtype_resolve(const std::string& requested, const std::string& device,
+                                   const std::string& option = "--dtype");
 
 }  // namespace kmoe

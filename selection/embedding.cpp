@@ -76,9 +76,9 @@ StageOutcome embed_stage(const MpiWorld& world, const EmbedOptions& options) {
   if (dtype != "float32" && dtype != "float16") throw UsageError("kmoe embed: --dtype must be float32 or float16");
   ComputeDtype compute;
   try {
-    compute = compute_dtype_resolve(options.compute_dtype, "cpu");
+    compute = compute_dtype_resolve(options.compute_dtype, "cpu", "--compute-dtype");
   } catch (const std::invalid_argument& e) {
-    throw UsageError(std::string("kmoe embed: --compute-") + (e.what() + 2));
+    throw UsageError(std::string("kmoe embed: ") + e.what());
   }
   if (!compute.warning.empty()) log_warn("embed: ", compute.warning);
   const int64_t block_rows = options.block_rows;
