@@ -156,7 +156,8 @@ std::vector<ExampleScore> scoring_run(const LlamaModel& model, const Tokenizer& 
     for (size_t j = 0; j < batch.size(); ++j) {
       const std::vector<int32_t> ids(replies[j].begin(), replies[j].end());
       const auto& it = items[batch[j]];
-      out[batch[j]].prediction = answer_extract(it.answer, utf8_sanitize(tokenizer.decode(ids, /*skip_special=*/true)));
+      out[batch[j]].reply = utf8_sanitize(tokenizer.decode(ids, /*skip_special=*/true));
+      out[batch[j]].prediction = answer_extract(it.answer, out[batch[j]].reply);
       out[batch[j]].correct = !out[batch[j]].prediction.empty() && out[batch[j]].prediction == it.gold;
     }
   }

@@ -61,6 +61,7 @@ struct ExampleScore {
   double ppl_reasoning = 0;  // exp(mean NLL of the reasoning target)
   int64_t correct = 0;       // generated prediction == gold
   std::string prediction;
+  std::string reply;         // the greedy reply, decoded (prediction is extracted from it)
   int64_t ll_correct = -1;       // multiple choice: argmax option log-likelihood is gold (else -1)
   int64_t ll_norm_correct = -1;  // the same with log-likelihood per character
   std::vector<double> option_ll;  // multiple choice: Σ log p(option text) per option, in order

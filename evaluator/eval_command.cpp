@@ -135,21 +135,23 @@ void eval_write(const MpiWorld& world, const EvalConfig& cfg, const Provenance& 
   for (const auto& r : rows) names.push_back(r.name);
   // Every rank reads the journal (a shared folder) and holds the same tables.
   std::vector<int64_t> correct(n_models * n_samples, 0), ll_c(correct.size(), -1), ll_nc(correct.size(), -1);
-  std::vector<std::string> prediction(correct.size());
+  std::vector<std::string> prediction(correct.size()), reply(correct.size());
   for (int64_t u = 0; u < n_units; ++u) {
     const auto t = journal.read(u);
     const int64_t m = u / n_chunks, begin = (u % n_chunks) * cfg.chunk_size;
     const auto iv = t.at("ints").contiguous();
     const auto off = t.at("offsets").contiguous();
     auto ia = iv.accessor<int64_t, 2>();
-    auto oa = off.accessor<int64_t, 1>();
+    auto oa = off.accessor<int64_t, 2>();
     const std::string preds = unit_journal_text(t.at("predictions"));
+    const std::string replies = unit_journal_text(t.at("replies"));
     for (int64_t k = 0; k < iv.size(1); ++k) {
       const int64_t i = m * n_samples + begin + k;
       correct[i] = ia[0][k];
       ll_c[i] = ia[1][k];
       ll_nc[i] = ia[2][k];
-      prediction[i] = preds.substr(oa[k], oa[k + 1] - oa[k]);
+      prediction[i] = preds.substr(oa[0][k], oa[0][k + 1] - oa[0][k]);
+      reply[i] = replies.substr(oa[1][k], oa[1][k + 1] - oa[1][k]);
     }
   }
   const bool classification = answer_format_is_classification(cfg.scoring.answer.format);
@@ -192,6 +194,8 @@ void eval_write(const MpiWorld& world, const EvalConfig& cfg, const Provenance& 
   w.write_int64("correct", ms, correct.data());
   w.write_strings("prediction", prediction);
   w.set_attr("prediction", "layout", std::string("models x samples, row-major, flattened"));
+  w.write_strings("reply", reply);
+  w.set_attr("reply", "layout", std::string("models x samples, row-major, flattened: the greedy reply, decoded"));
   if (plan) {
     w.write_int64("insight_rows", {n_samples, plan->k}, plan->rows.data());
     w.set_attr("insight_rows", "note",
@@ -284,7 +288,9 @@ StageOutcome eval_stage(const MpiWorld& world, const EvalOptions& options) {
   const int64_t n_units = n_models * n_chunks;
 
   const auto outcome = stage_run(world, spec, [&](const Provenance& prov) {
-    UnitJournal journal(world.comm, cfg.output, provenance_fingerprint(prov), spec.force);
+    // The unit layout is part of the fingerprint: a journal left by a kmoe whose units had no
+    // replies is started over rather than read wrongly.
+    UnitJournal journal(world.comm, cfg.output, provenance_fingerprint(prov) + ":units-v2", spec.force);
     const int64_t already = static_cast<int64_t>(journal.done_units().size());
     log_info("eval: ", n_models, " models x ", n_samples, " examples = ", n_units, " units; skipping ", already,
              " units already done, ", n_units - already, " to do");
@@ -319,18 +325,23 @@ StageOutcome eval_stage(const MpiWorld& world, const EvalOptions& options) {
       const auto scores = scoring_run(*rm.model, *rm.files->tokenizer, chunk, cfg.scoring, rm.hook.get());
       const int64_t n = end - begin;
       at::Tensor ints = torch::zeros({3, n}, torch::kInt64);      // correct, ll_correct, ll_norm_correct
-      at::Tensor offsets = torch::zeros({n + 1}, torch::kInt64);  // into the concatenated predictions
+      at::Tensor offsets = torch::zeros({2, n + 1}, torch::kInt64);  // into the concatenated predictions, replies
       auto ia = ints.accessor<int64_t, 2>();
-      auto oa = offsets.accessor<int64_t, 1>();
-      std::string preds;
+      auto oa = offsets.accessor<int64_t, 2>();
+      std::string preds, replies;
       for (int64_t k = 0; k < n; ++k) {
         ia[0][k] = scores[k].correct;
         ia[1][k] = scores[k].ll_correct;
         ia[2][k] = scores[k].ll_norm_correct;
         preds += scores[k].prediction;
-        oa[k + 1] = static_cast<int64_t>(preds.size());
+        replies += scores[k].reply;
+        oa[0][k + 1] = static_cast<int64_t>(preds.size());
+        oa[1][k + 1] = static_cast<int64_t>(replies.size());
       }
-      return {{"ints", ints}, {"offsets", offsets}, {"predictions", unit_journal_bytes(preds)}};
+      return {{"ints", ints},
+              {"offsets", offsets},
+              {"predictions", unit_journal_bytes(preds)},
+              {"replies", unit_journal_bytes(replies)}};
     });
 
     eval_write(world, cfg, prov, journal, rows, examples, gold, plan ? &*plan : nullptr);

@@ -63,8 +63,8 @@ TrainConfig config_resolve(const std::string& mode, const std::string& model, co
                            bool force, const TrainingFlags& f, const std::string& who) {
   TrainConfig c;
   c.mode = mode;
-  if (c.mode != "lora" && c.mode != "full" && c.mode != "moe" && c.mode != "prompt")
-    throw UsageError(who + ": --mode must be lora, full, moe or prompt");
+  if (c.mode != "lora" && c.mode != "full" && c.mode != "moe" && c.mode != "prompt" && c.mode != "lora+prompt")
+    throw UsageError(who + ": --mode must be lora, full, moe, prompt or lora+prompt");
   c.model = model;
   for (const auto& arg : data) {
     try {
@@ -158,7 +158,7 @@ StageSpec train_spec(const TrainConfig& c, const std::string& artifact) {
                   {"seed", t.seed},
                   {"device", c.device},
                   {"dtype", c.dtype}};
-  if (c.mode == "lora") {
+  if (c.mode == "lora" || c.mode == "lora+prompt") {
     spec.options["lora_r"] = c.lora.r;
     spec.options["lora_alpha"] = c.lora.lora_alpha;
     spec.options["lora_dropout"] = c.lora.lora_dropout;
@@ -166,7 +166,7 @@ StageSpec train_spec(const TrainConfig& c, const std::string& artifact) {
     spec.options["use_rslora"] = c.lora.use_rslora;
   }
   if (t.optimizer != "adamw") spec.options["optimizer"] = t.optimizer;
-  if (c.mode == "prompt" && c.init_adapter.empty()) {
+  if ((c.mode == "prompt" && c.init_adapter.empty()) || c.mode == "lora+prompt") {
     spec.options["prompt_tokens"] = c.prompt_tokens;
     spec.options["prompt_init"] = c.prompt_init;
     if (c.prompt_init == "text") spec.options["prompt_init_text"] = c.prompt_init_text;
@@ -307,9 +307,10 @@ StageOutcome train_stage(const MpiWorld& world, const TrainOptions& options) {
   cfg.prompt_init_text = options.prompt_init_text;
   if (!cfg.init_adapter.empty() && cfg.mode != "lora" && cfg.mode != "prompt")
     throw UsageError("kmoe train: --init-adapter is for --mode lora and --mode prompt");
-  if (cfg.mode == "prompt") {
+  if (cfg.mode == "prompt" || cfg.mode == "lora+prompt") {
     if (!cfg.soft_prompt.empty())
-      throw UsageError("kmoe train: --mode prompt trains a soft prompt; to continue one, give it as --init-adapter");
+      throw UsageError("kmoe train: --mode " + cfg.mode +
+                       " trains a soft prompt; to continue one (mode prompt), give it as --init-adapter");
     if (cfg.prompt_init != "vocab" && cfg.prompt_init != "text")
       throw UsageError("kmoe train: --prompt-init must be vocab or text");
     if (cfg.prompt_init == "text" && cfg.prompt_init_text.empty())

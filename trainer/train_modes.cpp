@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include <filesystem>
 #include <map>
 #include <random>
 #include <stdexcept>
@@ -168,51 +169,58 @@ class MoeMode final : public TrainMode {
   TrainTarget target_;
 };
 
-// A soft prompt of cfg.prompt_tokens virtual tokens (ProMoT's stage 1, METHOD.md §3), the
-// model frozen: initialised from the embeddings of --prompt-init-text's tokens (cut or
-// repeated to P, as PEFT's TEXT init), of P tokens drawn uniformly from the vocabulary
-// (seeded), or from --init-adapter's soft prompt. Saved as a PEFT PROMPT_TUNING folder.
+// The first value of a soft prompt of cfg.prompt_tokens virtual tokens [P, hidden], float32 on
+// in.device: the embeddings of --prompt-init-text's tokens (cut or repeated to P, as PEFT's
+// TEXT init), of P tokens drawn uniformly from the vocabulary (seeded), or --init-adapter's
+// soft prompt (mode prompt only). Fills saved's init fields.
+at::Tensor soft_prompt_init(const TrainModeInputs& in, bool from_init_adapter, SoftPrompt& saved) {
+  const TrainConfig& cfg = in.cfg;
+  const int64_t p = cfg.prompt_tokens;
+  at::Tensor init;
+  if (from_init_adapter) {
+    const SoftPrompt from = peft_prompt_load(cfg.init_adapter, in.base);
+    init = from.embeddings;
+    saved.init = from.init;
+    saved.init_text = from.init_text;
+  } else {
+    std::vector<int64_t> ids;
+    if (cfg.prompt_init == "text") {
+      for (const int32_t id : in.tokenizer.encode(cfg.prompt_init_text)) ids.push_back(id);
+      if (ids.empty()) throw std::invalid_argument("--prompt-init-text has no tokens");
+      const std::vector<int64_t> once = ids;
+      while (static_cast<int64_t>(ids.size()) < p) ids.insert(ids.end(), once.begin(), once.end());
+      ids.resize(p);
+      saved.init = "TEXT";
+      saved.init_text = cfg.prompt_init_text;
+    } else {
+      std::mt19937_64 rng(cfg.train.seed);
+      std::uniform_int_distribution<int64_t> token(0, in.base.vocab_size - 1);
+      for (int64_t i = 0; i < p; ++i) ids.push_back(token(rng));
+      saved.init = "RANDOM";
+    }
+    torch::NoGradGuard no_grad;
+    init = in.model.embed_tokens.index_select(0, torch::tensor(ids, torch::kInt64).to(in.model.embed_tokens.device()));
+  }
+  saved.base_model = cfg.model;
+  return init.detach().to(in.device, torch::kFloat32).clone().requires_grad_(true);
+}
+
+// A soft prompt (ProMoT's stage 1, METHOD.md §3), the model frozen, initialised by
+// soft_prompt_init. Saved as a PEFT PROMPT_TUNING folder.
 class PromptMode final : public TrainMode {
  public:
   explicit PromptMode(const TrainModeInputs& in) : model_(in.model), base_(in.base) {
-    const TrainConfig& cfg = in.cfg;
-    const int64_t p = cfg.prompt_tokens;
-    at::Tensor init;
-    if (!cfg.init_adapter.empty()) {
-      const SoftPrompt from = peft_prompt_load(cfg.init_adapter, in.base);
-      init = from.embeddings;
-      saved_.init = from.init;
-      saved_.init_text = from.init_text;
-    } else {
-      std::vector<int64_t> ids;
-      if (cfg.prompt_init == "text") {
-        for (const int32_t id : in.tokenizer.encode(cfg.prompt_init_text)) ids.push_back(id);
-        if (ids.empty()) throw std::invalid_argument("--prompt-init-text has no tokens");
-        const std::vector<int64_t> once = ids;
-        while (static_cast<int64_t>(ids.size()) < p) ids.insert(ids.end(), once.begin(), once.end());
-        ids.resize(p);
-        saved_.init = "TEXT";
-        saved_.init_text = cfg.prompt_init_text;
-      } else {
-        std::mt19937_64 rng(cfg.train.seed);
-        std::uniform_int_distribution<int64_t> token(0, in.base.vocab_size - 1);
-        for (int64_t i = 0; i < p; ++i) ids.push_back(token(rng));
-        saved_.init = "RANDOM";
-      }
-      torch::NoGradGuard no_grad;
-      init =
-          in.model.embed_tokens.index_select(0, torch::tensor(ids, torch::kInt64).to(in.model.embed_tokens.device()));
-    }
-    prompt_ = init.detach().to(in.device, torch::kFloat32).clone().requires_grad_(true);
+    prompt_ = soft_prompt_init(in, !in.cfg.init_adapter.empty(), saved_);
     llama_set_soft_prompt(model_, prompt_);
-    saved_.base_model = cfg.model;
     target_.params.emplace_back("soft_prompt", prompt_);
   }
   TrainTarget& target(Communicator&) override { return target_; }
-  void save(const TrainModeSave& s) override {
+  void save(const TrainModeSave& s) override { save_to(s, s.staging); }
+  // Rank 0 writes the PEFT prompt-tuning folder `dir`.
+  void save_to(const TrainModeSave& s, const std::string& dir) {
     if (!s.world.is_root()) return;
     saved_.embeddings = prompt_.detach().to(torch::kCPU, torch::kFloat32).contiguous();
-    peft_prompt_save(saved_, base_, s.staging);
+    peft_prompt_save(saved_, base_, dir);
   }
 
  private:
@@ -220,6 +228,28 @@ class PromptMode final : public TrainMode {
   ModelConfig base_;
   at::Tensor prompt_;
   SoftPrompt saved_;
+  TrainTarget target_;
+};
+
+// A fresh LoRA and a soft prompt trained together from the start (ProMoT's "prompt and model
+// trained jointly" baseline). Saved as the LoRA's PEFT folder with the soft prompt's PEFT
+// folder in DIR/soft_prompt/ (use it with --adapters DIR --soft-prompt DIR/soft_prompt).
+class LoraPromptMode final : public TrainMode {
+ public:
+  explicit LoraPromptMode(const TrainModeInputs& in) : lora_(in), prompt_(in) {}
+  TrainTarget& target(Communicator& comm) override {
+    target_ = lora_.target(comm);
+    for (const auto& p : prompt_.target(comm).params) target_.params.push_back(p);
+    return target_;
+  }
+  void save(const TrainModeSave& s) override {
+    lora_.save(s);
+    prompt_.save_to(s, (std::filesystem::path(s.staging) / "soft_prompt").string());
+  }
+
+ private:
+  LoraMode lora_;
+  PromptMode prompt_;
   TrainTarget target_;
 };
 
@@ -243,12 +273,17 @@ std::unique_ptr<TrainMode> prompt_mode(const TrainModeInputs& in) {
   return std::make_unique<PromptMode>(in);
 }
 
+std::unique_ptr<TrainMode> lora_prompt_mode(const TrainModeInputs& in) {
+  return std::make_unique<LoraPromptMode>(in);
+}
+
 std::unique_ptr<TrainMode> train_mode_make(const TrainModeInputs& in) {
   if (in.cfg.mode == "lora") return lora_mode(in);
   if (in.cfg.mode == "full") return full_mode(in);
   if (in.cfg.mode == "moe") return moe_mode(in);
   if (in.cfg.mode == "prompt") return prompt_mode(in);
-  throw std::invalid_argument("train: unknown mode '" + in.cfg.mode + "' (lora, full, moe or prompt)");
+  if (in.cfg.mode == "lora+prompt") return lora_prompt_mode(in);
+  throw std::invalid_argument("train: unknown mode '" + in.cfg.mode + "' (lora, full, moe, prompt or lora+prompt)");
 }
 
 void write_metrics(ArtifactWriter& w, const TrainMetrics& m) {

@@ -4,6 +4,8 @@
 //   full  every base weight, in place                                -> an HF folder
 //   moe   the mixture of LoRA experts (routers, optionally experts)  -> moe.h5
 //   prompt a soft prompt (ProMoT stage 1), the model frozen          -> a PEFT prompt-tuning folder
+//   lora+prompt a fresh LoRA and a soft prompt trained jointly       -> the LoRA's PEFT folder, the
+//               prompt's in DIR/soft_prompt/
 // Folder modes (lora, full) fill DIR.partial/ on rank 0; train_command.cpp then adds
 // train.h5 and commits the folder. File modes (moe) write their artifact themselves. A new
 // mode is one more class in train_modes.cpp, a name in train_mode_make and its options in
@@ -31,7 +33,7 @@ namespace kmoe {
 // The resolved options of one training: formats parsed, defaults that depend on the mode
 // filled in, device and dtype chosen (train_command.cpp's config_resolve).
 struct TrainConfig {
-  std::string mode = "lora";  // lora | full | moe | prompt
+  std::string mode = "lora";  // lora | full | moe | prompt | lora+prompt
   std::string model, output;
   std::vector<std::string> data;       // the files (--data FILE[:FRACTION] without the fraction)
   std::vector<double> data_fractions;  // per file: the share of its examples trained on (1: all)

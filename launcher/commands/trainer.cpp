@@ -126,11 +126,14 @@ Subcommand train_subcommand() {
           std::string("Fine-tune a LoRA, the whole model or a mixture of LoRA experts, data parallel\n\n"
                       "--mode lora writes a PEFT adapter folder + train.h5, --mode full an HF folder + train.h5,\n"
                       "--mode moe a mixture of LoRA experts (moe.h5), --mode prompt a soft prompt (PEFT prompt\n"
-                      "tuning folder + train.h5) with the model frozen. Loss on response tokens only.\n\n")
+                      "tuning folder + train.h5) with the model frozen, --mode lora+prompt a LoRA and a soft prompt\n"
+                      "trained jointly (the LoRA's PEFT folder, the prompt in DIR/soft_prompt/). Loss on response\n"
+                      "tokens only.\n\n")
               .append(kSignalHelp),
           [](po::options_description& d, po::positional_options_description&) {
             const TrainOptions def;
-            d.add_options()("mode", po::value<std::string>()->default_value(def.mode), "lora, full, moe or prompt");
+            d.add_options()("mode", po::value<std::string>()->default_value(def.mode),
+                            "lora, full, moe, prompt or lora+prompt");
             training_options_add(d, def.training, true);
             d.add_options()("init-adapter", po::value<std::string>()->value_name("DIR"),
                             "--mode lora: continue from this PEFT adapter; --mode prompt: from this soft prompt")(
@@ -138,9 +141,9 @@ Subcommand train_subcommand() {
                 "--mode lora, full, moe: put this soft prompt (PEFT prompt tuning) before every\n"
                 "sequence, frozen (ProMoT's second stage)")("prompt-tokens",
                                                             po::value<int64_t>()->default_value(def.prompt_tokens),
-                                                            "--mode prompt: virtual tokens of the soft prompt")(
+                                                            "--mode prompt, lora+prompt: virtual tokens of the soft prompt")(
                 "prompt-init", po::value<std::string>()->default_value(def.prompt_init),
-                "--mode prompt: vocab (embeddings of random vocabulary tokens) or text")(
+                "--mode prompt, lora+prompt: vocab (embeddings of random vocabulary tokens)\nor text")(
                 "prompt-init-text", po::value<std::string>()->value_name("TEXT"),
                 "--mode prompt --prompt-init text: the task's instruction, whose token\n"
                 "embeddings (repeated to --prompt-tokens) start the prompt")(

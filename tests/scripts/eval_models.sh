@@ -63,6 +63,13 @@ for m, name in enumerate(models):
         f1.append(2 * tp / (2 * tp + fp + fn))
     assert abs(e["macro_f1"][m] - np.mean(f1)) < 1e-6, (name, e["macro_f1"][m], f1)
 assert e["acc_ll"][3] != e["acc_ll"][0], "the MoE row scores as the base"
+# the decoded replies, models x samples, beside the predictions extracted from them
+reply = np.array(e["reply"].asstr()[()]).reshape(4, 9)
+for m, name in enumerate(models):
+    assert any(r.strip() for r in reply[m]), (name, "no reply")
+    for p, r in zip(pred[m], reply[m]):
+        assert not p or r.strip(), (name, p, r)
+assert reply[0].tolist() != reply[3].tolist(), "the MoE row replies as the base"
 PY
 }
 compare() {  # every dataset of $1 and $2 identical (bytes)

@@ -6,7 +6,8 @@
 # Adafactor trains it and resumes after SIGUSR1; a run killed with SIGKILL after a checkpoint
 # resumes to the uninterrupted prompt byte for byte. `--mode lora --soft-prompt` trains with the prompt frozen
 # before every sequence, and score/generate take --soft-prompt; a soft prompt given where a
-# LoRA is expected (and the reverse) is refused, naming it.
+# LoRA is expected (and the reverse) is refused, naming it. `--mode lora+prompt` trains both
+# jointly: np 1 = np 2, its first loss is the prompt-only run's, and eval takes the folder.
 source "$(dirname "$0")/lib.sh"
 : "${KMOE_TINY_MODEL:?} ${KMOE_REF_PYTHON:?}"
 model="$WORK/model"
@@ -176,6 +177,49 @@ loss = f["metrics/loss"][:]
 assert loss[-1] < loss[0] - 0.1, loss
 assert json.loads(f.attrs["options"])["optimizer"] == "adafactor"
 PY
+
+# --mode lora+prompt: a LoRA and a soft prompt trained jointly (ProMoT's joint baseline). Its
+# first loss is the prompt-only run's (LoRA B starts at 0); both parts move; np 1 = np 2; eval
+# takes the folder with its prompt.
+jargs=(train --model "$model" --data "$WORK/data/kshot.jsonl" --prompt-format chat --prompt-tokens 6
+       --prompt-init text --prompt-init-text "Give the code of the word." --global-batch 4 --micro-batch 2
+       --lr 0.05 --lr-decay constant --lora-r 4 --lora-dropout 0 --max-steps 4 --log-every 1 --seed 3 --threads 1)
+mpi -np 2 "$KMOE" "${jargs[@]}" --mode lora+prompt --output "$WORK/joint2" 2> "$WORK/err" ||
+  { cat "$WORK/err"; fail "lora+prompt np 2"; }
+mpi -np 1 "$KMOE" "${jargs[@]}" --mode lora+prompt --output "$WORK/joint1" 2> "$WORK/err" ||
+  { cat "$WORK/err"; fail "lora+prompt np 1"; }
+mpi -np 1 "$KMOE" "${jargs[@]}" --mode prompt --output "$WORK/jprompt" 2> "$WORK/err" ||
+  { cat "$WORK/err"; fail "prompt for lora+prompt"; }
+"$KMOE_REF_PYTHON" - "$WORK" "$model" <<'PY' || fail "lora+prompt"
+import json, sys, h5py, numpy as np
+from safetensors.numpy import load_file
+w, model = sys.argv[1:3]
+j1, j2, p = (h5py.File(f"{w}/{d}/train.h5", "r")["metrics/loss"][:] for d in ("joint1", "joint2", "jprompt"))
+assert len(j1) == 4 and abs(j1[0] - p[0]) < 1e-5 * abs(p[0]), ("first loss differs from the prompt-only run", j1, p)
+assert abs(j1 - j2).max() < 1e-5 * abs(j1).max(), ("np 1 and np 2 differ", j1, j2)
+assert abs(j1[1:] - p[1:]).max() > 1e-4, ("the LoRA changed nothing", j1, p)
+for d in ("joint1", "joint2"):
+    cfg = json.load(open(f"{w}/{d}/adapter_config.json"))
+    assert cfg["peft_type"] == "LORA", cfg
+    sp = json.load(open(f"{w}/{d}/soft_prompt/adapter_config.json"))
+    assert sp["peft_type"] == "PROMPT_TUNING" and sp["num_virtual_tokens"] == 6, sp
+lora = load_file(f"{w}/joint1/adapter_model.safetensors")
+assert max(np.abs(v).max() for k, v in lora.items() if "lora_B" in k) > 0, "lora_B stayed 0"
+jp = load_file(f"{w}/joint1/soft_prompt/adapter_model.safetensors")["prompt_embeddings"]
+jp2 = load_file(f"{w}/joint2/soft_prompt/adapter_model.safetensors")["prompt_embeddings"]
+pp = load_file(f"{w}/jprompt/adapter_model.safetensors")["prompt_embeddings"]
+assert np.abs(jp - jp2).max() < 1e-4 * np.abs(jp).max(), "np 1 and np 2 prompts differ"
+assert np.abs(jp - pp).max() > 1e-5, "the joint prompt equals the prompt-only one: the LoRA had no effect on it"
+opts = json.loads(h5py.File(f"{w}/joint1/train.h5", "r").attrs["options"])
+assert opts["prompt_tokens"] == 6 and opts["lora_r"] == 4, opts
+PY
+"$KMOE" eval --model "$model" --test "$WORK/data/kshot.jsonl" --adapters "$WORK/joint1" \
+  --soft-prompt "$WORK/joint1/soft_prompt" --max-new-tokens 4 --output "$WORK/joint_eval.h5" > /dev/null 2> "$WORK/err" ||
+  { cat "$WORK/err"; fail "eval of a lora+prompt folder"; }
+if "$KMOE" "${jargs[@]}" --mode lora+prompt --soft-prompt "$WORK/sp2" --output "$WORK/jbad" 2> "$WORK/err"; then
+  fail "lora+prompt with --soft-prompt ran"
+fi
+grep -q "lora+prompt trains a soft prompt" "$WORK/err" || { cat "$WORK/err"; fail "lora+prompt --soft-prompt: unclear"; }
 
 # the wrong kind of folder is refused, naming it
 if "$KMOE" generate --model "$model" --adapter "$WORK/sp2" "hi" 2> "$WORK/err" > /dev/null; then fail "--adapter SOFT_PROMPT ran"; fi
