@@ -27,6 +27,7 @@
 #include "data/formats/peft_adapter.h"
 #include "data/formats/peft_prompt.h"
 #include "data/store/artifact.h"
+#include "evaluator/panda.h"
 #include "model/cpu_threads.h"
 #include "model/lora.h"
 #include "runtime/log.h"
@@ -399,7 +400,8 @@ class ScoreWorker {
 
 // Reads every unit back from the journal (every rank: a shared folder) and writes scores.h5.
 void score_write(const MpiWorld& world, const ScoreConfig& cfg, const Provenance& prov, const UnitJournal& journal,
-                 const std::vector<BankEntry>& rows, const std::vector<KshotExample>& examples) {
+                 const std::vector<BankEntry>& rows, const std::vector<KshotExample>& examples,
+                 const InsightPlan* plan) {
   const int64_t n_samples = examples.size();
   const int64_t n_adapters = rows.size();
   const int64_t n_chunks = (n_samples + cfg.chunk_size - 1) / cfg.chunk_size;
@@ -498,6 +500,7 @@ void score_write(const MpiWorld& world, const ScoreConfig& cfg, const Provenance
     if (skipped[a]) all_reasons += (all_reasons.empty() ? "" : "\n") + names[a] + ": " + reasons[a];
   }
   w.set_attr("skipped", "reasons", all_reasons);
+  if (plan) insight_plan_write(w, *plan);
   w.commit();
   for (int64_t a = 0; a < n_adapters; ++a) {
     if (skipped[a]) log_warn("skipped adapter ", names[a], ": ", reasons[a]);
@@ -545,6 +548,7 @@ StageOutcome score_stage(const MpiWorld& world, const ScoreOptions& options) {
   if (!cfg.soft_prompt.empty()) spec.inputs.emplace_back("soft_prompt", cfg.soft_prompt);
   for (const auto& e : bank) spec.inputs.emplace_back("adapter/" + e.name, e.path);
   for (size_t a = first_moe; a < rows.size(); ++a) spec.inputs.emplace_back("moe/" + rows[a].name, rows[a].path);
+  if (!options.insights.pool.empty()) insight_spec_add(spec, options.insights, "score");
 
   const int64_t n_samples = examples.size();
   const int64_t n_adapters = rows.size();
@@ -554,9 +558,13 @@ StageOutcome score_stage(const MpiWorld& world, const ScoreOptions& options) {
     const int64_t already = static_cast<int64_t>(journal.done_units().size());
     log_info("score: ", n_adapters, " adapters (base included) x ", n_samples, " examples = ", n_units,
              " units; skipping ", already, " units already done, ", n_units - already, " to do");
-    ScoreWorker worker(world, cfg, examples, rows, first_moe);
+    // PANDA: each question with the pool rows nearest to it put before it (the answers,
+    // rationales and ids stay the K-shot set's).
+    std::optional<InsightPlan> plan;
+    if (!options.insights.pool.empty()) plan = insight_plan(world, options.insights, examples, "score");
+    ScoreWorker worker(world, cfg, plan ? plan->examples : examples, rows, first_moe);
     work_units_run(world, journal, {"scoring", n_units}, [&](int64_t unit) { return worker.unit(unit); });
-    score_write(world, cfg, prov, journal, rows, examples);
+    score_write(world, cfg, prov, journal, rows, examples, plan ? &*plan : nullptr);
     journal.remove();
   });
   log_info("score: ", outcome.skipped ? "skipped: " : "", outcome.reason, " -> ", cfg.output);

@@ -105,6 +105,17 @@ struct ScoringCommandOptions {
 ScoringCommandOptions scoring_options_resolve(const ScoringFlags& flags, const std::string& command);
 
 // `kmoe score`: the bank (and the base, and MoE files) on a K-shot set -> scores.h5.
+// `kmoe eval --insights` (and `kmoe score`, `kmoe generate`): the options as the user gives them
+// (PANDA, evaluator/panda.h).
+struct InsightFlags {
+  std::string pool;           // insights.h5 ("": none)
+  int64_t k = 6;              // retrieved per query (the paper: 6 for classification, 1 interactive)
+  std::string mode = "insights";
+  std::string template_file;  // overrides insight_template_default(mode)
+  std::string encoder_model;  // the pool's encoder at another path (it must be the same encoder)
+  uint64_t seed = 0;          // --insight-mode random
+};
+
 struct ScoreOptions {
   std::string model;             // base model: HF folder or .gguf (required)
   std::string kshot;             // K-shot examples, JSONL (required)
@@ -114,6 +125,7 @@ struct ScoreOptions {
   bool skip_bad_adapters = false;  // record adapters that fail to load as skipped
   bool force = false;              // rerun even if the artifact is complete
   ScoringFlags scoring;
+  InsightFlags insights;  // PANDA: each K-shot question with its nearest pool rows before it
 };
 StageOutcome score_stage(const MpiWorld& world, const ScoreOptions& options);
 

@@ -196,13 +196,7 @@ void eval_write(const MpiWorld& world, const EvalConfig& cfg, const Provenance& 
   w.set_attr("prediction", "layout", std::string("models x samples, row-major, flattened"));
   w.write_strings("reply", reply);
   w.set_attr("reply", "layout", std::string("models x samples, row-major, flattened: the greedy reply, decoded"));
-  if (plan) {
-    w.write_int64("insight_rows", {n_samples, plan->k}, plan->rows.data());
-    w.set_attr("insight_rows", "note",
-               std::string("per example, the rows of the insight pool put before its question, best first"));
-    w.set_attr("/", "insight_mode", std::string(insight_mode_name(plan->mode)));
-    w.set_attr("/", "insight_excluded", plan->excluded);
-  }
+  if (plan) insight_plan_write(w, *plan);
   w.commit();
 }
 
@@ -263,20 +257,7 @@ StageOutcome eval_stage(const MpiWorld& world, const EvalOptions& options) {
   spec.inputs = {{"model", cfg.model_path}, {"test", cfg.test_path}};
   if (!cfg.soft_prompt.empty()) spec.inputs.emplace_back("soft_prompt", cfg.soft_prompt);
   const InsightFlags& insight = options.insights;
-  if (!insight.pool.empty()) {
-    InsightTemplate tmpl;
-    try {
-      tmpl = insight.template_file.empty() ? insight_template_default(insight_mode_parse(insight.mode))
-                                           : insight_template_read(insight.template_file);
-    } catch (const std::invalid_argument& e) {
-      throw UsageError(std::string("kmoe eval: ") + e.what());
-    }
-    spec.inputs.emplace_back("insights", insight.pool);
-    spec.options["insight_k"] = insight.k;
-    spec.options["insight_mode"] = insight.mode;
-    spec.options["insight_template"] = tmpl.block + "\n----\n" + tmpl.item;
-    if (insight.mode == "random") spec.options["insight_seed"] = insight.seed;
-  }
+  if (!insight.pool.empty()) insight_spec_add(spec, insight, "eval");
   for (const auto& r : rows) {
     if (r.kind != EvalModelKind::base)
       spec.inputs.emplace_back((r.kind == EvalModelKind::moe ? "moe/" : "adapter/") + r.name, r.path);

@@ -696,4 +696,28 @@ InsightPlan insight_plan(const MpiWorld& world, const InsightFlags& flags, const
   return plan;
 }
 
+void insight_spec_add(StageSpec& spec, const InsightFlags& flags, const std::string& command) {
+  InsightTemplate tmpl;
+  try {
+    tmpl = flags.template_file.empty() ? insight_template_default(insight_mode_parse(flags.mode))
+                                       : insight_template_read(flags.template_file);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError("kmoe " + command + ": " + e.what());
+  }
+  spec.inputs.emplace_back("insights", flags.pool);
+  spec.options["insight_k"] = flags.k;
+  spec.options["insight_mode"] = flags.mode;
+  spec.options["insight_template"] = tmpl.block + "\n----\n" + tmpl.item;
+  if (flags.mode == "random") spec.options["insight_seed"] = flags.seed;
+}
+
+void insight_plan_write(ArtifactWriter& w, const InsightPlan& plan) {
+  const int64_t n = plan.k > 0 ? static_cast<int64_t>(plan.rows.size()) / plan.k : 0;
+  w.write_int64("insight_rows", {n, plan.k}, plan.rows.data());
+  w.set_attr("insight_rows", "note",
+             std::string("per example, the rows of the insight pool put before its question, best first"));
+  w.set_attr("/", "insight_mode", std::string(insight_mode_name(plan.mode)));
+  w.set_attr("/", "insight_excluded", plan.excluded);
+}
+
 }  // namespace kmoe

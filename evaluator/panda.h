@@ -27,6 +27,7 @@
 
 #include "data/encoders/encoder_load.h"
 #include "data/encoders/sentence_encoder.h"
+#include "data/store/artifact.h"
 #include "data/text/kshot.h"
 #include "evaluator/bank_scoring.h"  // ScoringFlags
 #include "runtime/mpi_world.h"
@@ -106,15 +107,6 @@ InsightTemplate insight_template_read(const std::string& path);
 std::string insight_render(const InsightTemplate& tmpl, const std::string& question, const InsightPool& pool,
                            const std::vector<int64_t>& rows);
 
-// `kmoe eval --insights` (and `kmoe generate --insights`): the options as the user gives them.
-struct InsightFlags {
-  std::string pool;           // insights.h5 ("": none)
-  int64_t k = 6;              // retrieved per query (the paper: 6 for classification, 1 interactive)
-  std::string mode = "insights";
-  std::string template_file;  // overrides insight_template_default(mode)
-  std::string encoder_model;  // the pool's encoder at another path (it must be the same encoder)
-  uint64_t seed = 0;          // --insight-mode random
-};
 struct InsightPlan {
   std::vector<KshotExample> examples;  // the queries, each instruction rendered with its rows
   std::vector<int64_t> rows;           // [queries, k] pool rows used, row-major
@@ -129,5 +121,11 @@ struct InsightPlan {
 // differs from the one given, or when fewer than k rows are usable.
 InsightPlan insight_plan(const MpiWorld& world, const InsightFlags& flags, const std::vector<KshotExample>& queries,
                          const std::string& command);
+// The pool, k, mode, template (and seed for mode random) into a stage's inputs and options, so
+// a change of any re-runs the stage. Throws UsageError "kmoe COMMAND: ..." for a bad mode or
+// template file.
+void insight_spec_add(StageSpec& spec, const InsightFlags& flags, const std::string& command);
+// The plan's rows ([queries, k], `insight_rows`) and its mode and exclusions (root attributes).
+void insight_plan_write(ArtifactWriter& w, const InsightPlan& plan);
 
 }  // namespace kmoe

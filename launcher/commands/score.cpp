@@ -48,6 +48,7 @@ ScoreOptions score_options(const po::variables_map& vm) {
   cli_get(vm, "skip-bad-adapters", o.skip_bad_adapters);
   cli_get(vm, "force", o.force);
   o.scoring = scoring_flags(vm);
+  o.insights = insight_flags(vm);
   return o;
 }
 
@@ -69,6 +70,7 @@ Subcommand score_subcommand() {
                 "skip-bad-adapters", po::bool_switch(), "record adapters that fail to load as skipped")(
                 "force", po::bool_switch(), "rerun even if the artifact is complete");
             scoring_flags_add(d, def.scoring);
+            insight_flags_add(d, def.insights);
           },
           [](const po::variables_map& vm) { return stage_exit(score_stage(mpi_world(), score_options(vm))); }};
 }

@@ -1,11 +1,12 @@
-# kmoe panda learn + kmoe eval --insights on the tiny scoring model (scoring_reference.py):
+# kmoe panda learn + kmoe eval --insights (and score, generate) on the tiny scoring model (scoring_reference.py):
 # the expert is the base with adapter b_all, the LLM the base, the keys' encoder the base as a
 # decoder encoder. insights.h5 is the same for np 1, np 2 and a run killed mid-way and re-run;
 # the expert's preferred option is its log-likelihood argmax (its rate of gold equals
 # `kmoe eval`'s acc_ll); top3 pairs the same top answer with a lower one; eval --insights
 # never uses a pool row holding a query, picks the nearest rows (cosine, checked in numpy
 # against the queries' keys also found in the pool), and refuses another encoder, a k larger
-# than the usable pool and a file that is not a pool.
+# than the usable pool and a file that is not a pool. score --insights retrieves as eval does and
+# gives the same predictions for the same prompts.
 source "$(dirname "$0")/lib.sh"
 : "${KMOE_PARITY_DIR:?}"
 D="$KMOE_PARITY_DIR/scoring"
@@ -108,6 +109,31 @@ assert hot not in rr and all(len(set(r)) == 3 for r in rr) and not np.array_equa
 assert e1.attrs["insight_excluded"] == 1
 print("retrieval ok:", rows.tolist())
 PY
+# score --insights: the same retrieval as eval's, and the same predictions for the same prompts
+echo "$D/adapters/b_all" > "$WORK/bank.txt"
+sc=(score --model "$D/model" --kshot "$WORK/test.jsonl" --bank "$WORK/bank.txt" --answer-format choice
+    --max-new-tokens 4 --threads 1)
+mpi -np 2 "$KMOE" "${sc[@]}" --insights "$WORK/i1.h5" --insight-k 3 --output "$WORK/s_ins.h5" 2> "$WORK/errs" ||
+  { cat "$WORK/errs"; fail "score --insights"; }
+mpi -np 1 "$KMOE" "${sc[@]}" --output "$WORK/s_plain.h5" 2> "$WORK/errs" || { cat "$WORK/errs"; fail "score"; }
+"$PYTHON" - "$WORK" <<'PY' || fail "score --insights"
+import json, sys, h5py, numpy as np
+w = sys.argv[1]
+s, p, e = (h5py.File(f"{w}/{n}.h5", "r") for n in ("s_ins", "s_plain", "e1"))
+assert np.array_equal(s["insight_rows"][()], e["insight_rows"][()]), (s["insight_rows"][()], e["insight_rows"][()])
+assert s.attrs["insight_excluded"] == 1 and s.attrs["insight_mode"] == "insights"
+names = [x.decode() for x in s["adapters"][()]]
+n = s["correct"].shape[1]
+pred = np.array(s["prediction"].asstr()[()]).reshape(len(names), n)[names.index("b_all")]
+assert pred.tolist() == e["prediction"].asstr()[()].tolist(), (pred, e["prediction"].asstr()[()])
+assert np.abs(s["nll"][()] - p["nll"][()]).max() > 1e-3, "the insights did not change the NLLs"
+opts = json.loads(s.attrs["options"])
+assert opts["insight_k"] == 3 and any(i["name"] == "insights" for i in json.loads(s.attrs["inputs"]))
+print("score --insights ok")
+PY
+root=$(cd "$(dirname "$0")/../.." && pwd)
+"$PYTHON" "$root/tests/tools/check_artifacts.py" "$root/docs/artifacts.json" "$WORK/s_ins.h5" "$WORK/e1.h5" "$WORK/i1.h5" \
+  --require scores.h5,eval.h5,insights.h5 || fail "the artifacts with insights do not match docs/artifacts.json"
 # generate --insights: collective retrieval, then rank 0 prints the user's prompt and the reply.
 mpi -np 2 "$KMOE" generate --model "$D/model" --raw --max-new-tokens 3 --threads 1 --insights "$WORK/i1.h5" \
   --insight-k 2 "Which is cold?" > "$WORK/gen" 2> "$WORK/errg" || { cat "$WORK/errg"; fail "generate --insights"; }

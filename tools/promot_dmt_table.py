@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+"""The ProMoT and DMT tables (issue 15) from bench/promot_smollm2.sh's and
+bench/dmt_smollm2.sh's output folders.
+
+  promot_dmt_table.py promot OUT [--json FILE]
+      rows: base, plain fine-tuning, prompt tuning alone, prompt + LoRA jointly, ProMoT;
+      columns: in-task accuracy (yesno, zero-shot, each model with its own prompt), out-of-task
+      accuracy per task (1-shot, no soft prompt) and their average, and format leakage: the share
+      of out-of-task replies that answer yes or no. Mean ± sd over the seeds found; then ProMoT
+      minus each other row with a paired-bootstrap 95% interval (seeds × test examples).
+  promot_dmt_table.py dmt OUT [--json FILE]
+      rows: base, specialised only, general only, mixed (one stage), sequential, DMT at each k;
+      columns: specialised (math) and general (chat, yesno, their average) accuracy, 1-shot.
+      Mean ± sd over seeds; DMT at each k minus sequential and minus mixed with intervals; and
+      OUT/dmt.png, the trade-off (general average against specialised accuracy, sd bars).
+"""
+import json
+import os
+import re
+import sys
+
+import h5py
+import numpy as np
+
+YESNO = re.compile(r"^\W*(yes|no)\b|\bthe answer is \W*(yes|no)\b", re.IGNORECASE)
+
+
+def load(path, row):
+    """correct[samples], replies[samples] of model `row` of an eval.h5; None if not there."""
+    if not os.path.exists(path):
+        return None
+    with h5py.File(path, "r") as f:
+        models = list(f["models"].asstr()[:])
+        if row not in models:
+            return None
+        m = models.index(row)
+        n = f["samples"].shape[0]
+        reply = np.array(f["reply"].asstr()[:]).reshape(len(models), n)[m] if "reply" in f else None
+        return {"correct": f["correct"][()][m].astype(float), "reply": reply}
+
+
+def fmt(values):
+    v = [x for x in values if x is not None and not np.isnan(x)]
+    if not v:
+        return "-"
+    return f"{100 * np.mean(v):.1f} ± {100 * np.std(v, ddof=1):.1f}" if len(v) > 1 else f"{100 * v[0]:.1f}"
+
+
+def boot_diff(a, b, seed=0, n=2000):
+    """a, b: per seed, a list of per-task correctness vectors (the same examples). The mean
+    over seeds and tasks of mean(a - b), with a 95% interval from resampling seeds, then
+    examples within each seed and task."""
+    diffs = [[x - y for x, y in zip(sa, sb)] for sa, sb in zip(a, b)]
+    point = float(np.mean([np.mean([d.mean() for d in s]) for s in diffs]))
+    rng = np.random.default_rng(seed)
+    boots = []
+    for _ in range(n):
+        seeds = rng.integers(0, len(diffs), len(diffs))
+        boots.append(np.mean([np.mean([d[rng.integers(0, len(d), len(d))].mean() for d in diffs[s]]) for s in seeds]))
+    return point, float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))
+
+
+def seeds_of(out):
+    return sorted((d for d in os.listdir(out) if re.fullmatch(r"seed\d+", d)), key=lambda d: int(d[4:]))
+
+
+def promot(out):
+    tasks = ["mc", "math", "chat"]
+    rows = [("base model", None), ("plain fine-tuning (LoRA)", "ft"), ("prompt tuning alone", "pt"),
+            ("prompt + LoRA jointly", "joint"), ("ProMoT (prompt, then LoRA)", "promot")]
+    base_in = load(f"{out}/base/in_yesno.h5", "base")
+    base_out = {t: load(f"{out}/base/out_{t}.h5", "base") for t in tasks}
+    per = {name: [] for name, _ in rows}  # per seed: {"in": correct, "out": {task: res}}
+    used = []
+    for s in seeds_of(out):
+        d = f"{out}/{s}"
+        got = {"base model": {"in": base_in, "out": base_out},
+               "plain fine-tuning (LoRA)": {"in": load(f"{d}/in_ft.h5", "ft"),
+                                            "out": {t: load(f"{d}/out_{t}.h5", "ft") for t in tasks}},
+               "prompt tuning alone": {"in": load(f"{d}/in_pt.h5", "base"), "out": base_out},
+               "prompt + LoRA jointly": {"in": load(f"{d}/in_joint.h5", "joint"),
+                                         "out": {t: load(f"{d}/out_{t}.h5", "joint") for t in tasks}},
+               "ProMoT (prompt, then LoRA)": {"in": load(f"{d}/in_promot.h5", "promot"),
+                                              "out": {t: load(f"{d}/out_{t}.h5", "promot") for t in tasks}}}
+        if any(g["in"] is None or any(v is None for v in g["out"].values()) for g in got.values()):
+            continue  # a seed not finished
+        used.append(s)
+        for name in per:
+            per[name].append(got[name])
+    if not used:
+        sys.exit(f"{out}: no finished seed")
+    table = {}
+    for name, _ in rows:
+        runs = per[name]
+        cols = {"in-task yesno": [r["in"]["correct"].mean() for r in runs]}
+        for t in tasks:
+            cols[t] = [r["out"][t]["correct"].mean() for r in runs]
+        cols["out-of-task avg"] = [np.mean([r["out"][t]["correct"].mean() for t in tasks]) for r in runs]
+        cols["leakage"] = [np.mean([bool(YESNO.search(x)) for t in tasks for x in r["out"][t]["reply"]]) for r in runs]
+        table[name] = cols
+    n = len(base_in["correct"])
+    head = ["in-task yesno"] + tasks + ["out-of-task avg", "leakage"]
+    lines = [f"test accuracy (%), SmolLM2-135M-Instruct, {n} test examples per task, seeds: {', '.join(used)}"
+             " (mean ± sd)", "", "| row | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
+    for name, cols in table.items():
+        lines.append(f"| {name} | " + " | ".join(fmt(cols[h]) for h in head) + " |")
+    lines.append("\nin task: yesno zero-shot, each model with its own soft prompt; out of task: 1-shot, no soft prompt"
+                 " (so prompt tuning alone is the base model there); leakage: out-of-task replies answering yes/no.")
+    lines.append("\nProMoT − ... (points, paired-bootstrap 95% interval over seeds × test examples)")
+    lines.append("| row | in-task | out-of-task avg |")
+    lines.append("|---|---|---|")
+    diffs = {}
+    p = per["ProMoT (prompt, then LoRA)"]
+    for name, _ in rows[:-1]:
+        q = per[name]
+        din = boot_diff([[r["in"]["correct"]] for r in p], [[r["in"]["correct"]] for r in q])
+        dout = boot_diff([[r["out"][t]["correct"] for t in tasks] for r in p],
+                         [[r["out"][t]["correct"] for t in tasks] for r in q])
+        diffs[name] = {"in": din, "out": dout}
+        f = lambda d: f"{100 * d[0]:+.1f} [{100 * d[1]:+.1f}, {100 * d[2]:+.1f}]"
+        lines.append(f"| − {name} | {f(din)} | {f(dout)} |")
+    return "\n".join(lines), {"seeds": used, "table": table, "promot_minus": diffs}
+
+
+DMT_ROWS = [("base model", None), ("specialised only", "special"), ("general only", "general"),
+            ("mixed, one stage", "mixed"), ("sequential (special, then general)", "sequential")]
+
+
+def k_value(name):
+    num, _, den = name[len("dmt-k"):].partition("_")
+    return float(num) / float(den or 1)
+
+
+def dmt(out):
+    general = ["chat", "yesno"]
+    tasks = ["math"] + general
+    used, per = [], {}
+    k_names = set()
+    for s in seeds_of(out):
+        runs_dir = f"{out}/{s}/runs"
+        if os.path.isdir(runs_dir):
+            k_names |= {d for d in os.listdir(runs_dir) if d.startswith("dmt-k")}
+    rows = DMT_ROWS + [(f"DMT, k = {n[len('dmt-k'):].replace('_', '/')}", n) for n in
+                       sorted(k_names, key=k_value, reverse=True)]
+    for s in seeds_of(out):
+        got = {}
+        for name, row in rows:
+            got[name] = {t: load(f"{out}/base/{t}.h5", "base") if row is None else load(f"{out}/{s}/{t}.h5", row)
+                         for t in tasks}
+        if any(v is None for g in got.values() for v in g.values()):
+            continue
+        used.append(s)
+        for name in got:
+            per.setdefault(name, []).append(got[name])
+    if not used:
+        sys.exit(f"{out}: no finished seed")
+    table = {}
+    for name, _ in rows:
+        r = per[name]
+        cols = {t: [x[t]["correct"].mean() for x in r] for t in tasks}
+        cols["general avg"] = [np.mean([x[t]["correct"].mean() for t in general]) for x in r]
+        table[name] = cols
+    n = len(per["base model"][0]["math"]["correct"])
+    head = ["math", "chat", "yesno", "general avg"]
+    lines = [f"test accuracy (%), SmolLM2-135M-Instruct, 1-shot, {n} test examples per task, seeds: "
+             f"{', '.join(used)} (mean ± sd); specialised: math (arith family data), general: chat, yesno", "",
+             "| row | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
+    for name, cols in table.items():
+        lines.append(f"| {name} | " + " | ".join(fmt(cols[h]) for h in head) + " |")
+    lines.append("\nDMT − ... (points, paired-bootstrap 95% interval over seeds × test examples)")
+    lines.append("| row | math | general avg |")
+    lines.append("|---|---|---|")
+    diffs = {}
+    f = lambda d: f"{100 * d[0]:+.1f} [{100 * d[1]:+.1f}, {100 * d[2]:+.1f}]"
+    for name, row in rows:
+        if not row or not row.startswith("dmt-k"):
+            continue
+        for other in ("sequential (special, then general)", "mixed, one stage"):
+            a, b = per[name], per[other]
+            dm = boot_diff([[x["math"]["correct"]] for x in a], [[x["math"]["correct"]] for x in b])
+            dg = boot_diff([[x[t]["correct"] for t in general] for x in a], [[x[t]["correct"] for t in general] for x in b])
+            diffs[f"{name} - {other}"] = {"math": dm, "general": dg}
+            lines.append(f"| {name} − {other.split(' (')[0]} | {f(dm)} | {f(dg)} |")
+    plot(table, f"{out}/dmt.png")
+    lines.append(f"\nplot: {out}/dmt.png")
+    return "\n".join(lines), {"seeds": used, "table": table, "dmt_minus": diffs}
+
+
+def plot(table, path):
+    """General average (x) against specialised accuracy (y), mean with sd bars; DMT's points
+    joined in order of k. Pillow only (no matplotlib on the machines this runs on)."""
+    from PIL import Image, ImageDraw
+    W, H, L, R, T, B = 760, 520, 70, 230, 30, 60
+    img = Image.new("RGB", (W, H), "white")
+    d = ImageDraw.Draw(img)
+    pts = {name: (np.mean(c["general avg"]), np.mean(c["math"]), np.std(c["general avg"], ddof=1) if len(c["math"]) > 1
+                  else 0, np.std(c["math"], ddof=1) if len(c["math"]) > 1 else 0) for name, c in table.items()}
+    xs = [p[0] - p[2] for p in pts.values()] + [p[0] + p[2] for p in pts.values()]
+    ys = [p[1] - p[3] for p in pts.values()] + [p[1] + p[3] for p in pts.values()]
+    x0, x1 = max(0, min(xs) - 0.03), min(1, max(xs) + 0.03)
+    y0, y1 = max(0, min(ys) - 0.03), min(1, max(ys) + 0.03)
+    X = lambda v: L + (v - x0) / (x1 - x0) * (W - L - R)
+    Y = lambda v: H - B - (v - y0) / (y1 - y0) * (H - T - B)
+    d.rectangle([L, T, W - R, H - B], outline="black")
+    for i in range(6):
+        vx, vy = x0 + i * (x1 - x0) / 5, y0 + i * (y1 - y0) / 5
+        d.line([X(vx), H - B, X(vx), H - B + 5], fill="black")
+        d.text((X(vx) - 12, H - B + 8), f"{100 * vx:.0f}", fill="black")
+        d.line([L - 5, Y(vy), L, Y(vy)], fill="black")
+        d.text((L - 35, Y(vy) - 6), f"{100 * vy:.0f}", fill="black")
+    d.text((L + 60, H - 25), "general accuracy (chat, yesno average), %", fill="black")
+    d.text((5, T - 22), "specialised accuracy (math), %   SmolLM2-135M, DMT trade-off, mean ± sd over seeds", fill="black")
+    colours = ["gray", "red", "blue", "green", "orange", "purple", "brown", "magenta", "teal", "olive", "navy"]
+    dmt_pts = [(name, p) for name, p in pts.items() if name.startswith("DMT")]
+    for (_, a), (_, b) in zip(dmt_pts, dmt_pts[1:]):
+        d.line([X(a[0]), Y(a[1]), X(b[0]), Y(b[1])], fill="purple", width=1)
+    for i, (name, (gx, my, sx, sy)) in enumerate(pts.items()):
+        c = colours[i % len(colours)]
+        d.line([X(gx - sx), Y(my), X(gx + sx), Y(my)], fill=c)
+        d.line([X(gx), Y(my - sy), X(gx), Y(my + sy)], fill=c)
+        d.ellipse([X(gx) - 4, Y(my) - 4, X(gx) + 4, Y(my) + 4], fill=c)
+        d.rectangle([W - R + 12, T + 8 + 18 * i, W - R + 20, T + 16 + 18 * i], fill=c)
+        d.text((W - R + 26, T + 6 + 18 * i), name, fill="black")
+    tmp = path + ".partial.png"
+    img.save(tmp)
+    os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3 or sys.argv[1] not in ("promot", "dmt"):
+        sys.exit(__doc__)
+    text, data = (promot if sys.argv[1] == "promot" else dmt)(sys.argv[2])
+    print(text)
+    if "--json" in sys.argv:
+        json.dump(data, open(sys.argv[sys.argv.index("--json") + 1], "w"), indent=1, default=float)
