@@ -13,6 +13,9 @@ bench/dmt_smollm2.sh's output folders.
       columns: specialised (math) and general (chat, yesno, their average) accuracy, 1-shot.
       Mean ± sd over seeds; DMT at each k minus sequential and minus mixed with intervals; and
       OUT/dmt.png, the trade-off (general average against specialised accuracy, sd bars).
+  promot_dmt_table.py moe OUT DEMO_WORK_DIR [--json FILE]
+      bench/promot_moe_smollm2.sh: per task, the full method with ProMoT's soft prompt against
+      the demo's full method without it, mean ± sd over draws and the paired-bootstrap interval.
 """
 import json
 import os
@@ -186,6 +189,36 @@ def dmt(out):
     return "\n".join(lines), {"seeds": used, "table": table, "dmt_minus": diffs}
 
 
+def moe(out, demo):
+    """The full method with ProMoT's soft prompt (OUT/TASK/drawD/eval.h5, bench/promot_moe_smollm2.sh)
+    against the full method without it (DEMO/runs/TASK/drawD/eval.h5), on the draws both have."""
+    lines = ["test accuracy (%), SmolLM2-135M-Instruct, K = 16, the demo's test sets (mean ± sd over draws)", "",
+             "| task | draws | full method | full method + soft prompt | difference [95% interval] |",
+             "|---|---|---|---|---|"]
+    data = {}
+    for task in sorted(os.listdir(out)):
+        if not os.path.isdir(f"{out}/{task}"):
+            continue
+        a, b, used = [], [], []
+        for d in sorted(os.listdir(f"{out}/{task}")):
+            x, y = load(f"{out}/{task}/{d}/eval.h5", "moe"), load(f"{demo}/runs/{task}/{d}/eval.h5", "moe")
+            if x is None or y is None:
+                continue
+            a.append([x["correct"]])
+            b.append([y["correct"]])
+            used.append(d)
+        if not used:
+            continue
+        diff = boot_diff(a, b)
+        pa, pb = [r[0].mean() for r in a], [r[0].mean() for r in b]
+        data[task] = {"draws": used, "with_prompt": pa, "without": pb, "difference": diff}
+        lines.append(f"| {task} | {len(used)} | {fmt(pb)} | {fmt(pa)} | "
+                     f"{100 * diff[0]:+.1f} [{100 * diff[1]:+.1f}, {100 * diff[2]:+.1f}] |")
+    if not data:
+        sys.exit(f"{out}: no finished run")
+    return "\n".join(lines), data
+
+
 def plot(table, path):
     """General average (x) against specialised accuracy (y), mean with sd bars; DMT's points
     joined in order of k. Pillow only (no matplotlib on the machines this runs on)."""
@@ -227,9 +260,12 @@ def plot(table, path):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 3 or sys.argv[1] not in ("promot", "dmt"):
+    if len(sys.argv) < 3 or sys.argv[1] not in ("promot", "dmt", "moe") or (sys.argv[1] == "moe" and len(sys.argv) < 4):
         sys.exit(__doc__)
-    text, data = (promot if sys.argv[1] == "promot" else dmt)(sys.argv[2])
+    if sys.argv[1] == "moe":
+        text, data = moe(sys.argv[2], sys.argv[3])
+    else:
+        text, data = (promot if sys.argv[1] == "promot" else dmt)(sys.argv[2])
     print(text)
     if "--json" in sys.argv:
         json.dump(data, open(sys.argv[sys.argv.index("--json") + 1], "w"), indent=1, default=float)

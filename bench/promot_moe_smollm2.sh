@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# ProMoT's soft prompt with kmoe's mixture of experts (issue 15), against the plain full
+# method, over a `kmoe demo --profile smollm2` work directory. Per task and K-shot draw, the
+# demo's pipeline config (DEMO/runs/TASK/drawD/run.ini) is run again in OUT/TASK/drawD with a
+# [train.prompt] section: a soft prompt of P virtual tokens trained on the K-shot set
+# (init from the task's instruction text, Adafactor lr 0.3, 10 epochs), then the same MoE
+# trained with it frozen before every sequence, then eval with it. The demo's score, expert
+# selection, embeddings and data selection are copied in (the same inputs, so kmoe run skips
+# them). Then tools/promot_dmt_table.py moe compares OUT's eval.h5 with the demo's (the full
+# method without the prompt): mean ± sd over draws and paired-bootstrap intervals.
+# usage: bench/promot_moe_smollm2.sh BUILD_DIR DEMO_WORK_DIR OUT_DIR [TASKS] [DRAWS] [PROMPT_TOKENS]
+#   defaults: TASKS "yesno math mc", DRAWS "0 1 2", PROMPT_TOKENS 20; NP (default 2).
+# Resumable: kmoe run skips every complete stage.
+set -euo pipefail
+BUILD=${1:?usage: bench/promot_moe_smollm2.sh BUILD_DIR DEMO_WORK_DIR OUT_DIR [TASKS] [DRAWS] [PROMPT_TOKENS]}
+DEMO=${2:?demo work dir}
+OUT=${3:?output dir}
+TASKS=${4:-yesno math mc}
+DRAWS=${5:-0 1 2}
+P=${6:-20}
+NP=${NP:-2}
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+HERE=$(cd "$(dirname "$0")" && pwd)
+declare -A INIT=([yesno]="Answer the question with yes or no." [math]="Solve the word problem and give the number."
+                 [mc]="Choose the letter of the right option." [string]="Apply the string functions to the word.")
+start=$(date +%s)
+for d in $DRAWS; do
+  for task in $TASKS; do
+    t0=$(date +%s)
+    src="$DEMO/runs/$task/draw$d"
+    o="$OUT/$task/draw$d"
+    [ -e "$src/eval.h5" ] || { echo "promot+moe: $src has no eval.h5 (run the demo first); skipped"; continue; }
+    mkdir -p "$o"
+    for f in scores.h5 experts.h5 embeddings.h5 data_selection.h5 selected.jsonl; do
+      [ -e "$o/$f" ] || cp "$src/$f" "$o/$f"
+    done
+    sed "s|^run-dir = .*|run-dir = $o|" "$src/run.ini" > "$o/run.ini.partial"
+    cat >> "$o/run.ini.partial" <<EOF
+[train.prompt]
+prompt-tokens = $P
+prompt-init = text
+prompt-init-text = ${INIT[$task]}
+optimizer = adafactor
+lr = 0.3
+epochs = 10
+global-batch = 8
+micro-batch = 8
+max-len = 256
+seed = $d
+EOF
+    mv "$o/run.ini.partial" "$o/run.ini"
+    mpirun --oversubscribe -np "$NP" "$BUILD/kmoe" run --config "$o/run.ini" > "$o/run.log" 2>&1 ||
+      { tail -20 "$o/run.log"; exit 1; }
+    echo "promot+moe: $task draw $d: $(($(date +%s) - t0)) s"
+  done
+done
+echo "wall time: $(($(date +%s) - start)) s ($(nproc) cores, np $NP)"
+/usr/bin/python3 "$HERE/../tools/promot_dmt_table.py" moe "$OUT" "$DEMO"
