@@ -6,9 +6,11 @@
 # stage; nothing tuned) trains: special (specialised only), general (general only), mixed
 # (both in one stage), sequential (special, then general), and DMT at each k (special, then
 # general + k of the specialised data, a fresh optimizer).
-# Evaluated (kmoe eval, greedy, first N_TEST test examples, 1-shot): specialised = the math
-# task; general = chat (chat.copy rows, exact match) and the yesno task (mc sits at chance and
-# string at 0 for every SmolLM2 row of the method's tables, so they are left out).
+# Evaluated (kmoe eval, greedy, first N_TEST test examples, 1-shot): specialised = N_TEST
+# arith-family rows the seed's specialised data does not hold (in distribution; per seed, so
+# the base model is evaluated on each) and the math task (transfer to word problems); general =
+# chat (chat.copy rows, exact match) and the yesno task (mc sits at chance and string at 0 for
+# every SmolLM2 row of the method's tables, so they are left out).
 # Then tools/promot_dmt_table.py dmt prints the table (mean +- sd over seeds) and plots the
 # trade-off over k (OUT/dmt.png).
 # usage: bench/dmt_smollm2.sh BUILD_DIR SUITE_DIR OUT_DIR [SEEDS] [N_TEST] [ROWS] [K_LIST]
@@ -34,12 +36,12 @@ start=$(date +%s)
 T="$OUT/tests"
 [ -e "$T/chat-1shot.jsonl" ] || /usr/bin/python3 "$HERE/../tools/general_sets.py" tests "$SUITE" "$T" "$N_TEST"
 common=(--model "$LLM" --prompt-format chat --threads 1 --dtype "$DTYPE")
-declare -A FMT=([yesno]=yesno [mc]=choice [math]=number [string]=regex [chat]=exact)
-ev() {  # OUT_H5 TASK [eval args...]: one kmoe eval, 1-shot
+declare -A FMT=([yesno]=yesno [mc]=choice [math]=number [string]=regex [chat]=exact [arith]=number)
+ev() {  # OUT_H5 TASK [eval args...]: one kmoe eval, 1-shot (TEST_FILE overrides the task's test file)
   local out=$1 task=$2
   shift 2
-  local a=(eval "${common[@]}" --test "$T/$task-1shot.jsonl" --task "$task" --answer-format "${FMT[$task]}"
-           --max-new-tokens 48 --chunk-size 4 --output "$out")
+  local a=(eval "${common[@]}" --test "${TEST_FILE:-$T/$task-1shot.jsonl}" --task "$task"
+           --answer-format "${FMT[$task]}" --max-new-tokens 48 --chunk-size 4 --output "$out")
   [ "$task" != string ] || a+=(--answer-regex 'answer is (\S+?)\.?(?:\s|$)')
   run "${a[@]}" "$@" > /dev/null
 }
@@ -56,6 +58,8 @@ for s in $SEEDS; do
   runs=("$o/runs/special" "$o/runs/general" "$o/runs/mixed" "$o/runs/sequential")
   for d in "$o"/runs/dmt-k*/; do runs+=("${d%/}"); done
   for task in math chat yesno; do ev "$o/$task.h5" "$task" --adapters "${runs[@]}"; done
+  [ -e "$o/data/arith-1shot.jsonl" ] || /usr/bin/python3 "$HERE/../tools/general_sets.py" heldout "$SUITE" "$o/data" "$N_TEST"
+  TEST_FILE="$o/data/arith-1shot.jsonl" ev "$o/arith.h5" arith --base --adapters "${runs[@]}"
   echo "dmt bench: seed $s: $(($(date +%s) - t0)) s"
 done
 echo "wall time: $(($(date +%s) - start)) s ($(nproc) cores, np $NP, $DTYPE)"

@@ -14,6 +14,9 @@ bench/dmt_smollm2.sh), from a task suite (kmoe task-suite / kmoe demo --profile 
       family); OUT/general.jsonl: ROWS rows drawn from the chat family, chat.copy's rows
       below 100 (the chat test) excluded; OUT/yesno.jsonl: ROWS rows of the yesno family.
       Drawn with random.Random(SEED).
+  general_sets.py heldout SUITE OUT N
+      OUT/arith-1shot.jsonl: the first N arith-family rows that OUT/special.jsonl does not hold,
+      1-shot (the demonstration: special.jsonl's first row): DMT's in-distribution test.
 
 Nothing of a task's test set is ever a demonstration or a training row: demonstrations come
 from the K-shot draw 0, training rows from the open datasets.
@@ -21,6 +24,7 @@ from the K-shot draw 0, training rows from the open datasets.
 import json
 import os
 import random
+import re
 import sys
 
 LETTERS = "ABCDEFGHIJ"
@@ -104,9 +108,28 @@ def train(suite, out, seed, n):
     write(os.path.join(out, "yesno.jsonl"), rng.sample(family_rows(suite, "yesno"), n))
 
 
+def heldout(suite, out, n):
+    """OUT/arith-1shot.jsonl: the first N arith-family rows not in OUT/special.jsonl (the DMT
+    specialised data), as a 1-shot test (the demonstration: special.jsonl's first row)."""
+    special = read(os.path.join(out, "special.jsonl"))
+    seen = {(r["instruction"], r["output"]) for r in special}
+    rows = [r for r in family_rows(suite, "arith") if (r["instruction"], r["output"]) not in seen][:n]
+    assert len(rows) == n, "the arith family has too few rows outside special.jsonl"
+
+    def example(i, r):
+        answer = re.search(r"answer is (-?\d+)", r["output"]).group(1)
+        return {"id": "arith-%03d" % i, "question": r["instruction"], "answer": answer}
+
+    d = special[0]
+    demo = {"question": d["instruction"], "answer": d["output"]}  # the reply as the data writes it
+    write(os.path.join(out, "arith-1shot.jsonl"), [one_shot(example(i, r), demo) for i, r in enumerate(rows)])
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "tests":
         tests(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    elif len(sys.argv) == 5 and sys.argv[1] == "heldout":
+        heldout(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     elif len(sys.argv) == 6 and sys.argv[1] == "train":
         train(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
     else:

@@ -4,13 +4,14 @@ bench/dmt_smollm2.sh's output folders.
 
   promot_dmt_table.py promot OUT [--json FILE]
       rows: base, plain fine-tuning, prompt tuning alone, prompt + LoRA jointly, ProMoT;
-      columns: in-task accuracy (yesno, zero-shot, each model with its own prompt), out-of-task
+      columns: in-task accuracy and macro-F1 (yesno, zero-shot, each model with its own prompt), out-of-task
       accuracy per task (1-shot, no soft prompt) and their average, and format leakage: the share
       of out-of-task replies that answer yes or no. Mean ± sd over the seeds found; then ProMoT
       minus each other row with a paired-bootstrap 95% interval (seeds × test examples).
   promot_dmt_table.py dmt OUT [--json FILE]
       rows: base, specialised only, general only, mixed (one stage), sequential, DMT at each k;
-      columns: specialised (math) and general (chat, yesno, their average) accuracy, 1-shot.
+      columns: specialised (held-out arith rows; math, the transfer to word problems) and general
+      (chat, yesno, their average) accuracy, 1-shot.
       Mean ± sd over seeds; DMT at each k minus sequential and minus mixed with intervals; and
       OUT/dmt.png, the trade-off (general average against specialised accuracy, sd bars).
   promot_dmt_table.py moe OUT DEMO_WORK_DIR [--json FILE]
@@ -39,7 +40,7 @@ def load(path, row):
         m = models.index(row)
         n = f["samples"].shape[0]
         reply = np.array(f["reply"].asstr()[:]).reshape(len(models), n)[m] if "reply" in f else None
-        return {"correct": f["correct"][()][m].astype(float), "reply": reply}
+        return {"correct": f["correct"][()][m].astype(float), "reply": reply, "f1": float(f["macro_f1"][m])}
 
 
 def fmt(values):
@@ -95,14 +96,14 @@ def promot(out):
     table = {}
     for name, _ in rows:
         runs = per[name]
-        cols = {"in-task yesno": [r["in"]["correct"].mean() for r in runs]}
+        cols = {"in-task yesno": [r["in"]["correct"].mean() for r in runs], "in-task F1": [r["in"]["f1"] for r in runs]}
         for t in tasks:
             cols[t] = [r["out"][t]["correct"].mean() for r in runs]
         cols["out-of-task avg"] = [np.mean([r["out"][t]["correct"].mean() for t in tasks]) for r in runs]
         cols["leakage"] = [np.mean([bool(YESNO.search(x)) for t in tasks for x in r["out"][t]["reply"]]) for r in runs]
         table[name] = cols
     n = len(base_in["correct"])
-    head = ["in-task yesno"] + tasks + ["out-of-task avg", "leakage"]
+    head = ["in-task yesno", "in-task F1"] + tasks + ["out-of-task avg", "leakage"]
     lines = [f"test accuracy (%), SmolLM2-135M-Instruct, {n} test examples per task, seeds: {', '.join(used)}"
              " (mean ± sd)", "", "| row | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
     for name, cols in table.items():
@@ -136,7 +137,7 @@ def k_value(name):
 
 def dmt(out):
     general = ["chat", "yesno"]
-    tasks = ["math"] + general
+    tasks = ["arith", "math"] + general
     used, per = [], {}
     k_names = set()
     for s in seeds_of(out):
@@ -148,7 +149,9 @@ def dmt(out):
     for s in seeds_of(out):
         got = {}
         for name, row in rows:
-            got[name] = {t: load(f"{out}/base/{t}.h5", "base") if row is None else load(f"{out}/{s}/{t}.h5", row)
+            # arith's test is per seed (the rows the seed did not train on): its base row too
+            got[name] = {t: load(f"{out}/{s}/{t}.h5", "base") if row is None and t == "arith" else
+                         load(f"{out}/base/{t}.h5", "base") if row is None else load(f"{out}/{s}/{t}.h5", row)
                          for t in tasks}
         if any(v is None for g in got.values() for v in g.values()):
             continue
@@ -164,14 +167,15 @@ def dmt(out):
         cols["general avg"] = [np.mean([x[t]["correct"].mean() for t in general]) for x in r]
         table[name] = cols
     n = len(per["base model"][0]["math"]["correct"])
-    head = ["math", "chat", "yesno", "general avg"]
+    head = ["arith", "math", "chat", "yesno", "general avg"]
     lines = [f"test accuracy (%), SmolLM2-135M-Instruct, 1-shot, {n} test examples per task, seeds: "
-             f"{', '.join(used)} (mean ± sd); specialised: math (arith family data), general: chat, yesno", "",
+             f"{', '.join(used)} (mean ± sd); specialised: arith (held-out rows of the specialised data's family) and "
+             "math (word problems: transfer); general: chat, yesno", "",
              "| row | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
     for name, cols in table.items():
         lines.append(f"| {name} | " + " | ".join(fmt(cols[h]) for h in head) + " |")
     lines.append("\nDMT − ... (points, paired-bootstrap 95% interval over seeds × test examples)")
-    lines.append("| row | math | general avg |")
+    lines.append("| row | arith | math | general avg |")
     lines.append("|---|---|---|")
     diffs = {}
     f = lambda d: f"{100 * d[0]:+.1f} [{100 * d[1]:+.1f}, {100 * d[2]:+.1f}]"
@@ -180,10 +184,11 @@ def dmt(out):
             continue
         for other in ("sequential (special, then general)", "mixed, one stage"):
             a, b = per[name], per[other]
+            da = boot_diff([[x["arith"]["correct"]] for x in a], [[x["arith"]["correct"]] for x in b])
             dm = boot_diff([[x["math"]["correct"]] for x in a], [[x["math"]["correct"]] for x in b])
             dg = boot_diff([[x[t]["correct"] for t in general] for x in a], [[x[t]["correct"] for t in general] for x in b])
-            diffs[f"{name} - {other}"] = {"math": dm, "general": dg}
-            lines.append(f"| {name} − {other.split(' (')[0]} | {f(dm)} | {f(dg)} |")
+            diffs[f"{name} - {other}"] = {"arith": da, "math": dm, "general": dg}
+            lines.append(f"| {name} − {other.split(' (')[0]} | {f(da)} | {f(dm)} | {f(dg)} |")
     plot(table, f"{out}/dmt.png")
     lines.append(f"\nplot: {out}/dmt.png")
     return "\n".join(lines), {"seeds": used, "table": table, "dmt_minus": diffs}
@@ -220,14 +225,15 @@ def moe(out, demo):
 
 
 def plot(table, path):
-    """General average (x) against specialised accuracy (y), mean with sd bars; DMT's points
+    """General average (x) against specialised accuracy (arith, y), mean with sd bars; DMT's points
     joined in order of k. Pillow only (no matplotlib on the machines this runs on)."""
     from PIL import Image, ImageDraw
     W, H, L, R, T, B = 760, 520, 70, 230, 30, 60
     img = Image.new("RGB", (W, H), "white")
     d = ImageDraw.Draw(img)
-    pts = {name: (np.mean(c["general avg"]), np.mean(c["math"]), np.std(c["general avg"], ddof=1) if len(c["math"]) > 1
-                  else 0, np.std(c["math"], ddof=1) if len(c["math"]) > 1 else 0) for name, c in table.items()}
+    sd = lambda v: np.std(v, ddof=1) if len(v) > 1 else 0
+    pts = {name: (np.mean(c["general avg"]), np.mean(c["arith"]), sd(c["general avg"]), sd(c["arith"]))
+           for name, c in table.items()}
     xs = [p[0] - p[2] for p in pts.values()] + [p[0] + p[2] for p in pts.values()]
     ys = [p[1] - p[3] for p in pts.values()] + [p[1] + p[3] for p in pts.values()]
     x0, x1 = max(0, min(xs) - 0.03), min(1, max(xs) + 0.03)
@@ -238,11 +244,12 @@ def plot(table, path):
     for i in range(6):
         vx, vy = x0 + i * (x1 - x0) / 5, y0 + i * (y1 - y0) / 5
         d.line([X(vx), H - B, X(vx), H - B + 5], fill="black")
-        d.text((X(vx) - 12, H - B + 8), f"{100 * vx:.0f}", fill="black")
+        d.text((X(vx) - 12, H - B + 8), f"{100 * vx:.1f}", fill="black")
         d.line([L - 5, Y(vy), L, Y(vy)], fill="black")
-        d.text((L - 35, Y(vy) - 6), f"{100 * vy:.0f}", fill="black")
+        d.text((L - 35, Y(vy) - 6), f"{100 * vy:.1f}", fill="black")
     d.text((L + 60, H - 25), "general accuracy (chat, yesno average), %", fill="black")
-    d.text((5, T - 22), "specialised accuracy (math), %   SmolLM2-135M, DMT trade-off, mean ± sd over seeds", fill="black")
+    d.text((5, T - 22), "specialised accuracy (held-out arith), %   SmolLM2-135M, DMT trade-off, mean +- sd over seeds",
+           fill="black")
     colours = ["gray", "red", "blue", "green", "orange", "purple", "brown", "magenta", "teal", "olive", "navy"]
     dmt_pts = [(name, p) for name, p in pts.items() if name.startswith("DMT")]
     for (_, a), (_, b) in zip(dmt_pts, dmt_pts[1:]):
