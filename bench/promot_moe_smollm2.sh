@@ -6,8 +6,9 @@
 # (init from the task's instruction text, Adafactor lr 0.3, 10 epochs), then the same MoE
 # trained with it frozen before every sequence, then eval with it. The demo's score, expert
 # selection, embeddings and data selection are copied in (the same inputs, so kmoe run skips
-# them). Then tools/promot_dmt_table.py moe compares OUT's eval.h5 with the demo's (the full
-# method without the prompt): mean ± sd over draws and paired-bootstrap intervals.
+# them). Then the base model with the soft prompt alone (eval_prompt_only.h5). Then
+# tools/promot_dmt_table.py moe compares OUT's eval.h5 with the demo's (the full method
+# without the prompt) and with the prompt alone: mean ± sd over draws, paired-bootstrap intervals.
 # usage: bench/promot_moe_smollm2.sh BUILD_DIR DEMO_WORK_DIR OUT_DIR [TASKS] [DRAWS] [PROMPT_TOKENS]
 #   defaults: TASKS "yesno math mc", DRAWS "0 1 2", PROMPT_TOKENS 20; NP (default 2).
 # Resumable: kmoe run skips every complete stage.
@@ -50,6 +51,14 @@ seed = $d
 EOF
     mv "$o/run.ini.partial" "$o/run.ini"
     mpirun --oversubscribe -np "$NP" "$BUILD/kmoe" run --config "$o/run.ini" > "$o/run.log" 2>&1 ||
+      { tail -20 "$o/run.log"; exit 1; }
+    # the soft prompt alone (the base model with it, no experts): what the prompt brings by itself
+    key() { sed -n "s|^$1 = ||p" "$o/run.ini" | head -1; }  # a top-level key of the run's config
+    ev=(eval --model "$(key model)" --test "$(key test)" --task "$task" --prompt-format "$(key prompt-format)"
+        --answer-format "$(key answer-format)" --max-new-tokens "$(key max-new-tokens)" --threads 1
+        --base --soft-prompt "$o/soft_prompt" --output "$o/eval_prompt_only.h5")
+    [ -z "$(key answer-regex)" ] || ev+=(--answer-regex "$(key answer-regex)")
+    mpirun --oversubscribe -np "$NP" "$BUILD/kmoe" "${ev[@]}" > /dev/null 2>> "$o/run.log" ||
       { tail -20 "$o/run.log"; exit 1; }
     echo "promot+moe: $task draw $d: $(($(date +%s) - t0)) s"
   done

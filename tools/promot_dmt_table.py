@@ -16,7 +16,8 @@ bench/dmt_smollm2.sh's output folders.
       OUT/dmt.png, the trade-off (general average against specialised accuracy, sd bars).
   promot_dmt_table.py moe OUT DEMO_WORK_DIR [--json FILE]
       bench/promot_moe_smollm2.sh: per task, the full method with ProMoT's soft prompt against
-      the demo's full method without it, mean ± sd over draws and the paired-bootstrap interval.
+      the demo's full method without it and against the soft prompt alone (the base model with
+      it), mean ± sd over draws and paired-bootstrap intervals.
 """
 import json
 import os
@@ -176,7 +177,7 @@ def dmt(out):
         lines.append(f"| {name} | " + " | ".join(fmt(cols[h]) for h in head) + " |")
     lines.append("\nDMT − ... (points, paired-bootstrap 95% interval over seeds × test examples)")
     lines.append("| row | arith | math | general avg |")
-    lines.append("|---|---|---|")
+    lines.append("|---|---|---|---|")
     diffs = {}
     f = lambda d: f"{100 * d[0]:+.1f} [{100 * d[1]:+.1f}, {100 * d[2]:+.1f}]"
     for name, row in rows:
@@ -198,27 +199,31 @@ def moe(out, demo):
     """The full method with ProMoT's soft prompt (OUT/TASK/drawD/eval.h5, bench/promot_moe_smollm2.sh)
     against the full method without it (DEMO/runs/TASK/drawD/eval.h5), on the draws both have."""
     lines = ["test accuracy (%), SmolLM2-135M-Instruct, K = 16, the demo's test sets (mean ± sd over draws)", "",
-             "| task | draws | full method | full method + soft prompt | difference [95% interval] |",
-             "|---|---|---|---|---|"]
+             "| task | draws | full method | full method + soft prompt | difference [95% interval] "
+             "| soft prompt alone (base model) | full + prompt − prompt alone |",
+             "|---|---|---|---|---|---|---|"]
     data = {}
     for task in sorted(os.listdir(out)):
         if not os.path.isdir(f"{out}/{task}"):
             continue
-        a, b, used = [], [], []
+        a, b, c, used = [], [], [], []
         for d in sorted(os.listdir(f"{out}/{task}")):
             x, y = load(f"{out}/{task}/{d}/eval.h5", "moe"), load(f"{demo}/runs/{task}/{d}/eval.h5", "moe")
-            if x is None or y is None:
+            z = load(f"{out}/{task}/{d}/eval_prompt_only.h5", "base")
+            if x is None or y is None or z is None:
                 continue
             a.append([x["correct"]])
             b.append([y["correct"]])
+            c.append([z["correct"]])
             used.append(d)
         if not used:
             continue
-        diff = boot_diff(a, b)
-        pa, pb = [r[0].mean() for r in a], [r[0].mean() for r in b]
-        data[task] = {"draws": used, "with_prompt": pa, "without": pb, "difference": diff}
-        lines.append(f"| {task} | {len(used)} | {fmt(pb)} | {fmt(pa)} | "
-                     f"{100 * diff[0]:+.1f} [{100 * diff[1]:+.1f}, {100 * diff[2]:+.1f}] |")
+        diff, diff_c = boot_diff(a, b), boot_diff(a, c)
+        pa, pb, pc = [r[0].mean() for r in a], [r[0].mean() for r in b], [r[0].mean() for r in c]
+        data[task] = {"draws": used, "with_prompt": pa, "without": pb, "prompt_only": pc, "difference": diff,
+                      "minus_prompt_only": diff_c}
+        f = lambda d: f"{100 * d[0]:+.1f} [{100 * d[1]:+.1f}, {100 * d[2]:+.1f}]"
+        lines.append(f"| {task} | {len(used)} | {fmt(pb)} | {fmt(pa)} | {f(diff)} | {fmt(pc)} | {f(diff_c)} |")
     if not data:
         sys.exit(f"{out}: no finished run")
     return "\n".join(lines), data
