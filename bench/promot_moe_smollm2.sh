@@ -6,7 +6,9 @@
 # (init from the task's instruction text, Adafactor lr 0.3, 10 epochs), then the same MoE
 # trained with it frozen before every sequence, then eval with it. The demo's score, expert
 # selection, embeddings and data selection are copied in (the same inputs, so kmoe run skips
-# them). Then the base model with the soft prompt alone (eval_prompt_only.h5). Then
+# them). Then the base model with the soft prompt alone (eval_prompt_only.h5), and the control:
+# the demo's best adapter fine-tuned on the K-shot set as the demo does (KSHOT_EPOCHS 5, KSHOT_LR
+# 5e-4: the smollm2 profile's), with the same soft prompt frozen (eval_control.h5). Then
 # tools/promot_dmt_table.py moe compares OUT's eval.h5 with the demo's (the full method
 # without the prompt) and with the prompt alone: mean ± sd over draws, paired-bootstrap intervals.
 # usage: bench/promot_moe_smollm2.sh BUILD_DIR DEMO_WORK_DIR OUT_DIR [TASKS] [DRAWS] [PROMPT_TOKENS]
@@ -22,6 +24,7 @@ TASKS=${4:-yesno math mc}
 DRAWS=${5:-0 1 2}
 P=${6:-20}
 NP=${NP:-2}
+KSHOT_EPOCHS=${KSHOT_EPOCHS:-5} KSHOT_LR=${KSHOT_LR:-5e-4}  # the smollm2 profile's K-shot LoRA baseline
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 HERE=$(cd "$(dirname "$0")" && pwd)
 declare -A INIT=([yesno]="Answer the question with yes or no." [math]="Solve the word problem and give the number."
@@ -58,19 +61,34 @@ EOF
     key() { sed -n "s|^$1 = ||p" "$o/run.ini" | head -1; }  # a top-level key of the run's config
     ev=(eval --model "$(key model)" --test "$(key test)" --task "$task" --prompt-format "$(key prompt-format)"
         --answer-format "$(key answer-format)" --max-new-tokens "$(key max-new-tokens)" --threads 1
-        --base --soft-prompt "$o/soft_prompt" --output "$o/eval_prompt_only.h5")
+        --soft-prompt "$o/soft_prompt")
     [ -z "$(key answer-regex)" ] || ev+=(--answer-regex "$(key answer-regex)")
-    mpirun --oversubscribe -np "$NP" "$BUILD/kmoe" "${ev[@]}" > /dev/null 2>> "$o/run.log" ||
-      { tail -20 "$o/run.log"; exit 1; }
+    mpirun --oversubscribe -np "$NP" "$BUILD/kmoe" "${ev[@]}" --base --output "$o/eval_prompt_only.h5" \
+      > /dev/null 2>> "$o/run.log" || { tail -20 "$o/run.log"; exit 1; }
+    # the control: the strongest plain baseline (the demo's best adapter by K-shot score, fine-tuned
+    # on the K-shot set with the demo's options) trained and evaluated with the same soft prompt
+    # frozen, so that the MoE's gain with the prompt is told apart from the prompt's own
+    best=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tasks_detail"][sys.argv[2]]["draw" + sys.argv[3]]["best_adapter"])' \
+      "$DEMO/demo_results.json" "$task" "$d")
+    n=$(grep -c . "$(key kshot)")
+    batch=$((n < 8 ? n : 8))  # as the demo: min(K, 8)
+    mpirun --oversubscribe -np "$NP" "$BUILD/kmoe" train --mode lora --model "$(key model)" --init-adapter "$best" \
+      --data "$(key kshot)" --soft-prompt "$o/soft_prompt" --prompt-format chat --epochs "$KSHOT_EPOCHS" \
+      --global-batch "$batch" --micro-batch "$batch" --lr "$KSHOT_LR" --max-len 256 --seed 0 --lora-dropout 0 --threads 1 \
+      --output "$o/best_adapter_kshot_prompt" > /dev/null 2>> "$o/run.log" || { tail -20 "$o/run.log"; exit 1; }
+    mpirun --oversubscribe -np "$NP" "$BUILD/kmoe" "${ev[@]}" --adapters "$o/best_adapter_kshot_prompt" \
+      --output "$o/eval_control.h5" > /dev/null 2>> "$o/run.log" || { tail -20 "$o/run.log"; exit 1; }
     echo "promot+moe: $task draw $d: $(($(date +%s) - t0)) s"
   done
 done
 echo "wall time: $(($(date +%s) - start)) s ($(nproc) cores, np $NP)"
 # the demo's eval files that the table compares with go into the archive too (OUT/demo_evals)
 for e in "$OUT"/*/draw*/eval.h5; do
-  rel=${e#"$OUT"/}
-  src="$DEMO/runs/$rel"
-  [ ! -e "$src" ] || { mkdir -p "$(dirname "$OUT/demo_evals/runs/$rel")"; cp "$src" "$OUT/demo_evals/runs/$rel"; }
+  for f in eval.h5 eval_baselines.h5; do
+    rel=$(dirname "${e#"$OUT"/}")/$f
+    src="$DEMO/runs/$rel"
+    [ ! -e "$src" ] || { mkdir -p "$(dirname "$OUT/demo_evals/runs/$rel")"; cp "$src" "$OUT/demo_evals/runs/$rel"; }
+  done
 done
 /usr/bin/python3 "$HERE/../tools/bench_archive.py" pack "$OUT" "$OUT/eval_archive.json.gz"
 /usr/bin/python3 "$HERE/../tools/promot_dmt_table.py" moe "$OUT" "$DEMO"

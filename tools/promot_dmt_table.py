@@ -16,8 +16,10 @@ bench/dmt_smollm2.sh's output folders.
       OUT/dmt.png, the trade-off (general average against specialised accuracy, sd bars).
   promot_dmt_table.py moe OUT DEMO_WORK_DIR [--json FILE]
       bench/promot_moe_smollm2.sh: per task, the full method with ProMoT's soft prompt against
-      the demo's full method without it and against the soft prompt alone (the base model with
-      it), mean ± sd over draws and paired-bootstrap intervals.
+      the demo's full method without it, the soft prompt alone (the base model with it), and the
+      control: the demo's best adapter + K-shot fine-tuning without and with the same prompt;
+      mean ± sd over draws and paired-bootstrap intervals. DEMO_WORK_DIR may be OUT/demo_evals
+      (the demo's eval files that the bench copies there and archives).
 """
 import json
 import os
@@ -197,36 +199,58 @@ def dmt(out):
 
 def moe(out, demo):
     """The full method with ProMoT's soft prompt (OUT/TASK/drawD/eval.h5, bench/promot_moe_smollm2.sh)
-    against the full method without it (DEMO/runs/TASK/drawD/eval.h5), on the draws both have."""
+    against the full method without it (DEMO/runs/TASK/drawD/eval.h5), the soft prompt alone, and
+    the control where the bench made it: the demo's best adapter + K-shot fine-tuning
+    (DEMO/runs/TASK/drawD/eval_baselines.h5) and the same trained with the soft prompt
+    (OUT/TASK/drawD/eval_control.h5). Each comparison on the draws that have both of its rows."""
+    rows = [("full", "full method"), ("full_prompt", "full method + soft prompt"),
+            ("prompt", "soft prompt alone (base model)"), ("ft", "best adapter + K-shot FT"),
+            ("ft_prompt", "best adapter + K-shot FT + soft prompt")]
+    diffs = [("full_prompt", "full", "the prompt's gain on the MoE"),
+             ("full_prompt", "prompt", "the MoE's gain under the prompt"),
+             ("ft_prompt", "ft", "the prompt's gain on K-shot FT"),
+             ("full_prompt", "ft_prompt", "MoE + prompt vs K-shot FT + prompt")]
     lines = ["test accuracy (%), SmolLM2-135M-Instruct, K = 16, the demo's test sets (mean ± sd over draws)", "",
-             "| task | draws | full method | full method + soft prompt | difference [95% interval] "
-             "| soft prompt alone (base model) | full + prompt − prompt alone |",
-             "|---|---|---|---|---|---|---|"]
+             "| task | draws | " + " | ".join(label for _, label in rows) + " |", "|---|---|" + "---|" * len(rows)]
+    diff_lines = ["", "differences, points [paired-bootstrap 95% interval over draws and test examples]", "",
+                  "| task | " + " | ".join(f"{label} ({a} − {b})" for a, b, label in diffs) + " |",
+                  "|---|" + "---|" * len(diffs)]
     data = {}
     for task in sorted(os.listdir(out)):
-        if not os.path.isdir(f"{out}/{task}"):
+        if not os.path.isdir(f"{out}/{task}") or task == "demo_evals":
             continue
-        a, b, c, used = [], [], [], []
+        per = {}  # draw -> {row: correct}
         for d in sorted(os.listdir(f"{out}/{task}")):
-            x, y = load(f"{out}/{task}/{d}/eval.h5", "moe"), load(f"{demo}/runs/{task}/{d}/eval.h5", "moe")
-            z = load(f"{out}/{task}/{d}/eval_prompt_only.h5", "base")
-            if x is None or y is None or z is None:
-                continue
-            a.append([x["correct"]])
-            b.append([y["correct"]])
-            c.append([z["correct"]])
-            used.append(d)
-        if not used:
+            got = {"full_prompt": load(f"{out}/{task}/{d}/eval.h5", "moe"),
+                   "full": load(f"{demo}/runs/{task}/{d}/eval.h5", "moe"),
+                   "prompt": load(f"{out}/{task}/{d}/eval_prompt_only.h5", "base"),
+                   "ft": load(f"{demo}/runs/{task}/{d}/eval_baselines.h5", "best_adapter_kshot"),
+                   "ft_prompt": load(f"{out}/{task}/{d}/eval_control.h5", "best_adapter_kshot_prompt")}
+            got = {k: v["correct"] for k, v in got.items() if v is not None}
+            if "full_prompt" in got and "full" in got:
+                per[d] = got
+        if not per:
             continue
-        diff, diff_c = boot_diff(a, b), boot_diff(a, c)
-        pa, pb, pc = [r[0].mean() for r in a], [r[0].mean() for r in b], [r[0].mean() for r in c]
-        data[task] = {"draws": used, "with_prompt": pa, "without": pb, "prompt_only": pc, "difference": diff,
-                      "minus_prompt_only": diff_c}
-        f = lambda d: f"{100 * d[0]:+.1f} [{100 * d[1]:+.1f}, {100 * d[2]:+.1f}]"
-        lines.append(f"| {task} | {len(used)} | {fmt(pb)} | {fmt(pa)} | {f(diff)} | {fmt(pc)} | {f(diff_c)} |")
+        acc = {k: [g[k].mean() for g in per.values() if k in g] for k, _ in rows}
+        n_draws = {k: len(v) for k, v in acc.items()}
+        cells = [f"{fmt(acc[k])}" + (f" ({n_draws[k]})" if 0 < n_draws[k] < len(per) else "") for k, _ in rows]
+        lines.append(f"| {task} | {len(per)} | " + " | ".join(cells) + " |")
+        dcells, ddata = [], {}
+        for a, b, label in diffs:
+            both = [g for g in per.values() if a in g and b in g]
+            if not both:
+                dcells.append("-")
+                continue
+            r = boot_diff([[g[a]] for g in both], [[g[b]] for g in both])
+            ddata[f"{a}-{b}"] = {"draws": len(both), "point": r[0], "low": r[1], "high": r[2]}
+            dcells.append(f"{100 * r[0]:+.1f} [{100 * r[1]:+.1f}, {100 * r[2]:+.1f}]" +
+                          (f" ({len(both)} draws)" if len(both) < len(per) else ""))
+        diff_lines.append(f"| {task} | " + " | ".join(dcells) + " |")
+        data[task] = {"draws": sorted(per), "accuracy": acc, "differences": ddata}
     if not data:
         sys.exit(f"{out}: no finished run")
-    return "\n".join(lines), data
+    lines.append("(a number in brackets after a cell: the draws it covers, where fewer than the task's)")
+    return "\n".join(lines + diff_lines), data
 
 
 def plot(table, path):
