@@ -121,8 +121,29 @@ json suite_task(const json& suite, const std::string& suite_json, const std::str
 }
 
 // RUN_DIR of a task's pipeline on K-shot draw `draw`.
+// With --sizes, under runs_TAG: the profile's own runs stay as they are.
 std::string demo_run_dir(const DemoOptions& o, const std::string& task, int64_t draw) {
-  return path_in(path_in(path_in(o.work_dir, "runs"), task), "draw" + std::to_string(draw));
+  const std::string runs = o.sizes_tag.empty() ? "runs" : "runs_" + o.sizes_tag;
+  return path_in(path_in(path_in(o.work_dir, runs), task), "draw" + std::to_string(draw));
+}
+
+// A --sizes run starts from hard links to the profile run's artifacts that no size of --sizes
+// changes unless it names them (scores, embeddings, the K-shot MoE and fine-tuned adapter):
+// each stage still checks its inputs and options, runs again if they differ, and commits by
+// renaming over the link, so the profile run's files are never written.
+void demo_link_reusable(const DemoOptions& o, const std::string& task, int64_t draw, const std::string& run_dir) {
+  if (o.sizes_tag.empty() || !mpi_world().is_root()) return;
+  DemoOptions plain = o;
+  plain.sizes_tag.clear();
+  const std::string from = demo_run_dir(plain, task, draw);
+  for (const char* name : {"scores.h5", "embeddings.h5", "moe_kshot.h5", "best_adapter_kshot"}) {
+    const fs::path src = path_in(from, name), dst = path_in(run_dir, name);
+    std::error_code ec;
+    if (!fs::exists(src) || fs::exists(dst)) continue;
+    fs::copy(src, dst, fs::copy_options::recursive | fs::copy_options::create_hard_links, ec);
+    if (ec) log_warn("demo: could not link ", src.string(), " into ", run_dir, " (", ec.message(), "); it is made again");
+    else log_info("demo: ", dst.string(), ": linked from ", src.string(), " (its stage checks it)");
+  }
 }
 
 // The pipeline on one task, with the profile's sizes: what `kmoe run` would read from a
@@ -386,6 +407,7 @@ std::map<std::string, std::vector<double>> demo_task(StepRunner& steps, const De
   const std::string& run_dir = pipeline.run_dir;
   const std::string& kshot = pipeline.score.kshot;
   if (world.is_root()) fs::create_directories(run_dir);
+  demo_link_reusable(o, name, draw, run_dir);
   text_write(world, path_in(run_dir, "run.ini"), run_config(o, task, draw, base, bank, corpus));
 
   // (f) the full method: score -> select-experts -> embed -> select-data -> train [-> eval]
@@ -693,7 +715,11 @@ StageOutcome demo_run(const MpiWorld& world, const DemoOptions& o) {
   }
   if (o.encoder_model.empty()) command += " --encoder-model decoder";
   if (!o.base_model.empty() && p.pretrained_base.empty()) command += " --base-model " + o.base_model;
-  const std::string suffix = o.eval_split == "test" ? "" : "_" + o.eval_split;
+  std::string sizes_arg = o.sizes_tag;
+  std::replace(sizes_arg.begin(), sizes_arg.end(), '_', ',');
+  if (!o.sizes_tag.empty()) command += " --sizes " + sizes_arg;
+  const std::string suffix =
+      (o.eval_split == "test" ? "" : "_" + o.eval_split) + (o.sizes_tag.empty() ? "" : "_" + o.sizes_tag);
   const std::string md_file = "demo" + suffix + ".md", json_file = "demo" + suffix + "_results.json",
                     png_file = "demo" + suffix + ".png";
   json results = demo_table_json(table);
@@ -708,6 +734,7 @@ StageOutcome demo_run(const MpiWorld& world, const DemoOptions& o) {
   results["profile"] = p.name;
   results["seed"] = o.seed;
   results["eval_split"] = o.eval_split;
+  results["sizes"] = sizes_arg;  // --sizes ("" : the profile's own)
   results["sim_div_encoder"] = o.encoder_model.empty() ? std::string("decoder (the base model)") : o.encoder_model;
   results["world_size"] = world.size;
   results["kmoe_version"] = kmoe_version();
@@ -723,7 +750,8 @@ StageOutcome demo_run(const MpiWorld& world, const DemoOptions& o) {
      << " examples each, K = " << p.kshot << ", " << o.draws << " K-shot draw"
      << (o.draws > 1 ? "s (mean \u00b1 sd)" : "") << " (profile " << p.name << ", seed " << o.seed << ", " << world.size
      << " rank" << (world.size > 1 ? "s" : "")
-     << "; Sim-Div embeddings: " << (o.encoder_model.empty() ? "the base model's" : o.encoder_model) << ").\n\n"
+     << "; Sim-Div embeddings: " << (o.encoder_model.empty() ? "the base model's" : o.encoder_model)
+     << (o.sizes_tag.empty() ? "" : "; sizes changed from the profile's: " + sizes_arg) << ").\n\n"
      << demo_table_markdown(table) << ablation_markdown(tables)
      << "\nThe second table: the full method's accuracy minus each baseline's, in points: "
      << "the mean over draws and examples, and a paired-bootstrap 95% interval (" << kBootstrapResamples
@@ -734,7 +762,8 @@ StageOutcome demo_run(const MpiWorld& world, const DemoOptions& o) {
   if (world.is_root()) demo_table_png(table, path_in(o.work_dir, png_file), kMethods.size() - 1);
   mpi_check(MPI_Barrier(world.comm), "demo: barrier");
   if (world.is_root()) {
-    std::cout << "\nkmoe demo: " << o.eval_split << " accuracy (%), profile " << p.name << ", " << o.draws
+    std::cout << "\nkmoe demo: " << o.eval_split << " accuracy (%), profile " << p.name
+              << (o.sizes_tag.empty() ? "" : " with " + sizes_arg) << ", " << o.draws
               << " K-shot draw" << (o.draws > 1 ? "s, mean \u00b1 sd" : "") << "\n"
               << demo_table_text(table) << "\n"
               << ablation_text(tables) << families_text << "\n"
@@ -851,6 +880,62 @@ DemoProfile demo_profile(const std::string& name) {
   return p;
 }
 
+std::string demo_sizes_apply(DemoProfile& p, const std::string& spec) {
+  struct Key {
+    const char* name;
+    int64_t* integer;
+    double* real;
+    double lo, hi;  // the value's range, inclusive
+  };
+  // The order of the tag. tau sets both thresholds: the one in use depends on the encoder.
+  const std::vector<Key> keys = {{"c", &p.c, nullptr, 1, 1e9},
+                                 {"n", &p.n, nullptr, 1, 1e4},
+                                 {"m", &p.m, nullptr, 1, 1e4},
+                                 {"tau", nullptr, &p.tau, 1e-9, 1},
+                                 {"moe-epochs", &p.moe_epochs, nullptr, 1, 1e4},
+                                 {"moe-lr", nullptr, &p.moe_lr, 1e-12, 10},
+                                 {"kshot-lora-epochs", &p.kshot_lora_epochs, nullptr, 1, 1e4},
+                                 {"kshot-lora-lr", nullptr, &p.kshot_lora_lr, 1e-12, 10}};
+  std::map<std::string, std::string> given;
+  for (const auto& item : split_commas(spec)) {
+    const auto eq = item.find('=');
+    const std::string key = item.substr(0, eq), value = eq == std::string::npos ? "" : item.substr(eq + 1);
+    const auto k = std::find_if(keys.begin(), keys.end(), [&](const Key& x) { return key == x.name; });
+    if (k == keys.end())
+      throw UsageError("kmoe demo: --sizes: unknown size '" + key +
+                       "' (sizes: c, n, m, tau, moe-epochs, moe-lr, kshot-lora-epochs, kshot-lora-lr)");
+    if (given.count(key)) throw UsageError("kmoe demo: --sizes: '" + key + "' given twice");
+    double v = 0;
+    size_t used = 0;
+    try {
+      v = std::stod(value, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (value.empty() || used != value.size() || !(v >= k->lo && v <= k->hi) || (k->integer && v != std::floor(v)))
+      throw UsageError("kmoe demo: --sizes: " + key + "='" + value + "' is not " +
+                       (k->integer ? "an integer" : "a number") + " in [" + json(k->lo).dump() + ", " +
+                       json(k->hi).dump() + "]");
+    std::ostringstream text;
+    if (k->integer) {
+      *k->integer = static_cast<int64_t>(v);
+      text << *k->integer;
+    } else {
+      *k->real = v;
+      if (k->real == &p.tau) p.tau_sentence_encoder = v;
+      text << v;
+    }
+    given[key] = text.str();
+  }
+  if (p.n > p.m)
+    throw UsageError("kmoe demo: --sizes: n = " + std::to_string(p.n) + " experts of m = " + std::to_string(p.m) +
+                     " candidates: n must not exceed m");
+  std::string tag;
+  for (const auto& k : keys)
+    if (given.count(k.name)) tag.append(tag.empty() ? "" : "_").append(k.name).append("=").append(given[k.name]);
+  return tag;
+}
+
 namespace {
 
 // A model setup.sh fetched: build/models/REL beside the binary (build/kmoe); "" when the
@@ -916,6 +1001,7 @@ DemoOptions demo_options(const po::variables_map& vm) {
   o.eval_split = vm["eval-split"].as<std::string>();
   if (o.eval_split != "test" && o.eval_split != "validation")
     throw UsageError("kmoe demo: --eval-split must be test or validation, not '" + o.eval_split + "'");
+  o.sizes_tag = demo_sizes_apply(o.profile, vm["sizes"].as<std::string>());
   return o;
 }
 
@@ -946,7 +1032,11 @@ Subcommand demo_subcommand() {
                 "the paper's tables to compute, comma-separated: 1 (method and baselines, always), 2 (expert "
                 "selection: R_P only, R_A only, R_P + R_A), 3 (data: random open rows, cosine without dedup)")(
                 "eval-split", po::value<std::string>()->default_value("test"),
-                "test, or validation: the split to tune a profile's sizes on (results in demo_validation*)");
+                "test, or validation: the split to tune a profile's sizes on (results in demo_validation*)")(
+                "sizes", po::value<std::string>()->default_value("")->value_name("KEY=VALUE,..."),
+                "override the profile's pipeline sizes: c, n, m, tau, moe-epochs, moe-lr, kshot-lora-epochs, "
+                "kshot-lora-lr (e.g. c=128,moe-epochs=5); the runs go to WORK_DIR/runs_TAG and the tables to "
+                "demo[_validation]_TAG*, reusing the profile run's scores and embeddings");
           },
           [](const po::variables_map& vm) { return stage_exit(demo_run(mpi_world(), demo_options(vm))); }};
 }

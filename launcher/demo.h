@@ -60,7 +60,17 @@ struct DemoOptions {
   std::string encoder_model;        // Sim-Div's sentence-transformers folder; "" : the base decoder's embeddings
   std::set<int> tables{1};          // the paper's tables: 1 always; 2 (expert selection), 3 (data) on request
   std::string eval_split = "test";  // or "validation": every row evaluated there (tuning the profile)
+  // --sizes: the profile's pipeline sizes this run overrides, canonical ("c=64_moe-epochs=5"), ""
+  // for none. Such a run keeps its RUN_DIRs under WORK_DIR/runs_TAG and its tables in
+  // demo[_validation]_TAG*, so that the profile's own runs stay as they are.
+  std::string sizes_tag;
 };
+
+// Applies --sizes "KEY=VALUE,..." (keys c, n, m, tau, moe-epochs, moe-lr, kshot-lora-epochs,
+// kshot-lora-lr) to `p` and returns the canonical tag (keys in that order, values as numbers
+// print), "" for an empty spec. Throws UsageError for an unknown or repeated key or a value out
+// of range.
+std::string demo_sizes_apply(DemoProfile& p, const std::string& spec);
 
 // Collective. Throws UsageError for an empty task list or a task the suite does not have.
 StageOutcome demo_run(const MpiWorld& world, const DemoOptions& options);

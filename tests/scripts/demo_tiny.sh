@@ -137,6 +137,42 @@ for t in ("mc", "yesno"):
         assert x[k] == y[k], (t, k, x[k], y[k])
 PY
 
+# --sizes: a validation run with other pipeline sizes keeps its runs in runs_TAG and its tables
+# in demo_validation_TAG*, starts from the profile run's scores and embeddings (their stages
+# skip), selects C open rows, trains with the new epochs, and leaves the profile run's files
+# as they were. A size kmoe does not know, or a value out of range, is a usage error.
+profile_files=("$dir"/runs/mc/draw0/{moe.h5,scores.h5,embeddings.h5,selected.jsonl,moe_kshot.h5})
+before=$(sha256sum "${profile_files[@]}")
+mpi -np 2 "$KMOE" demo --profile tiny --tasks mc --work-dir "$dir" --threads 1 --eval-split validation \
+  --sizes moe-epochs=2,c=8 > "$WORK/out5" 2> "$WORK/err5" || { tail -50 "$WORK/err5"; fail "--sizes demo run"; }
+for s in score embed; do
+  grep -q "stage $s: skipped (complete)" "$WORK/err5" || fail "the --sizes run did not reuse the profile run's $s"
+done
+grep -q "stage select-data: ran" "$WORK/err5" || fail "the --sizes run did not select data again"
+grep -q "profile tiny with c=8,moe-epochs=2" "$WORK/out5" || { cat "$WORK/out5"; fail "no sizes in the table's title"; }
+[ "$(sha256sum "${profile_files[@]}")" = "$before" ] || fail "the --sizes run changed the profile run's files"
+"$PYTHON" - "$dir" <<'PY'
+import json, sys, h5py
+d = sys.argv[1]
+tag = "c=8_moe-epochs=2"
+r = json.load(open(d + "/demo_validation_%s_results.json" % tag))
+assert r["sizes"] == "c=8,moe-epochs=2" and r["command"].endswith("--sizes c=8,moe-epochs=2"), r["command"]
+run = d + "/runs_%s/mc/draw0" % tag
+assert r["tasks_detail"]["mc"]["draw0"]["run_dir"] == run
+rows = [json.loads(l) for l in open(run + "/selected.jsonl")]
+assert sum(not x.get("_kshot", False) for x in rows) == 8, len(rows)
+for f in ("moe.h5", "moe_random.h5"):
+    with h5py.File(run + "/" + f, "r") as h:
+        assert json.loads(h.attrs["options"])["epochs"] == 2, f
+with h5py.File(d + "/runs/mc/draw0/moe.h5", "r") as h:
+    assert json.loads(h.attrs["options"])["epochs"] == 1
+PY
+for bad in "cc=8" "c=0" "c=8,c=9" "moe-lr=x"; do
+  "$KMOE" demo --profile tiny --work-dir "$dir" --sizes "$bad" > /dev/null 2> "$WORK/bad_sizes" &&
+    fail "--sizes $bad was accepted"
+  grep -q -- "--sizes" "$WORK/bad_sizes" || { cat "$WORK/bad_sizes"; fail "--sizes $bad: no message naming --sizes"; }
+done
+
 # Two K-shot draws of one task: mean +- sd per cell, and draw 1 runs on kshot-1.jsonl; with
 # the paper's Tables 2 (expert selection) and 3 (data), each row its own MoE.
 mpi -np 2 "$KMOE" demo --profile tiny --tasks yesno --work-dir "$dir" --threads 1 --draws 2 --tables 1,2,3 \
