@@ -143,7 +143,7 @@ PY
 # as they were. A size kmoe does not know, or a value out of range, is a usage error.
 profile_files=("$dir"/runs/mc/draw0/{moe.h5,scores.h5,embeddings.h5,selected.jsonl,moe_kshot.h5})
 before=$(sha256sum "${profile_files[@]}")
-mpi -np 2 "$KMOE" demo --profile tiny --tasks mc --work-dir "$dir" --threads 1 --eval-split validation \
+mpi -np 2 "$KMOE" demo --profile tiny --tasks mc,yesno --work-dir "$dir" --threads 1 --eval-split validation \
   --sizes moe-epochs=2,c=8 > "$WORK/out5" 2> "$WORK/err5" || { tail -50 "$WORK/err5"; fail "--sizes demo run"; }
 for s in score embed; do
   grep -q "stage $s: skipped (complete)" "$WORK/err5" || fail "the --sizes run did not reuse the profile run's $s"
@@ -167,6 +167,12 @@ for f in ("moe.h5", "moe_random.h5"):
 with h5py.File(d + "/runs/mc/draw0/moe.h5", "r") as h:
     assert json.loads(h.attrs["options"])["epochs"] == 1
 PY
+# tools/demo_sizes_table.py sets the two validation runs side by side, one choice per row.
+"$PYTHON" "$root/tools/demo_sizes_table.py" "$dir" --rows full,best_adapter_kshot > "$WORK/sizes_table" ||
+  fail "demo_sizes_table.py failed"
+cat "$WORK/sizes_table"
+[ "$(grep -c '<- chosen' "$WORK/sizes_table")" -eq 2 ] || fail "not one chosen sizes per row"
+[ "$(grep -cE '^  (\(profile\)|c=8,moe-epochs=2) ' "$WORK/sizes_table")" -eq 4 ] || fail "a run is missing from the table"
 for bad in "cc=8" "c=0" "c=8,c=9" "moe-lr=x"; do
   "$KMOE" demo --profile tiny --work-dir "$dir" --sizes "$bad" > /dev/null 2> "$WORK/bad_sizes" &&
     fail "--sizes $bad was accepted"
