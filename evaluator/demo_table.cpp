@@ -174,7 +174,7 @@ std::string demo_table_text(const DemoTable& table) {
       for (const auto& d : table.differences[b]) s << pad_left(interval(d), dw);
       s << "\n";
     }
-    s << "(points, mean [paired-bootstrap 95% interval] over the test examples)\n";
+    s << "(points, mean [paired-bootstrap 95% interval] over the " << table.examples << ")\n";
   }
   return s.str();
 }

@@ -32,6 +32,7 @@ struct DemoTable {
   std::string reference_label = "full method";  // the row the differences start from
   std::string metric = "test accuracy (%)";      // the plot's axis
   std::string over = "draws";                    // what the sd is over
+  std::string examples = "test examples";        // what the intervals resample
   // Differences "reference - baseline" (rows of `difference_labels`), [baseline][task], the
   // last entry the average over tasks (NaN where not computed); empty when not computed.
   std::vector<std::string> difference_labels;

@@ -511,6 +511,8 @@ DemoTable demo_table_of(const DemoOptions& o, const Rows& rows,
   DemoTable table;
   table.tasks = o.tasks;
   table.draws = o.draws;
+  table.metric = o.eval_split + " accuracy (%)";
+  table.examples = o.eval_split + " examples";
   const size_t full = rows.size() - 1;
   for (size_t m = 0; m < rows.size(); ++m) {
     table.method_keys.push_back(rows[m].first);
