@@ -13,6 +13,8 @@
 # without the prompt) and with the prompt alone: mean ± sd over draws, paired-bootstrap intervals.
 # usage: bench/promot_moe_smollm2.sh BUILD_DIR DEMO_WORK_DIR OUT_DIR [TASKS] [DRAWS] [PROMPT_TOKENS]
 #   defaults: TASKS "yesno math mc", DRAWS "0 1 2", PROMPT_TOKENS 20; NP (default 2).
+#   TAG (default none): the `kmoe demo --sizes` run to start from, e.g. TAG=c=256 reads
+#   DEMO/runs_c=256 and DEMO/demo_c=256_results.json instead of DEMO/runs and DEMO/demo_results.json.
 # Resumable: kmoe run skips every complete stage. OUT/eval_archive.json.gz keeps the eval files of
 # OUT and the demo's that the table reads (OUT/demo_evals): after `tools/bench_archive.py unpack
 # ARCHIVE OUT` on a fresh machine, `tools/promot_dmt_table.py moe OUT OUT/demo_evals` prints the table.
@@ -24,6 +26,7 @@ TASKS=${4:-yesno math mc}
 DRAWS=${5:-0 1 2}
 P=${6:-20}
 NP=${NP:-2}
+RUNS=runs${TAG:+_$TAG} RESULTS=demo${TAG:+_$TAG}_results.json
 KSHOT_EPOCHS=${KSHOT_EPOCHS:-5} KSHOT_LR=${KSHOT_LR:-5e-4}  # the smollm2 profile's K-shot LoRA baseline
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -33,7 +36,7 @@ start=$(date +%s)
 for d in $DRAWS; do
   for task in $TASKS; do
     t0=$(date +%s)
-    src="$DEMO/runs/$task/draw$d"
+    src="$DEMO/$RUNS/$task/draw$d"
     o="$OUT/$task/draw$d"
     [ -e "$src/eval.h5" ] || { echo "promot+moe: $src has no eval.h5 (run the demo first); skipped"; continue; }
     mkdir -p "$o"
@@ -69,7 +72,7 @@ EOF
     # on the K-shot set with the demo's options) trained and evaluated with the same soft prompt
     # frozen, so that the MoE's gain with the prompt is told apart from the prompt's own
     best=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tasks_detail"][sys.argv[2]]["draw" + sys.argv[3]]["best_adapter"])' \
-      "$DEMO/demo_results.json" "$task" "$d")
+      "$DEMO/$RESULTS" "$task" "$d")
     n=$(grep -c . "$(key kshot)")
     batch=$((n < 8 ? n : 8))  # as the demo: min(K, 8)
     mpirun --oversubscribe -np "$NP" "$BUILD/kmoe" train --mode lora --model "$(key model)" --init-adapter "$best" \
@@ -82,13 +85,14 @@ EOF
   done
 done
 echo "wall time: $(($(date +%s) - start)) s ($(nproc) cores, np $NP)"
-# the demo's eval files that the table compares with go into the archive too (OUT/demo_evals)
+# the demo's eval files that the table compares with go into the archive too (OUT/demo_evals/runs,
+# whatever TAG: the table reads them from there)
 for e in "$OUT"/*/draw*/eval.h5; do
   for f in eval.h5 eval_baselines.h5; do
     rel=$(dirname "${e#"$OUT"/}")/$f
-    src="$DEMO/runs/$rel"
+    src="$DEMO/$RUNS/$rel"
     [ ! -e "$src" ] || { mkdir -p "$(dirname "$OUT/demo_evals/runs/$rel")"; cp "$src" "$OUT/demo_evals/runs/$rel"; }
   done
 done
 /usr/bin/python3 "$HERE/../tools/bench_archive.py" pack "$OUT" "$OUT/eval_archive.json.gz"
-/usr/bin/python3 "$HERE/../tools/promot_dmt_table.py" moe "$OUT" "$DEMO"
+/usr/bin/python3 "$HERE/../tools/promot_dmt_table.py" moe "$OUT" "$OUT/demo_evals"

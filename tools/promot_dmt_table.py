@@ -21,6 +21,7 @@ bench/dmt_smollm2.sh's output folders.
       mean ± sd over draws and paired-bootstrap intervals. DEMO_WORK_DIR may be OUT/demo_evals
       (the demo's eval files that the bench copies there and archives).
 """
+import glob
 import json
 import os
 import re
@@ -210,12 +211,15 @@ def moe(out, demo):
              ("full_prompt", "prompt", "the MoE's gain under the prompt"),
              ("ft_prompt", "ft", "the prompt's gain on K-shot FT"),
              ("full_prompt", "ft_prompt", "MoE + prompt vs K-shot FT + prompt")]
-    lines = ["test accuracy (%), SmolLM2-135M-Instruct, K = 16, the demo's test sets (mean ± sd over draws)", "",
+    sizes = sorted({m.group(1) for ini in glob.glob(f"{out}/*/draw*/run.ini")
+                    for m in [re.search(r"\[select-data\][^\[]*?\bc = (\d+)", open(ini).read())] if m})
+    lines = ["test accuracy (%), SmolLM2-135M-Instruct, K = 16" + (f", C = {', '.join(sizes)}" if sizes else "") +
+             ", the demo's test sets (mean ± sd over draws)", "",
              "| task | draws | " + " | ".join(label for _, label in rows) + " |", "|---|---|" + "---|" * len(rows)]
     diff_lines = ["", "differences, points [paired-bootstrap 95% interval over draws and test examples]", "",
                   "| task | " + " | ".join(f"{label} ({a} − {b})" for a, b, label in diffs) + " |",
                   "|---|" + "---|" * len(diffs)]
-    data = {}
+    data, per_task = {}, {}
     for task in sorted(os.listdir(out)):
         if not os.path.isdir(f"{out}/{task}") or task == "demo_evals":
             continue
@@ -247,8 +251,24 @@ def moe(out, demo):
                           (f" ({len(both)} draws)" if len(both) < len(per) else ""))
         diff_lines.append(f"| {task} | " + " | ".join(dcells) + " |")
         data[task] = {"draws": sorted(per), "accuracy": acc, "differences": ddata}
+        per_task[task] = per
     if not data:
         sys.exit(f"{out}: no finished run")
+    # the average over tasks, on the draws every task has with both rows of a comparison
+    if len(per_task) > 1:
+        draws = sorted(set.intersection(*(set(p) for p in per_task.values())))
+        dcells, ddata = [], {}
+        for a, b, label in diffs:
+            both = [d for d in draws if all(a in p[d] and b in p[d] for p in per_task.values())]
+            if not both:
+                dcells.append("-")
+                continue
+            r = boot_diff([[p[d][a] for p in per_task.values()] for d in both],
+                          [[p[d][b] for p in per_task.values()] for d in both])
+            ddata[f"{a}-{b}"] = {"draws": len(both), "point": r[0], "low": r[1], "high": r[2]}
+            dcells.append(f"{100 * r[0]:+.1f} [{100 * r[1]:+.1f}, {100 * r[2]:+.1f}] ({len(both)} draw{'s' * (len(both) > 1)})")
+        diff_lines.append("| average of " + ", ".join(per_task) + " | " + " | ".join(dcells) + " |")
+        data["average"] = {"tasks": list(per_task), "differences": ddata}
     lines.append("(a number in brackets after a cell: the draws it covers, where fewer than the task's)")
     return "\n".join(lines + diff_lines), data
 
