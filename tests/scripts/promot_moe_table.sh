@@ -1,0 +1,52 @@
+# tools/promot_dmt_table.py moe (bench/promot_moe_smollm2.sh's table) on eval files made here
+# with known answers: the per-task cells are the means over draws, the differences are the
+# paired ones, the average over tasks uses only the draws every task has, a draw without the
+# demo's full-method row is left out, and the header names the runs' C (from run.ini).
+source "$(dirname "$0")/lib.sh"
+TOOL="$(dirname "$0")/../../tools/promot_dmt_table.py"
+"$PYTHON" - "$WORK" <<'PY' || fail "making the eval files"
+import os, sys, h5py, numpy as np
+w = sys.argv[1]
+def ev(path, row, correct):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with h5py.File(path, "w") as f:
+        f["models"] = np.array([row], dtype=h5py.string_dtype())
+        f["samples"] = np.array([f"s{i}" for i in range(len(correct))], dtype=h5py.string_dtype())
+        f["correct"] = np.array([correct], dtype=np.int8)
+        f["macro_f1"] = np.array([np.nan])
+# task a: draws 0, 1 (10 examples); task b: draw 0 only (a draw 1 without the demo's row)
+n = 10
+for task, draws in (("a", (0, 1)), ("b", (0, 1))):
+    for d in draws:
+        k = {"a": 2 + d, "b": 5}[task]  # the full method: k of 10 right
+        o, demo = f"{w}/out/{task}/draw{d}", f"{w}/out/demo_evals/runs/{task}/draw{d}"
+        ev(f"{o}/eval.h5", "moe", [1] * (k + 3) + [0] * (n - k - 3))          # + prompt: 3 more
+        ev(f"{o}/eval_prompt_only.h5", "base", [1] * 1 + [0] * (n - 1))
+        ev(f"{o}/eval_control.h5", "best_adapter_kshot_prompt", [1] * 4 + [0] * (n - 4))
+        if not (task == "b" and d == 1):
+            ev(f"{demo}/eval.h5", "moe", [1] * k + [0] * (n - k))
+            ev(f"{demo}/eval_baselines.h5", "best_adapter_kshot", [1] * 2 + [0] * (n - 2))
+        with open(f"{o}/run.ini", "w") as f:
+            f.write("model = m\n[select-data]\nc = 256\ntau = 0.9\n[train]\nepochs = 3\n")
+PY
+"$PYTHON" "$TOOL" moe "$WORK/out" "$WORK/out/demo_evals" --json "$WORK/t.json" > "$WORK/table" ||
+  { cat "$WORK/table"; fail "the table"; }
+grep -q "K = 16, C = 256," "$WORK/table" || fail "C not in the header: $(head -1 "$WORK/table")"
+"$PYTHON" - "$WORK/t.json" <<'PY' || fail "the numbers: $(cat "$WORK/table")"
+import json, sys
+t = json.load(open(sys.argv[1]))
+a, b = t["a"], t["b"]
+assert a["draws"] == ["draw0", "draw1"] and b["draws"] == ["draw0"], (a["draws"], b["draws"])
+assert [round(x, 6) for x in a["accuracy"]["full"]] == [0.2, 0.3], a["accuracy"]["full"]
+assert [round(x, 6) for x in a["accuracy"]["full_prompt"]] == [0.5, 0.6], a["accuracy"]
+assert abs(a["differences"]["full_prompt-full"]["point"] - 0.3) < 1e-9, a["differences"]
+assert abs(a["differences"]["full_prompt-ft_prompt"]["point"] - 0.15) < 1e-9, a["differences"]  # (0.5 + 0.6)/2 - 0.4
+avg = t["average"]
+assert avg["tasks"] == ["a", "b"], avg
+d = avg["differences"]["full_prompt-ft_prompt"]
+assert d["draws"] == 1, d  # only draw 0 has both tasks
+assert abs(d["point"] - ((0.5 - 0.4) + (0.8 - 0.4)) / 2) < 1e-9, d
+assert d["low"] <= d["point"] <= d["high"], d
+PY
+grep -q "^| average of a, b | +30.0 \[" "$WORK/table" || fail "the average line: $(grep average "$WORK/table")"
+echo ok
