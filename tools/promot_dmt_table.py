@@ -20,6 +20,10 @@ bench/dmt_smollm2.sh's output folders.
       control: the demo's best adapter + K-shot fine-tuning without and with the same prompt;
       mean ± sd over draws and paired-bootstrap intervals. DEMO_WORK_DIR may be OUT/demo_evals
       (the demo's eval files that the bench copies there and archives).
+  promot_dmt_table.py lora OUT DEMO_WORK_DIR [--json FILE]
+      bench/selected_lora_smollm2.sh: per task, the full method against one LoRA (the best bank
+      adapter) fine-tuned on the same K-shot + selected data, with best adapter + K-shot FT and
+      the random-adapter MoE beside them; as moe, with the average over tasks.
 """
 import glob
 import json
@@ -198,24 +202,17 @@ def dmt(out):
     return "\n".join(lines), {"seeds": used, "table": table, "dmt_minus": diffs}
 
 
-def moe(out, demo):
-    """The full method with ProMoT's soft prompt (OUT/TASK/drawD/eval.h5, bench/promot_moe_smollm2.sh)
-    against the full method without it (DEMO/runs/TASK/drawD/eval.h5), the soft prompt alone, and
-    the control where the bench made it: the demo's best adapter + K-shot fine-tuning
-    (DEMO/runs/TASK/drawD/eval_baselines.h5) and the same trained with the soft prompt
-    (OUT/TASK/drawD/eval_control.h5). Each comparison on the draws that have both of its rows."""
-    rows = [("full", "full method"), ("full_prompt", "full method + soft prompt"),
-            ("prompt", "soft prompt alone (base model)"), ("ft", "best adapter + K-shot FT"),
-            ("ft_prompt", "best adapter + K-shot FT + soft prompt")]
-    diffs = [("full_prompt", "full", "the prompt's gain on the MoE"),
-             ("full_prompt", "prompt", "the MoE's gain under the prompt"),
-             ("ft_prompt", "ft", "the prompt's gain on K-shot FT"),
-             ("full_prompt", "ft_prompt", "MoE + prompt vs K-shot FT + prompt")]
+def compare_runs(out, demo, rows, diffs, required):
+    """Per task folder of OUT (and drawD under it): the accuracy of each of `rows` (key, label,
+    where: "out" or "demo", eval file, model row), mean ± sd over the draws that have every
+    `required` row, and each of `diffs` (a, b, label) as a paired-bootstrap interval over the
+    draws that have both; then the same differences averaged over tasks, on the draws every
+    task has. Returns the table's text and its numbers."""
     sizes = sorted({m.group(1) for ini in glob.glob(f"{out}/*/draw*/run.ini")
                     for m in [re.search(r"\[select-data\][^\[]*?\bc = (\d+)", open(ini).read())] if m})
     lines = ["test accuracy (%), SmolLM2-135M-Instruct, K = 16" + (f", C = {', '.join(sizes)}" if sizes else "") +
              ", the demo's test sets (mean ± sd over draws)", "",
-             "| task | draws | " + " | ".join(label for _, label in rows) + " |", "|---|---|" + "---|" * len(rows)]
+             "| task | draws | " + " | ".join(r[1] for r in rows) + " |", "|---|---|" + "---|" * len(rows)]
     diff_lines = ["", "differences, points [paired-bootstrap 95% interval over draws and test examples]", "",
                   "| task | " + " | ".join(f"{label} ({a} − {b})" for a, b, label in diffs) + " |",
                   "|---|" + "---|" * len(diffs)]
@@ -225,19 +222,16 @@ def moe(out, demo):
             continue
         per = {}  # draw -> {row: correct}
         for d in sorted(os.listdir(f"{out}/{task}")):
-            got = {"full_prompt": load(f"{out}/{task}/{d}/eval.h5", "moe"),
-                   "full": load(f"{demo}/runs/{task}/{d}/eval.h5", "moe"),
-                   "prompt": load(f"{out}/{task}/{d}/eval_prompt_only.h5", "base"),
-                   "ft": load(f"{demo}/runs/{task}/{d}/eval_baselines.h5", "best_adapter_kshot"),
-                   "ft_prompt": load(f"{out}/{task}/{d}/eval_control.h5", "best_adapter_kshot_prompt")}
+            got = {key: load(f"{out if where == 'out' else demo + '/runs'}/{task}/{d}/{file}", model)
+                   for key, _, where, file, model in rows}
             got = {k: v["correct"] for k, v in got.items() if v is not None}
-            if "full_prompt" in got and "full" in got:
+            if all(k in got for k in required):
                 per[d] = got
         if not per:
             continue
-        acc = {k: [g[k].mean() for g in per.values() if k in g] for k, _ in rows}
+        acc = {k: [g[k].mean() for g in per.values() if k in g] for k, *_ in rows}
         n_draws = {k: len(v) for k, v in acc.items()}
-        cells = [f"{fmt(acc[k])}" + (f" ({n_draws[k]})" if 0 < n_draws[k] < len(per) else "") for k, _ in rows]
+        cells = [f"{fmt(acc[k])}" + (f" ({n_draws[k]})" if 0 < n_draws[k] < len(per) else "") for k, *_ in rows]
         lines.append(f"| {task} | {len(per)} | " + " | ".join(cells) + " |")
         dcells, ddata = [], {}
         for a, b, label in diffs:
@@ -271,6 +265,41 @@ def moe(out, demo):
         data["average"] = {"tasks": list(per_task), "differences": ddata}
     lines.append("(a number in brackets after a cell: the draws it covers, where fewer than the task's)")
     return "\n".join(lines + diff_lines), data
+
+
+def moe(out, demo):
+    """The full method with ProMoT's soft prompt (OUT/TASK/drawD/eval.h5, bench/promot_moe_smollm2.sh)
+    against the full method without it (DEMO/runs/TASK/drawD/eval.h5), the soft prompt alone, and
+    the control where the bench made it: the demo's best adapter + K-shot fine-tuning
+    (DEMO/runs/TASK/drawD/eval_baselines.h5) and the same trained with the soft prompt
+    (OUT/TASK/drawD/eval_control.h5). Each comparison on the draws that have both of its rows."""
+    rows = [("full", "full method", "demo", "eval.h5", "moe"),
+            ("full_prompt", "full method + soft prompt", "out", "eval.h5", "moe"),
+            ("prompt", "soft prompt alone (base model)", "out", "eval_prompt_only.h5", "base"),
+            ("ft", "best adapter + K-shot FT", "demo", "eval_baselines.h5", "best_adapter_kshot"),
+            ("ft_prompt", "best adapter + K-shot FT + soft prompt", "out", "eval_control.h5", "best_adapter_kshot_prompt")]
+    diffs = [("full_prompt", "full", "the prompt's gain on the MoE"),
+             ("full_prompt", "prompt", "the MoE's gain under the prompt"),
+             ("ft_prompt", "ft", "the prompt's gain on K-shot FT"),
+             ("full_prompt", "ft_prompt", "MoE + prompt vs K-shot FT + prompt")]
+    return compare_runs(out, demo, rows, diffs, ("full_prompt", "full"))
+
+
+def lora(out, demo):
+    """bench/selected_lora_smollm2.sh: the full method (a MoE of the selected experts trained on
+    the K-shot set + the selected open data) against one LoRA, the best bank adapter, trained on
+    the same data with the same options (OUT/TASK/drawD/eval_selected_lora.h5), and against the
+    demo's rows that share one of the two: best adapter + K-shot fine-tuning (same start, K-shot
+    data only) and the MoE of random adapters (same data, other experts)."""
+    rows = [("full", "full method", "demo", "eval.h5", "moe"),
+            ("lora", "best adapter + FT on the same data", "out", "eval_selected_lora.h5", "best_adapter_selected"),
+            ("ft", "best adapter + K-shot FT", "demo", "eval_baselines.h5", "best_adapter_kshot"),
+            ("random", "MoE of random adapters", "demo", "eval_baselines.h5", "random_moe")]
+    diffs = [("full", "lora", "the MoE over one LoRA on the same data"),
+             ("lora", "ft", "the selected data for one LoRA"),
+             ("full", "ft", "full method vs K-shot FT"),
+             ("lora", "random", "one LoRA vs random MoE, same data")]
+    return compare_runs(out, demo, rows, diffs, ("full", "lora"))
 
 
 def plot(table, path):
@@ -316,10 +345,11 @@ def plot(table, path):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 3 or sys.argv[1] not in ("promot", "dmt", "moe") or (sys.argv[1] == "moe" and len(sys.argv) < 4):
+    two = ("moe", "lora")  # the modes that take OUT and DEMO_WORK_DIR
+    if len(sys.argv) < 3 or sys.argv[1] not in ("promot", "dmt") + two or (sys.argv[1] in two and len(sys.argv) < 4):
         sys.exit(__doc__)
-    if sys.argv[1] == "moe":
-        text, data = moe(sys.argv[2], sys.argv[3])
+    if sys.argv[1] in two:
+        text, data = (moe if sys.argv[1] == "moe" else lora)(sys.argv[2], sys.argv[3])
     else:
         text, data = (promot if sys.argv[1] == "promot" else dmt)(sys.argv[2])
     print(text)

@@ -1,7 +1,8 @@
 # tools/promot_dmt_table.py moe (bench/promot_moe_smollm2.sh's table) on eval files made here
 # with known answers: the per-task cells are the means over draws, the differences are the
 # paired ones, the average over tasks uses only the draws every task has, a draw without the
-# demo's full-method row is left out, and the header names the runs' C (from run.ini).
+# demo's full-method row is left out, and the header names the runs' C (from run.ini). The
+# lora mode (bench/selected_lora_smollm2.sh's table) reads its row from the same layout.
 source "$(dirname "$0")/lib.sh"
 TOOL="$(dirname "$0")/../../tools/promot_dmt_table.py"
 "$PYTHON" - "$WORK" <<'PY' || fail "making the eval files"
@@ -23,6 +24,8 @@ for task, draws in (("a", (0, 1)), ("b", (0, 1))):
         ev(f"{o}/eval.h5", "moe", [1] * (k + 3) + [0] * (n - k - 3))          # + prompt: 3 more
         ev(f"{o}/eval_prompt_only.h5", "base", [1] * 1 + [0] * (n - 1))
         ev(f"{o}/eval_control.h5", "best_adapter_kshot_prompt", [1] * 4 + [0] * (n - 4))
+        if task == "a":
+            ev(f"{o}/eval_selected_lora.h5", "best_adapter_selected", [0] * 3 + [1] * (n - 3))  # 7 of 10, other ones
         if not (task == "b" and d == 1):
             ev(f"{demo}/eval.h5", "moe", [1] * k + [0] * (n - k))
             ev(f"{demo}/eval_baselines.h5", "best_adapter_kshot", [1] * 2 + [0] * (n - 2))
@@ -49,4 +52,17 @@ assert abs(d["point"] - ((0.5 - 0.4) + (0.8 - 0.4)) / 2) < 1e-9, d
 assert d["low"] <= d["point"] <= d["high"], d
 PY
 grep -q "^| average of a, b | +30.0 \[" "$WORK/table" || fail "the average line: $(grep average "$WORK/table")"
+
+"$PYTHON" "$TOOL" lora "$WORK/out" "$WORK/out/demo_evals" --json "$WORK/l.json" > "$WORK/table" ||
+  { cat "$WORK/table"; fail "the lora table"; }
+"$PYTHON" - "$WORK/l.json" <<'PY' || fail "the lora numbers: $(cat "$WORK/table")"
+import json, sys
+t = json.load(open(sys.argv[1]))
+assert sorted(t) == ["a"], sorted(t)  # task b has no selected-data LoRA: no row, no average
+a = t["a"]
+assert [round(x, 6) for x in a["accuracy"]["lora"]] == [0.7, 0.7], a["accuracy"]
+assert abs(a["differences"]["full-lora"]["point"] - (0.25 - 0.7)) < 1e-9, a["differences"]
+assert abs(a["differences"]["lora-ft"]["point"] - 0.5) < 1e-9, a["differences"]
+assert "lora-random" not in a["differences"], a["differences"]  # no random_moe row in these files
+PY
 echo ok

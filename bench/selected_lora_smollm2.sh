@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Is it the mixture or the data? (issue 14) Over a `kmoe demo --profile smollm2` work directory,
+# per task and K-shot draw: the demo's best bank adapter (by K-shot score) fine-tuned as one LoRA
+# on exactly the data the full method's MoE trained on (the run's selected.jsonl: the K-shot set
+# and the C selected open rows), with the MoE's training options from the run's [train] section
+# (epochs, lr, batch, max-len, seed), then evaluated on the run's test set. Then
+# tools/promot_dmt_table.py lora sets it beside the demo's full method, its best adapter +
+# K-shot fine-tuning and its random-adapter MoE: mean ± sd over draws, paired-bootstrap intervals.
+# usage: bench/selected_lora_smollm2.sh BUILD_DIR DEMO_WORK_DIR OUT_DIR [TASKS] [DRAWS]
+#   defaults: TASKS "yesno math mc", DRAWS "0 1 2"; NP (default 2); TAG (default none): the
+#   `kmoe demo --sizes` run to start from, e.g. TAG=c=256 reads DEMO/runs_c=256 and
+#   DEMO/demo_c=256_results.json instead of DEMO/runs and DEMO/demo_results.json.
+# Resumable: kmoe train and eval skip complete outputs. OUT/eval_archive.json.gz keeps the eval
+# files of OUT and the demo's that the table reads (OUT/demo_evals): after `tools/bench_archive.py
+# unpack ARCHIVE OUT`, `tools/promot_dmt_table.py lora OUT OUT/demo_evals` prints the table.
+set -euo pipefail
+BUILD=${1:?usage: bench/selected_lora_smollm2.sh BUILD_DIR DEMO_WORK_DIR OUT_DIR [TASKS] [DRAWS]}
+DEMO=${2:?demo work dir}
+OUT=${3:?output dir}
+TASKS=${4:-yesno math mc}
+DRAWS=${5:-0 1 2}
+NP=${NP:-2}
+RUNS=runs${TAG:+_$TAG} RESULTS=demo${TAG:+_$TAG}_results.json
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+HERE=$(cd "$(dirname "$0")" && pwd)
+start=$(date +%s)
+for d in $DRAWS; do
+  for task in $TASKS; do
+    t0=$(date +%s)
+    src="$DEMO/$RUNS/$task/draw$d"
+    o="$OUT/$task/draw$d"
+    [ -e "$src/eval.h5" ] && [ -e "$src/eval_baselines.h5" ] ||
+      { echo "selected-lora: $src has no eval.h5 or eval_baselines.h5 (run the demo first); skipped"; continue; }
+    mkdir -p "$o"
+    cp "$src/run.ini" "$o/run.ini"  # the run's sizes, for the table's header
+    key() { sed -n "s|^$1 = ||p" "$src/run.ini" | head -1; }  # a top-level key of the run's config
+    tkey() { sed -n '/^\[train\]/,/^\[/p' "$src/run.ini" | sed -n "s|^$1 = ||p" | head -1; }  # one of [train]
+    best=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tasks_detail"][sys.argv[2]]["draw" + sys.argv[3]]["best_adapter"])' \
+      "$DEMO/$RESULTS" "$task" "$d")
+    mpirun --oversubscribe -np "$NP" "$BUILD/kmoe" train --mode lora --model "$(key model)" --init-adapter "$best" \
+      --data "$src/selected.jsonl" --prompt-format "$(tkey prompt-format)" --epochs "$(tkey epochs)" \
+      --global-batch "$(tkey global-batch)" --micro-batch "$(tkey micro-batch)" --lr "$(tkey lr)" \
+      --max-len "$(tkey max-len)" --seed "$(tkey seed)" --lora-dropout 0 --threads 1 \
+      --output "$o/best_adapter_selected" > /dev/null 2>> "$o/run.log" || { tail -20 "$o/run.log"; exit 1; }
+    ev=(eval --model "$(key model)" --test "$(key test)" --task "$task" --prompt-format "$(key prompt-format)"
+        --answer-format "$(key answer-format)" --max-new-tokens "$(key max-new-tokens)" --threads 1)
+    [ -z "$(key answer-regex)" ] || ev+=(--answer-regex "$(key answer-regex)")
+    mpirun --oversubscribe -np "$NP" "$BUILD/kmoe" "${ev[@]}" --adapters "$o/best_adapter_selected" \
+      --output "$o/eval_selected_lora.h5" > /dev/null 2>> "$o/run.log" || { tail -20 "$o/run.log"; exit 1; }
+    for f in eval.h5 eval_baselines.h5; do
+      mkdir -p "$OUT/demo_evals/runs/$task/draw$d"
+      cp "$src/$f" "$OUT/demo_evals/runs/$task/draw$d/$f"
+    done
+    echo "selected-lora: $task draw $d ($(wc -l < "$src/selected.jsonl") rows, best adapter $(basename "$best")): $(($(date +%s) - t0)) s"
+  done
+done
+echo "wall time: $(($(date +%s) - start)) s ($(nproc) cores, np $NP)"
+/usr/bin/python3 "$HERE/../tools/bench_archive.py" pack "$OUT" "$OUT/eval_archive.json.gz"
+/usr/bin/python3 "$HERE/../tools/promot_dmt_table.py" lora "$OUT" "$OUT/demo_evals"
