@@ -5,11 +5,13 @@ K-shot draw, from the artifacts alone,
   no extractable answer), so a model that always says "A" or never says anything shows;
 - the full method against each baseline example by example: wins (full right, baseline
   wrong), losses, and both right / both wrong;
-- the chosen experts with their family, and the families of the selected open data;
+- the chosen experts with their family, and the families of the selected open data, of the
+  top C rows by similarity before dedup, and of the rows dedup dropped (data_selection.h5);
 - the router: each expert's share of the routing weight, over all modules (a router that
   stays at 1/N has not learned to route), and the spread over modules;
 - the MoE's training loss, first and last step.
-usage: tools/demo_analysis.py WORK_DIR [TASK...]     (Debian's python3 with h5py and numpy)
+usage: tools/demo_analysis.py WORK_DIR [--tag TAG] [TASK...]     (Debian's python3 with h5py and numpy)
+  --tag c=256: the runs of `kmoe demo --sizes c=256` (WORK_DIR/runs_c=256) instead of WORK_DIR/runs
 """
 import collections
 import glob
@@ -42,12 +44,29 @@ def family(path):
     return os.path.basename(path.rstrip("/")).split(".")[0]
 
 
+def corpus_families(selection):
+    """The family of every corpus row, in the order data_selection.h5 indexes them (its
+    corpus0, corpus1, ... inputs, each file's lines)."""
+    with h5py.File(selection, "r") as f:
+        inputs = json.loads(f.attrs["inputs"])
+    out = []
+    for i in sorted((x for x in inputs if x["name"].startswith("corpus")), key=lambda x: int(x["name"][6:])):
+        with open(i["path"]) as f:
+            out += [family(i["path"])] * sum(1 for line in f if line.strip())
+    return out
+
+
 def main():
-    work = sys.argv[1]
-    only = set(sys.argv[2:])
+    args = sys.argv[1:]
+    work = args.pop(0)
+    runs = "runs"
+    if "--tag" in args:
+        runs = "runs_" + args.pop(args.index("--tag") + 1)
+        args.remove("--tag")
+    only = set(args)
     labels = {"moe": "full method", "base": "base", "random_moe": "random MoE", "moe_kshot": "K-shot MoE",
               "best_adapter_kshot": "best + K-shot"}
-    for run in sorted(glob.glob(os.path.join(work, "runs", "*", "draw*"))):
+    for run in sorted(glob.glob(os.path.join(work, runs, "*", "draw*"))):
         task, draw = run.split(os.sep)[-2:]
         if only and task not in only:
             continue
@@ -84,6 +103,15 @@ def main():
         fams = collections.Counter(os.path.basename(r["_source_file"]).split(".")[0] for r in sel)
         print("  selected open data (%d rows) by family: %s" % (len(sel), ", ".join(
             "%s %d" % kv for kv in fams.most_common())))
+        selection = os.path.join(run, "data_selection.h5")
+        if os.path.exists(selection):
+            fam_of = corpus_families(selection)
+            with h5py.File(selection, "r") as f:
+                scores, dropped, c = f["scores"][()], f["dropped"][()], int(f.attrs["c"])
+            top = collections.Counter(fam_of[i] for i in np.argsort(-scores, kind="stable")[:c])
+            print("  top %d by similarity, before dedup: %s" % (c, ", ".join("%s %d" % kv for kv in top.most_common())))
+            gone = collections.Counter(fam_of[i] for i in dropped)
+            print("  dropped by dedup (%d): %s" % (len(dropped), ", ".join("%s %d" % kv for kv in gone.most_common())))
         with h5py.File(os.path.join(run, "moe.h5"), "r") as f:
             names = strings(f["moe/expert_names"])
             load = f["router_load"][()]  # [modules, experts]
