@@ -281,7 +281,8 @@ def moe(out, demo):
     diffs = [("full_prompt", "full", "the prompt's gain on the MoE"),
              ("full_prompt", "prompt", "the MoE's gain under the prompt"),
              ("ft_prompt", "ft", "the prompt's gain on K-shot FT"),
-             ("full_prompt", "ft_prompt", "MoE + prompt vs K-shot FT + prompt")]
+             ("full_prompt", "ft_prompt", "MoE + prompt vs K-shot FT + prompt"),
+             ("full", "ft_prompt", "full method vs K-shot FT + prompt")]
     return compare_runs(out, demo, rows, diffs, ("full_prompt", "full"))
 
 
