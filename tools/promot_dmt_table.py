@@ -202,6 +202,27 @@ def dmt(out):
     return "\n".join(lines), {"seeds": used, "table": table, "dmt_minus": diffs}
 
 
+def diff_cells(diffs, draws, note):
+    """Each of `diffs` (a, b, label) over `draws` (per draw: row -> its per-task correctness
+    vectors): the table cell (a paired-bootstrap interval, plus note(number of draws used)) and
+    its numbers, on the draws that have both rows; "-" where none has."""
+    cells, data = [], {}
+    for a, b, _ in diffs:
+        both = [g for g in draws if a in g and b in g]
+        if not both:
+            cells.append("-")
+            continue
+        r = boot_diff([g[a] for g in both], [g[b] for g in both])
+        data[f"{a}-{b}"] = {"draws": len(both), "point": r[0], "low": r[1], "high": r[2]}
+        cells.append(f"{100 * r[0]:+.1f} [{100 * r[1]:+.1f}, {100 * r[2]:+.1f}]" + note(len(both)))
+    return cells, data
+
+
+def per_task_keys(per_task, d):
+    """The rows that every task has on draw d."""
+    return set.intersection(*(set(p[d]) for p in per_task.values()))
+
+
 def compare_runs(out, demo, rows, diffs, required):
     """Per task folder of OUT (and drawD under it): the accuracy of each of `rows` (key, label,
     where: "out" or "demo", eval file, model row), mean ± sd over the draws that have every
@@ -233,16 +254,8 @@ def compare_runs(out, demo, rows, diffs, required):
         n_draws = {k: len(v) for k, v in acc.items()}
         cells = [f"{fmt(acc[k])}" + (f" ({n_draws[k]})" if 0 < n_draws[k] < len(per) else "") for k, *_ in rows]
         lines.append(f"| {task} | {len(per)} | " + " | ".join(cells) + " |")
-        dcells, ddata = [], {}
-        for a, b, label in diffs:
-            both = [g for g in per.values() if a in g and b in g]
-            if not both:
-                dcells.append("-")
-                continue
-            r = boot_diff([[g[a]] for g in both], [[g[b]] for g in both])
-            ddata[f"{a}-{b}"] = {"draws": len(both), "point": r[0], "low": r[1], "high": r[2]}
-            dcells.append(f"{100 * r[0]:+.1f} [{100 * r[1]:+.1f}, {100 * r[2]:+.1f}]" +
-                          (f" ({len(both)} draws)" if len(both) < len(per) else ""))
+        dcells, ddata = diff_cells(diffs, [{k: [v] for k, v in g.items()} for g in per.values()],
+                                   lambda n: f" ({n} draws)" if n < len(per) else "")
         diff_lines.append(f"| {task} | " + " | ".join(dcells) + " |")
         data[task] = {"draws": sorted(per), "accuracy": acc, "differences": ddata}
         per_task[task] = per
@@ -251,16 +264,9 @@ def compare_runs(out, demo, rows, diffs, required):
     # the average over tasks, on the draws every task has with both rows of a comparison
     if len(per_task) > 1:
         draws = sorted(set.intersection(*(set(p) for p in per_task.values())))
-        dcells, ddata = [], {}
-        for a, b, label in diffs:
-            both = [d for d in draws if all(a in p[d] and b in p[d] for p in per_task.values())]
-            if not both:
-                dcells.append("-")
-                continue
-            r = boot_diff([[p[d][a] for p in per_task.values()] for d in both],
-                          [[p[d][b] for p in per_task.values()] for d in both])
-            ddata[f"{a}-{b}"] = {"draws": len(both), "point": r[0], "low": r[1], "high": r[2]}
-            dcells.append(f"{100 * r[0]:+.1f} [{100 * r[1]:+.1f}, {100 * r[2]:+.1f}] ({len(both)} draw{'s' * (len(both) > 1)})")
+        # per draw, each row's per-task vectors (a row only where every task has it)
+        rows_by_draw = [{k: [p[d][k] for p in per_task.values()] for k in per_task_keys(per_task, d)} for d in draws]
+        dcells, ddata = diff_cells(diffs, rows_by_draw, lambda n: f" ({n} draw{'s' * (n > 1)})")
         diff_lines.append("| average of " + ", ".join(per_task) + " | " + " | ".join(dcells) + " |")
         data["average"] = {"tasks": list(per_task), "differences": ddata}
     lines.append("(a number in brackets after a cell: the draws it covers, where fewer than the task's)")
