@@ -13,8 +13,7 @@
 # without the prompt) and with the prompt alone: mean ± sd over draws, paired-bootstrap intervals.
 # usage: bench/promot_moe_smollm2.sh BUILD_DIR DEMO_WORK_DIR OUT_DIR [TASKS] [DRAWS] [PROMPT_TOKENS]
 #   defaults: TASKS "yesno math mc", DRAWS "0 1 2", PROMPT_TOKENS 20; NP (default 2).
-#   TAG (default none): the `kmoe demo --sizes` run to start from, e.g. TAG=c=256 reads
-#   DEMO/runs_c=256 and DEMO/demo_c=256_results.json instead of DEMO/runs and DEMO/demo_results.json.
+#   TAG (default none): the `kmoe demo --sizes` run to start from (bench/demo_runs_common.sh).
 # Resumable: kmoe run skips every complete stage. OUT/eval_archive.json.gz keeps the eval files of
 # OUT and the demo's that the table reads (OUT/demo_evals): after `tools/bench_archive.py unpack
 # ARCHIVE OUT` on a fresh machine, `tools/promot_dmt_table.py moe OUT OUT/demo_evals` prints the table.
@@ -26,10 +25,8 @@ TASKS=${4:-yesno math mc}
 DRAWS=${5:-0 1 2}
 P=${6:-20}
 NP=${NP:-2}
-RUNS=runs${TAG:+_$TAG} RESULTS=demo${TAG:+_$TAG}_results.json
 KSHOT_EPOCHS=${KSHOT_EPOCHS:-5} KSHOT_LR=${KSHOT_LR:-5e-4}  # the smollm2 profile's K-shot LoRA baseline
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-HERE=$(cd "$(dirname "$0")" && pwd)
+source "$(dirname "$0")/demo_runs_common.sh"
 declare -A INIT=([yesno]="Answer the question with yes or no." [math]="Solve the word problem and give the number."
                  [mc]="Choose the letter of the right option." [string]="Apply the string functions to the word.")
 start=$(date +%s)
@@ -58,28 +55,23 @@ max-len = 256
 seed = $d
 EOF
     mv "$o/run.ini.partial" "$o/run.ini"
-    mpirun --oversubscribe -np "$NP" "$BUILD/kmoe" run --config "$o/run.ini" > "$o/run.log" 2>&1 ||
-      { tail -20 "$o/run.log"; exit 1; }
+    run run --config "$o/run.ini" > "$o/run.log" 2>&1 || { tail -20 "$o/run.log"; exit 1; }
     # the soft prompt alone (the base model with it, no experts): what the prompt brings by itself
-    key() { sed -n "s|^$1 = ||p" "$o/run.ini" | head -1; }  # a top-level key of the run's config
-    ev=(eval --model "$(key model)" --test "$(key test)" --task "$task" --prompt-format "$(key prompt-format)"
-        --answer-format "$(key answer-format)" --max-new-tokens "$(key max-new-tokens)" --threads 1
-        --soft-prompt "$o/soft_prompt")
-    [ -z "$(key answer-regex)" ] || ev+=(--answer-regex "$(key answer-regex)")
-    mpirun --oversubscribe -np "$NP" "$BUILD/kmoe" "${ev[@]}" --base --output "$o/eval_prompt_only.h5" \
-      > /dev/null 2>> "$o/run.log" || { tail -20 "$o/run.log"; exit 1; }
+    key() { ini_key "$o/run.ini" "$1"; }
+    eval_args "$o/run.ini" "$task"
+    ev+=(--soft-prompt "$o/soft_prompt")
+    run "${ev[@]}" --base --output "$o/eval_prompt_only.h5" > /dev/null 2>> "$o/run.log" || { tail -20 "$o/run.log"; exit 1; }
     # the control: the strongest plain baseline (the demo's best adapter by K-shot score, fine-tuned
     # on the K-shot set with the demo's options) trained and evaluated with the same soft prompt
     # frozen, so that the MoE's gain with the prompt is told apart from the prompt's own
-    best=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tasks_detail"][sys.argv[2]]["draw" + sys.argv[3]]["best_adapter"])' \
-      "$DEMO/$RESULTS" "$task" "$d")
+    best=$(best_adapter "$task" "$d")
     n=$(grep -c . "$(key kshot)")
     batch=$((n < 8 ? n : 8))  # as the demo: min(K, 8)
-    mpirun --oversubscribe -np "$NP" "$BUILD/kmoe" train --mode lora --model "$(key model)" --init-adapter "$best" \
+    run train --mode lora --model "$(key model)" --init-adapter "$best" \
       --data "$(key kshot)" --soft-prompt "$o/soft_prompt" --prompt-format chat --epochs "$KSHOT_EPOCHS" \
       --global-batch "$batch" --micro-batch "$batch" --lr "$KSHOT_LR" --max-len 256 --seed 0 --lora-dropout 0 --threads 1 \
       --output "$o/best_adapter_kshot_prompt" > /dev/null 2>> "$o/run.log" || { tail -20 "$o/run.log"; exit 1; }
-    mpirun --oversubscribe -np "$NP" "$BUILD/kmoe" "${ev[@]}" --adapters "$o/best_adapter_kshot_prompt" \
+    run "${ev[@]}" --adapters "$o/best_adapter_kshot_prompt" \
       --output "$o/eval_control.h5" > /dev/null 2>> "$o/run.log" || { tail -20 "$o/run.log"; exit 1; }
     echo "promot+moe: $task draw $d: $(($(date +%s) - t0)) s"
   done

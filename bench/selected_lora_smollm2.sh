@@ -8,8 +8,7 @@
 # K-shot fine-tuning and its random-adapter MoE: mean ± sd over draws, paired-bootstrap intervals.
 # usage: bench/selected_lora_smollm2.sh BUILD_DIR DEMO_WORK_DIR OUT_DIR [TASKS] [DRAWS]
 #   defaults: TASKS "yesno math mc", DRAWS "0 1 2"; NP (default 2); TAG (default none): the
-#   `kmoe demo --sizes` run to start from, e.g. TAG=c=256 reads DEMO/runs_c=256 and
-#   DEMO/demo_c=256_results.json instead of DEMO/runs and DEMO/demo_results.json.
+#   `kmoe demo --sizes` run to start from (bench/demo_runs_common.sh).
 # Resumable: kmoe train and eval skip complete outputs. OUT/eval_archive.json.gz keeps the eval
 # files of OUT and the demo's that the table reads (OUT/demo_evals): after `tools/bench_archive.py
 # unpack ARCHIVE OUT`, `tools/promot_dmt_table.py lora OUT OUT/demo_evals` prints the table.
@@ -20,9 +19,7 @@ OUT=${3:?output dir}
 TASKS=${4:-yesno math mc}
 DRAWS=${5:-0 1 2}
 NP=${NP:-2}
-RUNS=runs${TAG:+_$TAG} RESULTS=demo${TAG:+_$TAG}_results.json
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-HERE=$(cd "$(dirname "$0")" && pwd)
+source "$(dirname "$0")/demo_runs_common.sh"
 start=$(date +%s)
 for d in $DRAWS; do
   for task in $TASKS; do
@@ -33,19 +30,16 @@ for d in $DRAWS; do
       { echo "selected-lora: $src has no eval.h5 or eval_baselines.h5 (run the demo first); skipped"; continue; }
     mkdir -p "$o"
     cp "$src/run.ini" "$o/run.ini"  # the run's sizes, for the table's header
-    key() { sed -n "s|^$1 = ||p" "$src/run.ini" | head -1; }  # a top-level key of the run's config
-    tkey() { sed -n '/^\[train\]/,/^\[/p' "$src/run.ini" | sed -n "s|^$1 = ||p" | head -1; }  # one of [train]
-    best=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tasks_detail"][sys.argv[2]]["draw" + sys.argv[3]]["best_adapter"])' \
-      "$DEMO/$RESULTS" "$task" "$d")
-    mpirun --oversubscribe -np "$NP" "$BUILD/kmoe" train --mode lora --model "$(key model)" --init-adapter "$best" \
+    key() { ini_key "$src/run.ini" "$1"; }
+    tkey() { ini_train_key "$src/run.ini" "$1"; }
+    best=$(best_adapter "$task" "$d")
+    run train --mode lora --model "$(key model)" --init-adapter "$best" \
       --data "$src/selected.jsonl" --prompt-format "$(tkey prompt-format)" --epochs "$(tkey epochs)" \
       --global-batch "$(tkey global-batch)" --micro-batch "$(tkey micro-batch)" --lr "$(tkey lr)" \
       --max-len "$(tkey max-len)" --seed "$(tkey seed)" --lora-dropout 0 --threads 1 \
       --output "$o/best_adapter_selected" > /dev/null 2>> "$o/run.log" || { tail -20 "$o/run.log"; exit 1; }
-    ev=(eval --model "$(key model)" --test "$(key test)" --task "$task" --prompt-format "$(key prompt-format)"
-        --answer-format "$(key answer-format)" --max-new-tokens "$(key max-new-tokens)" --threads 1)
-    [ -z "$(key answer-regex)" ] || ev+=(--answer-regex "$(key answer-regex)")
-    mpirun --oversubscribe -np "$NP" "$BUILD/kmoe" "${ev[@]}" --adapters "$o/best_adapter_selected" \
+    eval_args "$src/run.ini" "$task"
+    run "${ev[@]}" --adapters "$o/best_adapter_selected" \
       --output "$o/eval_selected_lora.h5" > /dev/null 2>> "$o/run.log" || { tail -20 "$o/run.log"; exit 1; }
     for f in eval.h5 eval_baselines.h5; do
       mkdir -p "$OUT/demo_evals/runs/$task/draw$d"
