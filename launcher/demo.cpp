@@ -745,6 +745,14 @@ StageOutcome demo_run(const MpiWorld& world, const DemoOptions& o) {
   results["related_family"] = families_json;
   results["steps"] = steps.seconds();  // of the invocation that wrote this file
   results["total_seconds"] = std::round(total * 10) / 10;
+  // A narrower invocation (fewer tasks, draws or tables) replaces the files of a wider one; say
+  // how to get them back: every stage of that command is complete, so it only re-reads them.
+  std::string replaced;
+  if (world.is_root() && fs::exists(path_in(o.work_dir, json_file))) try {
+      replaced = json_file_read(path_in(o.work_dir, json_file)).value("command", "");
+    } catch (const std::exception&) {
+    }
+  if (replaced == command) replaced.clear();
   text_write(world, path_in(o.work_dir, json_file), results.dump(2) + "\n");
   const int64_t examples = o.eval_split == "test" ? p.test : p.validation;
   std::ostringstream md;
@@ -771,6 +779,9 @@ StageOutcome demo_run(const MpiWorld& world, const DemoOptions& o) {
               << ablation_text(tables) << families_text << "\n"
               << o.work_dir << "/" << md_file << ", " << json_file << ", " << png_file << " (" << std::round(total)
               << " s)\n";
+    if (!replaced.empty())
+      std::cout << "kmoe demo: these files replace those of `" << replaced
+                << "`; run that command again to get them back (its stages are complete: it only re-reads them)\n";
     std::cout.flush();
   }
   StageOutcome outcome;

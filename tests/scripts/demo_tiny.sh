@@ -184,6 +184,11 @@ done
 mpi -np 2 "$KMOE" demo --profile tiny --tasks yesno --work-dir "$dir" --threads 1 --draws 2 --tables 1,2,3 \
   > "$WORK/out4" 2> "$WORK/err4" || { tail -50 "$WORK/err4"; fail "two-draw demo run"; }
 grep -q "2 K-shot draws, mean" "$WORK/out4" || { cat "$WORK/out4"; fail "no mean +- sd header"; }
+# It replaced the two-task files of the runs above, and says how to get them back; the second
+# run above, the same command as the first, replaced nothing and said nothing.
+grep -qE "these files replace those of \`kmoe demo --work-dir .* --tasks mc,yesno --seed 0 --profile tiny --draws 1\`" \
+  "$WORK/out4" || { tail -5 "$WORK/out4"; fail "no note that the two-task files were replaced"; }
+grep -q "these files replace" "$WORK/out2" && fail "the same command again said it replaced files"
 grep -F "full method (K-shot MoE)" "$WORK/out4" | grep -q "±" || fail "no sd in the full method's row"
 "$PYTHON" - "$dir" <<'PY'
 import json, sys
