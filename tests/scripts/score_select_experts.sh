@@ -3,29 +3,17 @@
 # must choose only adapters trained on the task.
 source "$(dirname "$0")/lib.sh"
 : "${KMOE_REF_PYTHON:?}"
-"$KMOE_REF_PYTHON" - "$WORK" <<'PY'
+PYTHONPATH="$(dirname "$0")" "$KMOE_REF_PYTHON" - "$WORK" <<'PY'  # tiny_llama.py
 import json, os, sys
 import torch
 from peft import LoraConfig, get_peft_model
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import LlamaForCausalLM
+from tiny_llama import write_byte_level_llama
 work = sys.argv[1]
 torch.manual_seed(7)
 torch.set_num_threads(2)
 model_dir = os.path.join(work, "model")
-os.makedirs(model_dir)
-vocab = {"<unk>": 0, "<s>": 1, "</s>": 2}
-for ch in sorted(pre_tokenizers.ByteLevel.alphabet()):
-    vocab[ch] = len(vocab)
-tok = Tokenizer(models.BPE(vocab, [], unk_token="<unk>"))
-tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-tok.decoder = decoders.ByteLevel()
-tok.add_special_tokens(["<unk>", "<s>", "</s>"])
-tok.save(os.path.join(model_dir, "tokenizer.json"))
-config = LlamaConfig(vocab_size=len(vocab), hidden_size=64, intermediate_size=96, num_hidden_layers=2,
-                     num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, rms_norm_eps=1e-5,
-                     initializer_range=0.1, tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, pad_token_id=0)
-LlamaForCausalLM(config).save_pretrained(model_dir, safe_serialization=True)
+tok = write_byte_level_llama(model_dir, hidden=64, intermediate=96)
 HEAD = "Below is an instruction that describes a task. Write a response that appropriately completes the request."
 things = ["sky", "sea", "leaf", "sun", "rock", "tree"]
 questions = ["Is the %s real?" % t for t in things]
