@@ -8,7 +8,8 @@ regular expression over their import lines):
   - tests/parity/*.py (the *_reference.py fixtures, peft_check_saved.py): build/refenv/bin/python;
   - tests/scripts/*.py and bench/*.py: the interpreters the *.sh files beside them run them
     with ("$KMOE_REF_PYTHON", build/refenv/bin/python -> the reference venv; "$PYTHON",
-    python3, /usr/bin/python3 -> Debian's python3); a script no *.sh runs: Debian's python3;
+    python3, /usr/bin/python3 -> Debian's python3), and those of the files and snippets that
+    import them; a script nothing runs or imports: Debian's python3;
   - the python embedded in tests/scripts/*.sh and bench/*.sh (`"$PYTHON" - <<'PY'` here
     documents and `-c '...'` snippets), with the interpreter that runs them.
 Each module is really imported (not only looked up), in a subprocess of its interpreter, so
@@ -138,6 +139,7 @@ def collect(build):
             need[which].setdefault(stmt, []).append(f"{where}:{lineno}")
 
     runs = {}  # script.py -> interpreters, from the shell scripts
+    imported = {}  # a repository module -> the interpreters of the snippets that import it
     for folder in ("tests/scripts", "bench"):
         d = os.path.join(ROOT, folder)
         for name in sorted(os.listdir(d)):
@@ -145,23 +147,41 @@ def collect(build):
                 snippets, files = shell_snippets(os.path.join(d, name))
                 for which, src, first in snippets:
                     # a module of the repository's own (bench/roofline.py, put on sys.path by
-                    # the snippet) is checked as a file below, not as an installed package
-                    add(which, [(s, first + n - 1) for s, n in imports_of_source(src)
+                    # the snippet) is checked as a file below, with the snippet's interpreter
+                    stmts = imports_of_source(src)
+                    add(which, [(s, first + n - 1) for s, n in stmts
                                 if s.split()[1].split(".")[0] not in REPO_MODULES], f"{folder}/{name}")
+                    for s, _ in stmts:
+                        if s.split()[1].split(".")[0] in REPO_MODULES:
+                            imported.setdefault((folder, s.split()[1].split(".")[0]), set()).add(which)
                 for f, whiches in files.items():
                     runs.setdefault(os.path.join(folder, f), set()).update(whiches)
+    files = {}  # (folder, module) -> (path, its statements, the local modules it imports)
     for folder in ("tests/parity", "tests/scripts", "bench"):
         d = os.path.join(ROOT, folder)
+        local = {f[:-3] for f in os.listdir(d) if f.endswith(".py")}
         for name in sorted(os.listdir(d)):
-            if not name.endswith(".py"):
-                continue
-            path = os.path.join(d, name)
-            local = {f[:-3] for f in os.listdir(d) if f.endswith(".py")}
-            stmts = [(s, n) for s, n in imports_of_source(open(path, encoding="utf-8").read())
-                     if s.split()[1].split(".")[0] not in local]
-            whiches = {REF} if folder == "tests/parity" else runs.get(os.path.join(folder, name), {SYS})
-            for which in whiches:
-                add(which, stmts, f"{folder}/{name}")
+            if name.endswith(".py"):
+                path = os.path.join(d, name)
+                stmts = imports_of_source(open(path, encoding="utf-8").read())
+                files[(folder, name[:-3])] = (path, [(s, n) for s, n in stmts if s.split()[1].split(".")[0] not in local],
+                                              {s.split()[1].split(".")[0] for s, _ in stmts} & local)
+    # A file runs under the interpreters that run it, and those of the files and snippets that
+    # import it (tiny_llama.py, imported by scripts that run under the reference venv); a file
+    # nothing runs or imports, under Debian's python3.
+    whiches = {key: {REF} if key[0] == "tests/parity" else set(runs.get(os.path.join(*key) + ".py", set()))
+               | imported.get(key, set()) for key in files}
+    changed = True
+    while changed:
+        changed = False
+        for key, (_, _, deps) in files.items():
+            for dep in deps:
+                if not whiches[key] <= whiches[(key[0], dep)]:
+                    whiches[(key[0], dep)] |= whiches[key]
+                    changed = True
+    for key, (path, stmts, _) in files.items():
+        for which in whiches[key] or {SYS}:
+            add(which, stmts, rel(path))
     return need
 
 
