@@ -156,7 +156,7 @@ def collect(build):
                             imported.setdefault((folder, s.split()[1].split(".")[0]), set()).add(which)
                 for f, whiches in files.items():
                     runs.setdefault(os.path.join(folder, f), set()).update(whiches)
-    files = {}  # (folder, module) -> (path, its statements, the local modules it imports)
+    modules = {}  # (folder, module) -> (path, its statements, the local modules it imports)
     for folder in ("tests/parity", "tests/scripts", "bench"):
         d = os.path.join(ROOT, folder)
         local = {f[:-3] for f in os.listdir(d) if f.endswith(".py")}
@@ -164,22 +164,22 @@ def collect(build):
             if name.endswith(".py"):
                 path = os.path.join(d, name)
                 stmts = imports_of_source(open(path, encoding="utf-8").read())
-                files[(folder, name[:-3])] = (path, [(s, n) for s, n in stmts if s.split()[1].split(".")[0] not in local],
+                modules[(folder, name[:-3])] = (path, [(s, n) for s, n in stmts if s.split()[1].split(".")[0] not in local],
                                               {s.split()[1].split(".")[0] for s, _ in stmts} & local)
     # A file runs under the interpreters that run it, and those of the files and snippets that
     # import it (tiny_llama.py, imported by scripts that run under the reference venv); a file
     # nothing runs or imports, under Debian's python3.
     whiches = {key: {REF} if key[0] == "tests/parity" else set(runs.get(os.path.join(*key) + ".py", set()))
-               | imported.get(key, set()) for key in files}
+               | imported.get(key, set()) for key in modules}
     changed = True
     while changed:
         changed = False
-        for key, (_, _, deps) in files.items():
+        for key, (_, _, deps) in modules.items():
             for dep in deps:
                 if not whiches[key] <= whiches[(key[0], dep)]:
                     whiches[(key[0], dep)] |= whiches[key]
                     changed = True
-    for key, (path, stmts, _) in files.items():
+    for key, (path, stmts, _) in modules.items():
         for which in whiches[key] or {SYS}:
             add(which, stmts, rel(path))
     return need
