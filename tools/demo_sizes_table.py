@@ -18,18 +18,43 @@ import os
 import sys
 
 
+def size_text(v):
+    """A size as kmoe demo writes it in a --sizes tag (C++ ostream: integers plain, reals %g)."""
+    return str(v) if isinstance(v, int) else "%g" % v
+
+
 def load(work):
     runs = []
     for path in sorted(glob.glob(os.path.join(work, "demo_validation*_results.json"))):
         r = json.load(open(path))
         if r.get("eval_split") != "validation":
             sys.exit("%s: not a validation run (eval_split %r)" % (path, r.get("eval_split")))
-        runs.append((r.get("sizes") or "(profile)", r))
+        runs.append([r.get("sizes") or "(profile)", r, path])
     # The profile's own sizes first: on a tie they are kept (max() keeps the first).
     runs.sort(key=lambda x: x[0] != "(profile)")
     if not runs:
         sys.exit("%s: no demo_validation*_results.json (run kmoe demo --eval-split validation first)" % work)
-    return runs
+    # Label each run by the sizes it ran with against those of the profile's own run, not by
+    # its --sizes: a run made before the profile's sizes changed differs from today's profile
+    # in more than its --sizes says (kmoe demo records "pipeline_sizes" for that).
+    ref = runs[0][1].get("pipeline_sizes") if runs[0][0] == "(profile)" else None
+    for run in runs:
+        name, r, path = run
+        sizes = r.get("pipeline_sizes")
+        if ref is None or sizes is None:
+            print("%s: no pipeline_sizes recorded (kmoe before 2026-12-05); labelled by its --sizes, which "
+                  "assumes the profile's sizes have not changed since" % path, file=sys.stderr)
+            continue
+        if [k for k, _ in sizes] != [k for k, _ in ref]:
+            sys.exit("%s: pipeline_sizes keys %s differ from the profile run's" % (path, [k for k, _ in sizes]))
+        diff = ",".join("%s=%s" % (k, size_text(v)) for (k, v), (_, v0) in zip(sizes, ref) if v != v0)
+        if name == "(profile)" or diff != name:
+            run[0] = diff or "(profile)"
+    draws = {r["draws"] for _, r, _ in runs}
+    if len(draws) > 1:
+        sys.exit("%s: the runs have different numbers of K-shot draws (%s): compare runs of the same draws"
+                 % (work, sorted(draws)))
+    return [(name, r) for name, r, _ in runs]
 
 
 def main():

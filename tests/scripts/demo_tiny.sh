@@ -173,6 +173,23 @@ PY
 cat "$WORK/sizes_table"
 [ "$(grep -c '<- chosen' "$WORK/sizes_table")" -eq 2 ] || fail "not one chosen sizes per row"
 [ "$(grep -cE '^  (\(profile\)|c=8,moe-epochs=2) ' "$WORK/sizes_table")" -eq 4 ] || fail "a run is missing from the table"
+# Each run records the sizes it ran with; after the profile's own sizes change (here: its
+# validation run re-written as if made with moe-epochs=2), the earlier --sizes run is labelled by
+# what differs from today's profile (c=8 only), not by its --sizes.
+cp -r "$dir" "$WORK/sizes_changed"
+"$PYTHON" - "$WORK/sizes_changed/demo_validation_results.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+sizes = dict(r["pipeline_sizes"])
+assert sizes["c"] == 16 and sizes["moe-epochs"] == 1 and sizes["n"] == 2, sizes
+r["pipeline_sizes"] = [[k, 2 if k == "moe-epochs" else v] for k, v in r["pipeline_sizes"]]
+json.dump(r, open(sys.argv[1], "w"))
+PY
+"$PYTHON" "$root/tools/demo_sizes_table.py" "$WORK/sizes_changed" --rows full > "$WORK/sizes_table2" ||
+  fail "demo_sizes_table.py failed after the profile changed"
+grep -qE '^  c=8 ' "$WORK/sizes_table2" && ! grep -q 'moe-epochs' "$WORK/sizes_table2" ||
+  { cat "$WORK/sizes_table2"; fail "a run is not labelled by its sizes against today's profile"; }
+rm -rf "$WORK/sizes_changed"
 for bad in "cc=8" "c=0" "c=8,c=9" "moe-lr=x"; do
   "$KMOE" demo --profile tiny --work-dir "$dir" --sizes "$bad" > /dev/null 2> "$WORK/bad_sizes" &&
     fail "--sizes $bad was accepted"
