@@ -600,6 +600,9 @@ std::vector<std::string> split_commas(const std::string& s) {
 
 }  // namespace
 
+// The sizes in force, as [[key, value], ...] in --sizes' keys and order (tau: the one in use).
+json demo_pipeline_sizes(const DemoProfile& p, bool sentence_encoder);
+
 // Long (~120 lines) because it is the demo's script, in order: suite, base model, pretraining,
 // bank, each task's pipeline and baselines, then the table; each step is a few lines of
 // options, and reading them in sequence is the point.
@@ -737,14 +740,9 @@ StageOutcome demo_run(const MpiWorld& world, const DemoOptions& o) {
   results["seed"] = o.seed;
   results["eval_split"] = o.eval_split;
   results["sizes"] = sizes_arg;  // --sizes ("" : the profile's own)
-  // The sizes in force, so that a run stays labelled by what it ran with after the profile's
-  // own sizes change (tools/demo_sizes_table.py); the keys and order of --sizes.
-  results["pipeline_sizes"] =
-      json::array({json::array({"c", p.c}), json::array({"n", p.n}), json::array({"m", p.m}),
-                   json::array({"tau", o.encoder_model.empty() ? p.tau : p.tau_sentence_encoder}),
-                   json::array({"moe-epochs", p.moe_epochs}), json::array({"moe-lr", p.moe_lr}),
-                   json::array({"kshot-lora-epochs", p.kshot_lora_epochs}),
-                   json::array({"kshot-lora-lr", p.kshot_lora_lr})});
+  // So that a run stays labelled by what it ran with after the profile's own sizes change
+  // (tools/demo_sizes_table.py).
+  results["pipeline_sizes"] = demo_pipeline_sizes(p, !o.encoder_model.empty());
   results["sim_div_encoder"] = o.encoder_model.empty() ? std::string("decoder (the base model)") : o.encoder_model;
   results["world_size"] = world.size;
   results["kmoe_version"] = kmoe_version();
@@ -904,27 +902,49 @@ DemoProfile demo_profile(const std::string& name) {
   return p;
 }
 
+namespace {
+
+// A pipeline size --sizes may change; the vector's order is the tag's.
+struct SizeKey {
+  const char* name;
+  int64_t DemoProfile::*integer;
+  double DemoProfile::*real;
+  double lo, hi;  // the value's range, inclusive
+};
+
+// tau sets both thresholds: the one in use depends on the encoder.
+const std::vector<SizeKey>& demo_size_keys() {
+  static const std::vector<SizeKey> keys = {{"c", &DemoProfile::c, nullptr, 1, 1e9},
+                                            {"n", &DemoProfile::n, nullptr, 1, 1e4},
+                                            {"m", &DemoProfile::m, nullptr, 1, 1e4},
+                                            {"tau", nullptr, &DemoProfile::tau, 1e-9, 1},
+                                            {"moe-epochs", &DemoProfile::moe_epochs, nullptr, 1, 1e4},
+                                            {"moe-lr", nullptr, &DemoProfile::moe_lr, 1e-12, 10},
+                                            {"kshot-lora-epochs", &DemoProfile::kshot_lora_epochs, nullptr, 1, 1e4},
+                                            {"kshot-lora-lr", nullptr, &DemoProfile::kshot_lora_lr, 1e-12, 10}};
+  return keys;
+}
+
+}  // namespace
+
+json demo_pipeline_sizes(const DemoProfile& p, bool sentence_encoder) {
+  json sizes = json::array();
+  for (const auto& k : demo_size_keys()) {
+    const json v = k.integer ? json(p.*k.integer)
+                   : k.real == &DemoProfile::tau && sentence_encoder ? json(p.tau_sentence_encoder)
+                                                                     : json(p.*k.real);
+    sizes.push_back(json::array({k.name, v}));
+  }
+  return sizes;
+}
+
 std::string demo_sizes_apply(DemoProfile& p, const std::string& spec) {
-  struct Key {
-    const char* name;
-    int64_t* integer;
-    double* real;
-    double lo, hi;  // the value's range, inclusive
-  };
-  // The order of the tag. tau sets both thresholds: the one in use depends on the encoder.
-  const std::vector<Key> keys = {{"c", &p.c, nullptr, 1, 1e9},
-                                 {"n", &p.n, nullptr, 1, 1e4},
-                                 {"m", &p.m, nullptr, 1, 1e4},
-                                 {"tau", nullptr, &p.tau, 1e-9, 1},
-                                 {"moe-epochs", &p.moe_epochs, nullptr, 1, 1e4},
-                                 {"moe-lr", nullptr, &p.moe_lr, 1e-12, 10},
-                                 {"kshot-lora-epochs", &p.kshot_lora_epochs, nullptr, 1, 1e4},
-                                 {"kshot-lora-lr", nullptr, &p.kshot_lora_lr, 1e-12, 10}};
+  const auto& keys = demo_size_keys();
   std::map<std::string, std::string> given;
   for (const auto& item : split_commas(spec)) {
     const auto eq = item.find('=');
     const std::string key = item.substr(0, eq), value = eq == std::string::npos ? "" : item.substr(eq + 1);
-    const auto k = std::find_if(keys.begin(), keys.end(), [&](const Key& x) { return key == x.name; });
+    const auto k = std::find_if(keys.begin(), keys.end(), [&](const SizeKey& x) { return key == x.name; });
     if (k == keys.end())
       throw UsageError("kmoe demo: --sizes: unknown size '" + key +
                        "' (sizes: c, n, m, tau, moe-epochs, moe-lr, kshot-lora-epochs, kshot-lora-lr)");
@@ -942,11 +962,11 @@ std::string demo_sizes_apply(DemoProfile& p, const std::string& spec) {
                        json(k->hi).dump() + "]");
     std::ostringstream text;
     if (k->integer) {
-      *k->integer = static_cast<int64_t>(v);
-      text << *k->integer;
+      p.*k->integer = static_cast<int64_t>(v);
+      text << p.*k->integer;
     } else {
-      *k->real = v;
-      if (k->real == &p.tau) p.tau_sentence_encoder = v;
+      p.*k->real = v;
+      if (k->real == &DemoProfile::tau) p.tau_sentence_encoder = v;
       text << v;
     }
     given[key] = text.str();
