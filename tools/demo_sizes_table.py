@@ -42,8 +42,8 @@ def load(work):
         name, r, path = run
         sizes = r.get("pipeline_sizes")
         if ref is None or sizes is None:
-            print("%s: no pipeline_sizes in it or in the profile run (kmoe before 2026-12-05); labelled by its --sizes, which "
-                  "assumes the profile's sizes have not changed since" % path, file=sys.stderr)
+            print("%s: no pipeline_sizes in it or in the profile run (kmoe before 2026-12-05); labelled by "
+                  "its --sizes, which assumes the profile's sizes have not changed since" % path, file=sys.stderr)
             continue
         if [k for k, _ in sizes] != [k for k, _ in ref]:
             sys.exit("%s: pipeline_sizes keys %s differ from the profile run's" % (path, [k for k, _ in sizes]))
