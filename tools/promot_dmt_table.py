@@ -20,6 +20,14 @@ bench/dmt_smollm2.sh's output folders.
       control: the demo's best adapter + K-shot fine-tuning without and with the same prompt;
       mean ± sd over draws and paired-bootstrap intervals. DEMO_WORK_DIR may be OUT/demo_evals
       (the demo's eval files that the bench copies there and archives).
+  promot_dmt_table.py ft-val OUT [--json FILE]
+      bench/kshot_ft_sweep_smollm2.sh: the validation accuracy of the best adapter + K-shot
+      fine-tuning for each setting (OUT/val/eE_lrLR/TASK/drawD/eval.h5), mean ± sd over draws per
+      task and averaged over tasks; prints "chosen: E:LR", the setting with the best average on the
+      draws and tasks every setting has (the earliest listed on a tie). Reads no test result.
+  promot_dmt_table.py ft OUT/test DEMO_WORK_DIR [--json FILE]
+      the chosen setting on the test set beside the demo's full method, its K-shot fine-tuning with
+      the profile's setting and its K-shot-only MoE; as moe, with the average over tasks.
   promot_dmt_table.py lora OUT DEMO_WORK_DIR [--json FILE]
       bench/selected_lora_smollm2.sh: per task, the full method against one LoRA (the best bank
       adapter) fine-tuned on the same K-shot + selected data, with best adapter + K-shot FT and
@@ -309,6 +317,56 @@ def lora(out, demo):
     return compare_runs(out, demo, rows, diffs, ("full", "lora"))
 
 
+def ft_val(out):
+    """bench/kshot_ft_sweep_smollm2.sh's validation evaluations: per setting eE_lrLR, the accuracy
+    of its adapter (row eE_lrLR) per task, mean ± sd over draws; the average over tasks on the
+    (task, draw) cells that every setting has; and the chosen setting, the best average."""
+    settings = sorted(os.listdir(f"{out}/val"), key=lambda s: (float(s.split("_lr")[1]), int(s[1:].split("_")[0])))
+    acc = {}  # setting -> {(task, draw): accuracy}
+    for s in settings:
+        acc[s] = {}
+        for path in glob.glob(f"{out}/val/{s}/*/draw*/eval.h5"):
+            task, draw = path.split("/")[-3:-1]
+            got = load(path, s)
+            if got is not None:
+                acc[s][(task, draw)] = got["correct"].mean()
+    cells = set.intersection(*(set(a) for a in acc.values())) if acc else set()
+    if not cells:
+        sys.exit(f"{out}/val: no (task, draw) that every setting has")
+    tasks = sorted({t for t, _ in cells})
+    draws = sorted({d for _, d in cells})
+    lines = [f"validation accuracy (%), best adapter + K-shot fine-tuning, {len(draws)} draws (mean ± sd over draws)", "",
+             "| epochs | lr | " + " | ".join(tasks) + " | average |", "|---|---|" + "---|" * (len(tasks) + 1)]
+    data, best = {}, None
+    for s in settings:
+        per_task = {t: [acc[s][(t, d)] for d in draws if (t, d) in cells] for t in tasks}
+        per_draw = [np.mean([acc[s][(t, d)] for t in tasks]) for d in draws if all((t, d) in cells for t in tasks)]
+        average = float(np.mean([acc[s][c] for c in cells]))
+        e, lr = s[1:].split("_lr")
+        lines.append(f"| {e} | {lr} | " + " | ".join(fmt(per_task[t]) for t in tasks) + f" | {fmt(per_draw)} |")
+        data[s] = {"per_task": per_task, "average": average}
+        if best is None or average > data[best]["average"]:
+            best = s
+    e, lr = best[1:].split("_lr")
+    lines += ["", f"(average: over tasks and draws; sd over draws of the task average; {len(cells)} task-draws)",
+              f"chosen: {e}:{lr}"]
+    return "\n".join(lines), {"settings": data, "chosen": best}
+
+
+def ft(out, demo):
+    """The chosen K-shot fine-tuning setting (OUT/TASK/drawD/eval.h5, row ft_tuned) on the test set
+    beside the demo's rows that use the same K-shot set: the full method, its best adapter + K-shot
+    fine-tuning with the profile's setting and the selected experts trained on the K-shot set alone."""
+    rows = [("full", "full method", "demo", "eval.h5", "moe"),
+            ("tuned", "best adapter + K-shot FT, tuned on validation", "out", "eval.h5", "ft_tuned"),
+            ("ft", "best adapter + K-shot FT, profile's setting", "demo", "eval_baselines.h5", "best_adapter_kshot"),
+            ("kshot_moe", "MoE of selected experts, K-shot only", "demo", "eval_baselines.h5", "moe_kshot")]
+    diffs = [("full", "tuned", "full method vs tuned K-shot FT"),
+             ("full", "ft", "full method vs K-shot FT, profile's setting"),
+             ("tuned", "ft", "the tuning's gain")]
+    return compare_runs(out, demo, rows, diffs, ("full", "tuned"))
+
+
 def plot(table, path):
     """General average (x) against specialised accuracy (arith, y), mean with sd bars; DMT's points
     joined in order of k. Pillow only (no matplotlib on the machines this runs on)."""
@@ -352,13 +410,14 @@ def plot(table, path):
 
 
 if __name__ == "__main__":
-    two = ("moe", "lora")  # the modes that take OUT and DEMO_WORK_DIR
-    if len(sys.argv) < 3 or sys.argv[1] not in ("promot", "dmt") + two or (sys.argv[1] in two and len(sys.argv) < 4):
+    one = {"promot": promot, "dmt": dmt, "ft-val": ft_val}  # the modes that take OUT
+    two = {"moe": moe, "lora": lora, "ft": ft}  # the modes that take OUT and DEMO_WORK_DIR
+    if len(sys.argv) < 3 or sys.argv[1] not in {**one, **two} or (sys.argv[1] in two and len(sys.argv) < 4):
         sys.exit(__doc__)
     if sys.argv[1] in two:
-        text, data = (moe if sys.argv[1] == "moe" else lora)(sys.argv[2], sys.argv[3])
+        text, data = two[sys.argv[1]](sys.argv[2], sys.argv[3])
     else:
-        text, data = (promot if sys.argv[1] == "promot" else dmt)(sys.argv[2])
+        text, data = one[sys.argv[1]](sys.argv[2])
     print(text)
     if "--json" in sys.argv:
         json.dump(data, open(sys.argv[sys.argv.index("--json") + 1], "w"), indent=1, default=float)

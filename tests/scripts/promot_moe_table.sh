@@ -2,7 +2,10 @@
 # with known answers: the per-task cells are the means over draws, the differences are the
 # paired ones, the average over tasks uses only the draws every task has, a draw without the
 # demo's full-method row is left out, and the header names the runs' C (from run.ini). The
-# lora mode (bench/selected_lora_smollm2.sh's table) reads its row from the same layout.
+# lora mode (bench/selected_lora_smollm2.sh's table) reads its row from the same layout. The
+# ft-val mode (bench/kshot_ft_sweep_smollm2.sh) chooses the setting with the best validation
+# average on the task-draws every setting has, reading nothing under test/; ft sets the chosen
+# adapter's test row beside the demo's.
 source "$(dirname "$0")/lib.sh"
 TOOL="$(dirname "$0")/../../tools/promot_dmt_table.py"
 "$PYTHON" - "$WORK" <<'PY' || fail "making the eval files"
@@ -64,5 +67,54 @@ assert [round(x, 6) for x in a["accuracy"]["lora"]] == [0.7, 0.7], a["accuracy"]
 assert abs(a["differences"]["full-lora"]["point"] - (0.25 - 0.7)) < 1e-9, a["differences"]
 assert abs(a["differences"]["lora-ft"]["point"] - 0.5) < 1e-9, a["differences"]
 assert "lora-random" not in a["differences"], a["differences"]  # no random_moe row in these files
+PY
+
+"$PYTHON" - "$WORK" <<'PY' || fail "making the validation files"
+import os, sys, h5py, numpy as np
+w = sys.argv[1]
+def ev(path, row, correct):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with h5py.File(path, "w") as f:
+        f["models"] = np.array([row], dtype=h5py.string_dtype())
+        f["samples"] = np.array([f"s{i}" for i in range(len(correct))], dtype=h5py.string_dtype())
+        f["correct"] = np.array([correct], dtype=np.int8)
+        f["macro_f1"] = np.array([np.nan])
+# validation, 10 examples: e5_lr5e-4 gets 3 right everywhere, e2_lr1e-2 5 on task a and 2 on b
+# (average 3.5), e5_lr2e-3 9 on a's draw 0 only, the one cell the others lack besides a's draw 1
+right = {"e5_lr5e-4": {"a": 3, "b": 3}, "e2_lr1e-2": {"a": 5, "b": 2}, "e5_lr2e-3": {"a": 1, "b": 1}}
+for s, per in right.items():
+    for task in ("a", "b"):
+        for d in (0, 1):
+            if task == "a" and d == 1 and s != "e5_lr5e-4":
+                continue  # a's draw 1: one setting only, so not in the average
+            k = 9 if (s == "e5_lr2e-3" and task == "a" and d == 0) else per[task]
+            if s == "e5_lr5e-4" and task == "a" and d == 1:
+                k = 10
+            ev(f"{w}/ft/val/{s}/{task}/draw{d}/eval.h5", s, [1] * k + [0] * (10 - k))
+# a test file that would favour e5_lr2e-3 if it were read
+ev(f"{w}/ft/test/a/draw0/eval.h5", "ft_tuned", [1] * 10)
+with open(f"{w}/ft/test/a/draw0/run.ini", "w") as f:
+    f.write("model = m\n[select-data]\nc = 256\n")
+ev(f"{w}/ft/demo_evals/runs/a/draw0/eval.h5", "moe", [1] * 4 + [0] * 6)
+ev(f"{w}/ft/demo_evals/runs/a/draw0/eval_baselines.h5", "best_adapter_kshot", [1] * 1 + [0] * 9)
+PY
+"$PYTHON" "$TOOL" ft-val "$WORK/ft" --json "$WORK/v.json" > "$WORK/table" || { cat "$WORK/table"; fail "the ft-val table"; }
+# averages on the common cells (a0, b0, b1): e5_lr5e-4 (3+3+3)/3, e2_lr1e-2 (5+2+2)/3, e5_lr2e-3 (9+1+1)/3
+grep -q "^chosen: 5:2e-3$" "$WORK/table" || fail "the chosen setting: $(cat "$WORK/table")"
+"$PYTHON" - "$WORK/v.json" <<'PY' || fail "the ft-val numbers: $(cat "$WORK/table")"
+import json, sys
+t = json.load(open(sys.argv[1]))
+s = t["settings"]
+assert abs(s["e5_lr5e-4"]["average"] - 0.3) < 1e-9, s  # a's draw 1 (10 of 10) is not in it
+assert abs(s["e5_lr2e-3"]["average"] - 11 / 30) < 1e-9, s
+assert t["chosen"] == "e5_lr2e-3", t["chosen"]
+PY
+"$PYTHON" "$TOOL" ft "$WORK/ft/test" "$WORK/ft/demo_evals" --json "$WORK/f.json" > "$WORK/table" ||
+  { cat "$WORK/table"; fail "the ft table"; }
+"$PYTHON" - "$WORK/f.json" <<'PY' || fail "the ft numbers: $(cat "$WORK/table")"
+import json, sys
+a = json.load(open(sys.argv[1]))["a"]
+assert abs(a["differences"]["full-tuned"]["point"] + 0.6) < 1e-9, a["differences"]
+assert abs(a["differences"]["tuned-ft"]["point"] - 0.9) < 1e-9, a["differences"]
 PY
 echo ok
