@@ -8,9 +8,16 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 run() { mpirun --oversubscribe -np "$NP" "$BUILD/kmoe" "$@"; }
 ini_key() { sed -n "s|^$2 = ||p" "$1" | head -1; }  # RUN_INI KEY: a top-level key of a run's config
 ini_train_key() { sed -n '/^\[train\]/,/^\[/p' "$1" | sed -n "s|^$2 = ||p" | head -1; }  # one of [train]
-best_adapter() {  # TASK DRAW: the demo's best bank adapter by K-shot score on that run
-  /usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tasks_detail"][sys.argv[2]]["draw" + sys.argv[3]]["best_adapter"])' \
-    "$DEMO/$RESULTS" "$1" "$2"
+best_adapter() {  # TASK DRAW: the demo's best bank adapter by K-shot score on that run (as the demo
+  # reads it: experts.h5's candidate with the lowest rank R), or an error naming the file
+  /usr/bin/python3 - "$DEMO/$RUNS/$1/draw$2/experts.h5" <<'PY'
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "r") as f:
+    paths, rank = list(f["candidate_paths"].asstr()[:]), f["R"][()]
+if not paths or len(rank) != len(paths):
+    sys.exit(f"{sys.argv[1]}: no candidates")
+print(paths[int(np.argmin(rank))])
+PY
 }
 eval_args() {  # RUN_INI TASK: sets ev to the run's kmoe eval (model, test set, formats), no output
   ev=(eval --model "$(ini_key "$1" model)" --test "$(ini_key "$1" test)" --task "$2"

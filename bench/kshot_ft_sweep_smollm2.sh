@@ -26,9 +26,10 @@ source "$(dirname "$0")/demo_runs_common.sh"
 start=$(date +%s)
 train_eval() {  # TASK DRAW SRC EPOCHS LR SPLIT_FILE OUT_H5: the fine-tuned adapter, then its evaluation
   local task=$1 d=$2 src=$3 e=$4 lr=$5 split=$6 out_h5=$7
-  local a="$OUT/adapters/$task/draw$d/e${e}_lr$lr"
+  local a="$OUT/adapters/$task/draw$d/e${e}_lr$lr" best
+  best=$(best_adapter "$task" "$d")  # a plain assignment, so that set -e stops on its error
   mkdir -p "$(dirname "$a")" "$(dirname "$out_h5")"
-  run train --mode lora --model "$(ini_key "$src/run.ini" model)" --init-adapter "$(best_adapter "$task" "$d")" \
+  run train --mode lora --model "$(ini_key "$src/run.ini" model)" --init-adapter "$best" \
     --data "$(ini_key "$src/run.ini" kshot)" --prompt-format chat --epochs "$e" --global-batch 8 --micro-batch 8 \
     --lr "$lr" --max-len 256 --seed 0 --lora-dropout 0 --threads 1 --output "$a" > /dev/null 2>> "$OUT/run.log" ||
     { tail -20 "$OUT/run.log"; exit 1; }
