@@ -21,8 +21,9 @@ bench/dmt_smollm2.sh's output folders.
       mean ± sd over draws and paired-bootstrap intervals. DEMO_WORK_DIR may be OUT/demo_evals
       (the demo's eval files that the bench copies there and archives).
   promot_dmt_table.py ft-val OUT [--json FILE]
-      bench/kshot_ft_sweep_smollm2.sh: the validation accuracy of the best adapter + K-shot
-      fine-tuning for each setting (OUT/val/eE_lrLR/TASK/drawD/eval.h5), mean ± sd over draws per
+      bench/kshot_ft_sweep_smollm2.sh (and bench/moe_sweep_smollm2.sh, row moe): the validation
+      accuracy of the best adapter + K-shot fine-tuning (or of the full method's MoE) for each
+      setting (OUT/val/eE_lrLR/TASK/drawD/eval.h5), mean ± sd over draws per
       task and averaged over tasks; prints "chosen: E:LR", the setting with the best average on the
       draws and tasks every setting has (the earliest listed on a tie). Reads no test result.
   promot_dmt_table.py ft OUT/test DEMO_WORK_DIR [--json FILE]
@@ -327,7 +328,7 @@ def ft_val(out):
         acc[s] = {}
         for path in glob.glob(f"{out}/val/{s}/*/draw*/eval.h5"):
             task, draw = path.split("/")[-3:-1]
-            got = load(path, s)
+            got = load(path, s) or load(path, "moe")  # a fine-tuned adapter's row, or the MoE's
             if got is not None:
                 acc[s][(task, draw)] = got["correct"].mean()
     cells = set.intersection(*(set(a) for a in acc.values())) if acc else set()
@@ -335,7 +336,8 @@ def ft_val(out):
         sys.exit(f"{out}/val: no (task, draw) that every setting has")
     tasks = sorted({t for t, _ in cells})
     draws = sorted({d for _, d in cells})
-    lines = [f"validation accuracy (%), best adapter + K-shot fine-tuning, {len(draws)} draws (mean ± sd over draws)", "",
+    what = "the full method's MoE" if glob.glob(f"{out}/val/*/*/draw*/experts.h5") else "best adapter + K-shot fine-tuning"
+    lines = [f"validation accuracy (%), {what}, {len(draws)} draws (mean ± sd over draws)", "",
              "| epochs | lr | " + " | ".join(tasks) + " | average |", "|---|---|" + "---|" * (len(tasks) + 1)]
     data, best = {}, None
     for s in settings:
