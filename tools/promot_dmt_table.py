@@ -323,12 +323,15 @@ def ft_val(out):
     of its adapter (row eE_lrLR) per task, mean ± sd over draws; the average over tasks on the
     (task, draw) cells that every setting has; and the chosen setting, the best average."""
     settings = sorted(os.listdir(f"{out}/val"), key=lambda s: (float(s.split("_lr")[1]), int(s[1:].split("_")[0])))
-    acc = {}  # setting -> {(task, draw): accuracy}
+    acc, moe_rows = {}, 0  # setting -> {(task, draw): accuracy}; cells read from a row "moe"
     for s in settings:
         acc[s] = {}
         for path in glob.glob(f"{out}/val/{s}/*/draw*/eval.h5"):
             task, draw = path.split("/")[-3:-1]
-            got = load(path, s) or load(path, "moe")  # a fine-tuned adapter's row, or the MoE's
+            got = load(path, s)  # a fine-tuned adapter's row (kshot_ft_sweep), else the MoE's
+            if got is None:
+                got = load(path, "moe")
+                moe_rows += got is not None
             if got is not None:
                 acc[s][(task, draw)] = got["correct"].mean()
     cells = set.intersection(*(set(a) for a in acc.values())) if acc else set()
@@ -336,7 +339,7 @@ def ft_val(out):
         sys.exit(f"{out}/val: no (task, draw) that every setting has")
     tasks = sorted({t for t, _ in cells})
     draws = sorted({d for _, d in cells})
-    what = "the full method's MoE" if glob.glob(f"{out}/val/*/*/draw*/experts.h5") else "best adapter + K-shot fine-tuning"
+    what = "the full method's MoE" if moe_rows else "best adapter + K-shot fine-tuning"
     lines = [f"validation accuracy (%), {what}, {len(draws)} draws (mean ± sd over draws)", "",
              "| epochs | lr | " + " | ".join(tasks) + " | average |", "|---|---|" + "---|" * (len(tasks) + 1)]
     data, best = {}, None

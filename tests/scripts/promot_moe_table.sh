@@ -117,7 +117,7 @@ a = json.load(open(sys.argv[1]))["a"]
 assert abs(a["differences"]["full-tuned"]["point"] + 0.6) < 1e-9, a["differences"]
 assert abs(a["differences"]["tuned-ft"]["point"] - 0.9) < 1e-9, a["differences"]
 PY
-# bench/moe_sweep_smollm2.sh's layout: the MoE's row "moe", the run's experts.h5 beside it
+# bench/moe_sweep_smollm2.sh's layout: the MoE's row "moe" (the archive keeps only the eval files)
 "$PYTHON" - "$WORK" <<'PY' || fail "making the MoE validation files"
 import os, sys, h5py, numpy as np
 w = sys.argv[1]
@@ -129,7 +129,6 @@ for s, k in (("e3_lr5e-4", 2), ("e3_lr2e-3", 6)):
         f["samples"] = np.array([f"s{i}" for i in range(10)], dtype=h5py.string_dtype())
         f["correct"] = np.array([[1] * 9 + [0], [1] * k + [0] * (10 - k)], dtype=np.int8)
         f["macro_f1"] = np.array([np.nan, np.nan])
-    open(f"{o}/experts.h5", "w").close()
 PY
 "$PYTHON" "$TOOL" ft-val "$WORK/moe" > "$WORK/table" || { cat "$WORK/table"; fail "the MoE ft-val table"; }
 grep -q "the full method's MoE" "$WORK/table" || fail "the MoE table's header: $(head -1 "$WORK/table")"
