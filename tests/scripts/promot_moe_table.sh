@@ -8,16 +8,25 @@
 # adapter's test row beside the demo's.
 source "$(dirname "$0")/lib.sh"
 TOOL="$(dirname "$0")/../../tools/promot_dmt_table.py"
-"$PYTHON" - "$WORK" <<'PY' || fail "making the eval files"
-import os, sys, h5py, numpy as np
-w = sys.argv[1]
-def ev(path, row, correct):
+# the eval files the tables read: one writer, imported by each script below
+cat > "$WORK/evfiles.py" <<'PY'
+import os, h5py, numpy as np
+def ev_rows(path, rows, correct):
+    """PATH: an eval.h5 with the model ROWS, CORRECT[r] the 0/1 answers of row r"""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with h5py.File(path, "w") as f:
-        f["models"] = np.array([row], dtype=h5py.string_dtype())
-        f["samples"] = np.array([f"s{i}" for i in range(len(correct))], dtype=h5py.string_dtype())
-        f["correct"] = np.array([correct], dtype=np.int8)
-        f["macro_f1"] = np.array([np.nan])
+        f["models"] = np.array(rows, dtype=h5py.string_dtype())
+        f["samples"] = np.array([f"s{i}" for i in range(len(correct[0]))], dtype=h5py.string_dtype())
+        f["correct"] = np.array(correct, dtype=np.int8)
+        f["macro_f1"] = np.array([np.nan] * len(rows))
+def ev(path, row, correct):
+    ev_rows(path, [row], [correct])
+PY
+"$PYTHON" - "$WORK" <<'PY' || fail "making the eval files"
+import sys
+w = sys.argv[1]
+sys.path.insert(0, w)
+from evfiles import ev
 # task a: draws 0, 1 (10 examples); task b: draw 0 only (a draw 1 without the demo's row)
 n = 10
 for task, draws in (("a", (0, 1)), ("b", (0, 1))):
@@ -70,15 +79,10 @@ assert "lora-random" not in a["differences"], a["differences"]  # no random_moe 
 PY
 
 "$PYTHON" - "$WORK" <<'PY' || fail "making the validation files"
-import os, sys, h5py, numpy as np
+import sys
 w = sys.argv[1]
-def ev(path, row, correct):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with h5py.File(path, "w") as f:
-        f["models"] = np.array([row], dtype=h5py.string_dtype())
-        f["samples"] = np.array([f"s{i}" for i in range(len(correct))], dtype=h5py.string_dtype())
-        f["correct"] = np.array([correct], dtype=np.int8)
-        f["macro_f1"] = np.array([np.nan])
+sys.path.insert(0, w)
+from evfiles import ev
 # validation, 10 examples: e5_lr5e-4 gets 3 right everywhere, e2_lr1e-2 5 on task a and 2 on b
 # (average 3.5), e5_lr2e-3 9 on a's draw 0 only, the one cell the others lack besides a's draw 1
 right = {"e5_lr5e-4": {"a": 3, "b": 3}, "e2_lr1e-2": {"a": 5, "b": 2}, "e5_lr2e-3": {"a": 1, "b": 1}}
@@ -119,16 +123,12 @@ assert abs(a["differences"]["tuned-ft"]["point"] - 0.9) < 1e-9, a["differences"]
 PY
 # bench/moe_sweep_smollm2.sh's layout: the MoE's row "moe" (the archive keeps only the eval files)
 "$PYTHON" - "$WORK" <<'PY' || fail "making the MoE validation files"
-import os, sys, h5py, numpy as np
+import sys
 w = sys.argv[1]
+sys.path.insert(0, w)
+from evfiles import ev_rows
 for s, k in (("e3_lr5e-4", 2), ("e3_lr2e-3", 6)):
-    o = f"{w}/moe/val/{s}/a/draw0"
-    os.makedirs(o, exist_ok=True)
-    with h5py.File(f"{o}/eval.h5", "w") as f:
-        f["models"] = np.array(["base", "moe"], dtype=h5py.string_dtype())
-        f["samples"] = np.array([f"s{i}" for i in range(10)], dtype=h5py.string_dtype())
-        f["correct"] = np.array([[1] * 9 + [0], [1] * k + [0] * (10 - k)], dtype=np.int8)
-        f["macro_f1"] = np.array([np.nan, np.nan])
+    ev_rows(f"{w}/moe/val/{s}/a/draw0/eval.h5", ["base", "moe"], [[1] * 9 + [0], [1] * k + [0] * (10 - k)])
 PY
 "$PYTHON" "$TOOL" ft-val "$WORK/moe" > "$WORK/table" || { cat "$WORK/table"; fail "the MoE ft-val table"; }
 grep -q "the full method's MoE" "$WORK/table" || fail "the MoE table's header: $(head -1 "$WORK/table")"
