@@ -29,6 +29,11 @@ bench/dmt_smollm2.sh's output folders.
   promot_dmt_table.py ft OUT/test DEMO_WORK_DIR [--json FILE]
       the chosen setting on the test set beside the demo's full method, its K-shot fine-tuning with
       the profile's setting and its K-shot-only MoE; as moe, with the average over tasks.
+  promot_dmt_table.py moe-tuned OUT/test DEMO_WORK_DIR [--json FILE]
+      bench/moe_sweep_smollm2.sh with FT_SWEEP: the full method with its MoE's setting chosen on
+      validation (OUT/test/TASK/drawD/eval.h5, row moe) beside the K-shot fine-tuning tuned the
+      same way (eval_ft_tuned.h5, row ft_tuned) and the demo's two rows with the profile's
+      setting; as moe, with the average over tasks.
   promot_dmt_table.py lora OUT DEMO_WORK_DIR [--json FILE]
       bench/selected_lora_smollm2.sh: per task, the full method against one LoRA (the best bank
       adapter) fine-tuned on the same K-shot + selected data, with best adapter + K-shot FT and
@@ -372,6 +377,21 @@ def ft(out, demo):
     return compare_runs(out, demo, rows, diffs, ("full", "tuned"))
 
 
+def moe_tuned(out, demo):
+    """Both methods tuned on validation, on the test set: the full method whose MoE's epochs and lr
+    bench/moe_sweep_smollm2.sh chose (OUT/TASK/drawD/eval.h5, row moe) against the best adapter +
+    K-shot fine-tuning whose setting bench/kshot_ft_sweep_smollm2.sh chose (eval_ft_tuned.h5, row
+    ft_tuned), with the demo's full method and fine-tuning at the profile's setting beside them."""
+    rows = [("full_tuned", "full method, MoE tuned on validation", "out", "eval.h5", "moe"),
+            ("ft_tuned", "best adapter + K-shot FT, tuned on validation", "out", "eval_ft_tuned.h5", "ft_tuned"),
+            ("full", "full method, profile's setting", "demo", "eval.h5", "moe"),
+            ("ft", "best adapter + K-shot FT, profile's setting", "demo", "eval_baselines.h5", "best_adapter_kshot")]
+    diffs = [("full_tuned", "ft_tuned", "both tuned: full method vs K-shot FT"),
+             ("full_tuned", "full", "the MoE tuning's gain"),
+             ("ft_tuned", "ft", "the fine-tuning's tuning gain")]
+    return compare_runs(out, demo, rows, diffs, ("full_tuned",))
+
+
 def plot(table, path):
     """General average (x) against specialised accuracy (arith, y), mean with sd bars; DMT's points
     joined in order of k. Pillow only (no matplotlib on the machines this runs on)."""
@@ -416,7 +436,7 @@ def plot(table, path):
 
 if __name__ == "__main__":
     one = {"promot": promot, "dmt": dmt, "ft-val": ft_val}  # the modes that take OUT
-    two = {"moe": moe, "lora": lora, "ft": ft}  # the modes that take OUT and DEMO_WORK_DIR
+    two = {"moe": moe, "lora": lora, "ft": ft, "moe-tuned": moe_tuned}  # the modes that take OUT and DEMO_WORK_DIR
     if len(sys.argv) < 3 or sys.argv[1] not in {**one, **two} or (sys.argv[1] in two and len(sys.argv) < 4):
         sys.exit(__doc__)
     if sys.argv[1] in two:

@@ -5,7 +5,8 @@
 # lora mode (bench/selected_lora_smollm2.sh's table) reads its row from the same layout. The
 # ft-val mode (bench/kshot_ft_sweep_smollm2.sh) chooses the setting with the best validation
 # average on the task-draws every setting has, reading nothing under test/; ft sets the chosen
-# adapter's test row beside the demo's.
+# adapter's test row beside the demo's; moe-tuned (bench/moe_sweep_smollm2.sh's test) sets the
+# tuned MoE beside the tuned fine-tuning, each difference on the draws that have both rows.
 source "$(dirname "$0")/lib.sh"
 TOOL="$(dirname "$0")/../../tools/promot_dmt_table.py"
 # the eval files the tables read: one writer, imported by each script below
@@ -133,4 +134,32 @@ PY
 "$PYTHON" "$TOOL" ft-val "$WORK/moe" > "$WORK/table" || { cat "$WORK/table"; fail "the MoE ft-val table"; }
 grep -q "the full method's MoE" "$WORK/table" || fail "the MoE table's header: $(head -1 "$WORK/table")"
 grep -q "^chosen: 3:2e-3$" "$WORK/table" || fail "the MoE's chosen setting (the row moe, not base): $(cat "$WORK/table")"
+# moe-tuned: task a has draws 0 and 1 (the tuned fine-tuning on draw 0 only), task b draw 0
+"$PYTHON" - "$WORK" <<'PY' || fail "making the moe-tuned files"
+import sys
+w = sys.argv[1]
+sys.path.insert(0, w)
+from evfiles import ev
+right = {("a", 0): (6, 8, 4, 2), ("a", 1): (7, None, 5, 3), ("b", 0): (5, 2, 5, 1)}
+for (task, d), (tuned, ft_tuned, full, ft) in right.items():
+    o, demo = f"{w}/mt/test/{task}/draw{d}", f"{w}/mt/demo_evals/runs/{task}/draw{d}"
+    ev(f"{o}/eval.h5", "moe", [1] * tuned + [0] * (10 - tuned))
+    if ft_tuned is not None:
+        ev(f"{o}/eval_ft_tuned.h5", "ft_tuned", [1] * ft_tuned + [0] * (10 - ft_tuned))
+    ev(f"{demo}/eval.h5", "moe", [1] * full + [0] * (10 - full))
+    ev(f"{demo}/eval_baselines.h5", "best_adapter_kshot", [1] * ft + [0] * (10 - ft))
+PY
+"$PYTHON" "$TOOL" moe-tuned "$WORK/mt/test" "$WORK/mt/demo_evals" --json "$WORK/mt.json" > "$WORK/table" ||
+  { cat "$WORK/table"; fail "the moe-tuned table"; }
+"$PYTHON" - "$WORK/mt.json" <<'PY' || fail "the moe-tuned numbers: $(cat "$WORK/table")"
+import json, sys
+t = json.load(open(sys.argv[1]))
+a, avg = t["a"]["differences"], t["average"]["differences"]
+assert t["a"]["accuracy"]["full_tuned"] == [0.6, 0.7], t["a"]["accuracy"]
+assert a["full_tuned-ft_tuned"]["draws"] == 1 and abs(a["full_tuned-ft_tuned"]["point"] + 0.2) < 1e-9, a
+assert a["full_tuned-full"]["draws"] == 2 and abs(a["full_tuned-full"]["point"] - 0.2) < 1e-9, a
+assert abs(a["ft_tuned-ft"]["point"] - 0.6) < 1e-9, a
+# the average over a and b on draw 0, the one draw both tasks have: (6 - 8 + 5 - 2) / 20
+assert abs(avg["full_tuned-ft_tuned"]["point"] - 0.05) < 1e-9, avg
+PY
 echo ok
