@@ -9,24 +9,11 @@
 # tuned MoE beside the tuned fine-tuning, each difference on the draws that have both rows.
 source "$(dirname "$0")/lib.sh"
 TOOL="$(dirname "$0")/../../tools/promot_dmt_table.py"
-# the eval files the tables read: one writer, imported by each script below
-cat > "$WORK/evfiles.py" <<'PY'
-import os, h5py, numpy as np
-def ev_rows(path, rows, correct):
-    """PATH: an eval.h5 with the model ROWS, CORRECT[r] the 0/1 answers of row r"""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with h5py.File(path, "w") as f:
-        f["models"] = np.array(rows, dtype=h5py.string_dtype())
-        f["samples"] = np.array([f"s{i}" for i in range(len(correct[0]))], dtype=h5py.string_dtype())
-        f["correct"] = np.array(correct, dtype=np.int8)
-        f["macro_f1"] = np.array([np.nan] * len(rows))
-def ev(path, row, correct):
-    ev_rows(path, [row], [correct])
-PY
+# the eval files the tables read: tests/scripts/evfiles.py, imported by each snippet below
+export PYTHONPATH="$(cd "$(dirname "$0")" && pwd)${PYTHONPATH:+:$PYTHONPATH}"
 "$PYTHON" - "$WORK" <<'PY' || fail "making the eval files"
 import sys
 w = sys.argv[1]
-sys.path.insert(0, w)
 from evfiles import ev
 # task a: draws 0, 1 (10 examples); task b: draw 0 only (a draw 1 without the demo's row)
 n = 10
@@ -82,7 +69,6 @@ PY
 "$PYTHON" - "$WORK" <<'PY' || fail "making the validation files"
 import sys
 w = sys.argv[1]
-sys.path.insert(0, w)
 from evfiles import ev
 # validation, 10 examples: e5_lr5e-4 gets 3 right everywhere, e2_lr1e-2 5 on task a and 2 on b
 # (average 3.5), e5_lr2e-3 9 on a's draw 0 only, the one cell the others lack besides a's draw 1
@@ -126,7 +112,6 @@ PY
 "$PYTHON" - "$WORK" <<'PY' || fail "making the MoE validation files"
 import sys
 w = sys.argv[1]
-sys.path.insert(0, w)
 from evfiles import ev_rows
 for s, k in (("e3_lr5e-4", 2), ("e3_lr2e-3", 6)):
     ev_rows(f"{w}/moe/val/{s}/a/draw0/eval.h5", ["base", "moe"], [[1] * 9 + [0], [1] * k + [0] * (10 - k)])
@@ -138,7 +123,6 @@ grep -q "^chosen: 3:2e-3$" "$WORK/table" || fail "the MoE's chosen setting (the 
 "$PYTHON" - "$WORK" <<'PY' || fail "making the moe-tuned files"
 import sys
 w = sys.argv[1]
-sys.path.insert(0, w)
 from evfiles import ev
 right = {("a", 0): (6, 8, 4, 2), ("a", 1): (7, None, 5, 3), ("b", 0): (5, 2, 5, 1)}
 for (task, d), (tuned, ft_tuned, full, ft) in right.items():
