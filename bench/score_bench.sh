@@ -16,6 +16,7 @@ BUILD=${1:-build}
 N=${2:-32}
 GEN=${3:-16}
 KMOE=$BUILD/kmoe
+source "$(dirname "$0")/blas_env.sh" "$KMOE"
 PY=$BUILD/refenv/bin/python
 W=$(mktemp -d /tmp/kmoe-score-bench-XXXXXX)
 trap 'rm -rf "$W"' EXIT

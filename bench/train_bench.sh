@@ -15,6 +15,7 @@ set -euo pipefail
 BUILD=${1:-build}
 STEPS=${2:-6}
 KMOE=$BUILD/kmoe
+source "$(dirname "$0")/blas_env.sh" "$KMOE"
 PY=$BUILD/refenv/bin/python
 W=$(mktemp -d /tmp/kmoe-train-bench-XXXXXX)
 trap 'rm -rf "$W"' EXIT

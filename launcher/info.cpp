@@ -47,7 +47,13 @@ nlohmann::json info_collect(const MpiWorld& world) {
   j["cpu"] = {{"threads", at::get_num_threads()},
               {"omp_wait_policy", env_or("OMP_WAIT_POLICY", "unset")},
               {"gomp_spincount", env_or("GOMP_SPINCOUNT", "unset")},
-              {"bf16_instructions", cpu_has_bf16()}};
+              {"bf16_instructions", cpu_has_bf16()},
+              {"openblas_core", openblas_core()},  // "" : no OpenBLAS loaded
+              {"openblas_coretype", env_or("OPENBLAS_CORETYPE", "unset")},
+              // The core OpenBLAS chose on its own, where kmoe asked for another (runtime/cpu_env.h)
+              {"openblas_core_detected", env_or("KMOE_OPENBLAS_CORE_WAS", openblas_core())},
+              // false: OpenBLAS runs kernels below this CPU's (runtime/cpu_env.h's rule)
+              {"openblas_kernels_fit_cpu", openblas_core_to_force(openblas_core(), cpu_flags()).empty()}};
 
   const GpuInfo gpu = gpu_probe();
   // Devices per node, as each node's local rank 0 sees them.
@@ -116,6 +122,14 @@ void info_print(const nlohmann::json& j) {
             << j["cpu"]["omp_wait_policy"].get<std::string>() << ", GOMP_SPINCOUNT "
             << j["cpu"]["gomp_spincount"].get<std::string>()
             << ", bf16 instructions (AVX512-BF16 or AMX): " << yesno(j["cpu"]["bf16_instructions"]) << "\n";
+  const std::string core = j["cpu"]["openblas_core"], detected = j["cpu"]["openblas_core_detected"];
+  if (core.empty()) {
+    std::cout << "OpenBLAS: not loaded\n";
+  } else {
+    std::cout << "OpenBLAS kernels: " << core << " (OPENBLAS_CORETYPE " << j["cpu"]["openblas_coretype"].get<std::string>();
+    if (detected != core) std::cout << "; detected " << detected << ", set by kmoe: runtime/cpu_env.h";
+    std::cout << ")\n";
+  }
   const auto& cuda = j["cuda"];
   if (cuda["compiled"]) {
     std::cout << "CUDA " << cuda_version_text(cuda["runtime_version"].get<int>()) << " (linked), driver "

@@ -16,7 +16,7 @@
 
 int main(int argc, char** argv) {
   using namespace kmoe;
-  omp_spin_reexec(argv);  // before MPI: see model/cpu_threads.h
+  cpu_env_reexec(argv);  // before MPI: see runtime/cpu_env.h
   MpiWorld* world = nullptr;
   try {
     world = &mpi_world_init(&argc, &argv);

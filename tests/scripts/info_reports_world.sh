@@ -24,6 +24,21 @@ done
 OMP_WAIT_POLICY=active "$KMOE" info --json > "$WORK/info_active.json"
 "$PYTHON" -c 'import json,sys; c=json.load(open(sys.argv[1]))["cpu"]; assert c["omp_wait_policy"] == "active" and c["gomp_spincount"] == "unset", c' \
   "$WORK/info_active.json" || fail "OMP_WAIT_POLICY=active not kept"
+# OpenBLAS's kernels fit the CPU, also where OpenBLAS alone would pick poor ones (a hypervisor's
+# CPU model it does not know: kmoe re-executes itself with OPENBLAS_CORETYPE, runtime/cpu_env.h;
+# ctest sets one for every test, so it is removed here). A user's own OPENBLAS_CORETYPE is kept.
+env -u OPENBLAS_CORETYPE "$KMOE" info --json > "$WORK/info_blas.json"
+OPENBLAS_CORETYPE=Haswell "$KMOE" info --json > "$WORK/info_haswell.json"
+"$PYTHON" - "$WORK/info_blas.json" "$WORK/info_haswell.json" <<'PY' || fail "OpenBLAS kernels"
+import json, sys
+c, h = (json.load(open(f))["cpu"] for f in sys.argv[1:])
+if c["openblas_core"]:  # "" : libtorch without OpenBLAS
+    assert c["openblas_kernels_fit_cpu"] is True, c
+    # kmoe set OPENBLAS_CORETYPE exactly when OpenBLAS had chosen something else
+    assert (c["openblas_coretype"] != "unset") == (c["openblas_core_detected"] != c["openblas_core"]), c
+    assert h["openblas_coretype"] == "Haswell" and h["openblas_core"] == "Haswell", h
+    print("OpenBLAS:", c["openblas_core"], "detected:", c["openblas_core_detected"])
+PY
 # Text form, as a user reads it.
 mpi -np 3 "$KMOE" info > "$WORK/info.txt"
 grep -q "world size 3, 1 node(s), ranks per node: 3" "$WORK/info.txt" || fail "text: $(cat "$WORK/info.txt")"
