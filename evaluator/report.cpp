@@ -18,6 +18,7 @@
 #include <sstream>
 
 #include "data/store/artifact.h"
+#include "evaluator/expert_drift.h"
 #include "evaluator/png_plot.h"
 #include "evaluator/report_compare.h"
 #include "evaluator/report_html.h"
@@ -531,6 +532,42 @@ void section_training(Report& rep) {
   rep.plot("router_load.png", heatmap_render(hm), "router load per adapted module and expert, normalised per row");
 }
 
+// Expert drift (expert_drift.h) of moe.h5 and of any other mixture in the run directory
+// (the demo's baselines: moe_random.h5, moe_kshot.h5), so that how much of each bank adapter
+// survives training can be read beside the router load.
+void section_drift(Report& rep) {
+  std::vector<std::string> files;
+  if (rep.has("moe.h5")) files.push_back("moe.h5");
+  std::vector<std::string> others;
+  for (const auto& entry : fs::directory_iterator(rep.dir)) {
+    const std::string name = entry.path().filename().string();
+    // moe_random.h5, not a checkpoint (moe_random.ckpt.h5) or an unfinished moe_x.h5.partial.
+    if (name.rfind("moe_", 0) == 0 && entry.path().extension() == ".h5" && name.find(".ckpt.") == std::string::npos)
+      others.push_back(name);
+  }
+  std::sort(others.begin(), others.end());
+  files.insert(files.end(), others.begin(), others.end());
+  if (files.empty()) return;
+  rep.md << "\n## Expert drift (moe*.h5 and the adapters they started from)\n\n"
+         << "How far training moved each expert from its bank adapter, over all adapted modules: dW = B A trained, "
+            "dW0 = B0 A0 of the adapter, Frobenius norms. cos^2 is the share of the trained update along the adapter's; a change "
+            "well above 1 with a small cosine means training replaced what the adapter had learned.\n\n";
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> notes;
+  for (const auto& file : files) {
+    const ExpertDriftResult d = expert_drift((fs::path(rep.dir) / file).string());
+    if (!d.unavailable.empty()) notes.push_back(file + ": " + d.unavailable + "; drift not measured.");
+    for (const auto& x : d.experts) {
+      rows.push_back({file, x.expert, fixed(x.norm_ratio, 3), fixed(x.change, 3), fixed(x.cosine, 3)});
+    }
+  }
+  if (!rows.empty()) {
+    table_header(rep.md, {"mixture", "expert", "norm(dW) / norm(dW0)", "norm(dW - dW0) / norm(dW0)", "cos(dW, dW0)"});
+    for (const auto& row : rows) table_row(rep.md, row);
+  }
+  for (size_t i = 0; i < notes.size(); ++i) rep.md << (i == 0 && rows.empty() ? "" : "\n") << notes[i] << "\n";
+}
+
 void section_eval(Report& rep) {
   rep.md << "\n## Evaluation (eval.h5)\n\n";
   if (!rep.has("eval.h5")) return rep.missing("eval.h5", "evaluation", {});
@@ -656,6 +693,7 @@ std::vector<std::string> report_write(const std::string& run_dir) {
   section_experts(rep);
   section_data(rep);
   section_training(rep);
+  section_drift(rep);
   section_eval(rep);
   section_panda(rep);
   std::string written;

@@ -213,6 +213,38 @@ print("screenshot", im.size, "bar pixels", bars, "highlight pixels", chosen, "da
 assert bars > 2000 and chosen > 300 and ink > 5000, (bars, chosen, ink)
 PY
 
+# Expert drift: moe.h5 above was written by hand (no inputs: the report says so); a mixture
+# trained for real from good0 and bad0 is measured against the adapters' safetensors, with
+# the out x in products formed in numpy.
+mpi -np 2 "$KMOE" train --mode moe --model "$WORK/model" --data "$WORK/kshot.jsonl" --adapters "$WORK/bank/good0" \
+  "$WORK/bank/bad0" --output "$RUN/moe_tiny.h5" --max-steps 6 --lr 0.05 --global-batch 4 --micro-batch 2 --threads 1 \
+  > /dev/null 2> "$WORK/err" || { cat "$WORK/err"; fail "train --mode moe"; }
+mpi -np 2 "$KMOE" report "$RUN" 2> "$WORK/err" || { cat "$WORK/err"; fail "report with moe_tiny.h5"; }
+"$KMOE_REF_PYTHON" - "$RUN" "$WORK/bank" <<'PY' || fail "expert drift in report.md"
+import re, sys, h5py, numpy as np
+from safetensors.numpy import load_file
+run, bank = sys.argv[1], sys.argv[2]
+md = open(run + "/report.md").read()
+assert "moe.h5: it records no inputs" in md, md
+with h5py.File(run + "/moe_tiny.h5", "r") as f:
+    for e, name in enumerate(f["moe/expert_names"].asstr()[:]):
+        st = load_file("%s/%s/adapter_model.safetensors" % (bank, name))
+        t = i = c = d = 0.0
+        for key in f["moe/keys"].asstr()[:]:
+            _, layer, proj = key.split(".")
+            pre = "base_model.model.model.layers.%s.self_attn.%s" % (layer, proj)
+            dw = f["moe/%s/lora_B" % key][e].astype(np.float64) @ f["moe/%s/lora_A" % key][e].astype(np.float64)
+            dw0 = st[pre + ".lora_B.weight"].astype(np.float64) @ st[pre + ".lora_A.weight"].astype(np.float64)
+            t += (dw ** 2).sum(); i += (dw0 ** 2).sum(); c += (dw * dw0).sum(); d += ((dw - dw0) ** 2).sum()
+        row = re.search(r"^\| moe_tiny\.h5 \| %s \| (\S+) \| (\S+) \| (\S+) \|$" % name, md, re.M)
+        assert row, (name, md)
+        got = [float(x) for x in row.groups()]
+        want = [np.sqrt(t / i), np.sqrt(d / i), c / np.sqrt(t * i)]
+        print(name, "report", got, "numpy", want)
+        assert np.allclose(got, want, atol=1.5e-3), (got, want)
+        assert want[1] > 0.01, "training did not move %s" % name
+PY
+
 # A malformed eval.h5 stops the report, names the file and dataset, keeps the last report.
 cp "$RUN/report.md" "$WORK/report.before"
 "$PYTHON" -c "
