@@ -13,13 +13,25 @@
 
 namespace kmoe {
 
-Optimizer::Optimizer(std::vector<at::Tensor> params) : params_(std::move(params)) {
+Optimizer::Optimizer(std::vector<at::Tensor> params) : params_(std::move(params)), lr_scales_(params_.size(), 1.0) {
   for (size_t i = 0; i < params_.size(); ++i) {
     const at::Tensor& p = params_[i];
     if (!p.defined() || !p.is_floating_point())
       throw std::invalid_argument("optimizer: parameter " + std::to_string(i) +
                                   " is not a defined floating-point tensor");
   }
+}
+
+void Optimizer::set_lr_scales(std::vector<double> scales) {
+  if (scales.size() != params_.size())
+    throw std::invalid_argument("optimizer: " + std::to_string(scales.size()) + " learning-rate scales for " +
+                                std::to_string(params_.size()) + " parameters");
+  for (size_t i = 0; i < scales.size(); ++i) {
+    if (!(scales[i] > 0) || !std::isfinite(scales[i]))
+      throw std::invalid_argument("optimizer: the learning-rate scale of parameter " + std::to_string(i) +
+                                  " is not positive and finite");
+  }
+  lr_scales_ = std::move(scales);
 }
 
 void Optimizer::zero_grad() {
@@ -39,12 +51,13 @@ void AdamW::step(double lr) {
   const double t = static_cast<double>(steps_);
   const double bias_correction1 = 1 - std::pow(options_.beta1, t);
   const double bias_correction2_sqrt = std::sqrt(1 - std::pow(options_.beta2, t));
-  const double step_size = lr / bias_correction1;
   for (size_t i = 0; i < params_.size(); ++i) {
     at::Tensor& p = params_[i];
     const at::Tensor& grad = p.grad();
     if (!grad.defined()) continue;
-    if (options_.weight_decay != 0) p.mul_(1 - lr * options_.weight_decay);
+    const double lr_i = lr * lr_scales_[i];  // exactly lr at scale 1
+    const double step_size = lr_i / bias_correction1;
+    if (options_.weight_decay != 0) p.mul_(1 - lr_i * options_.weight_decay);
     a_[i].mul_(options_.beta1).add_(grad, 1 - options_.beta1);
     b_[i].mul_(options_.beta2).addcmul_(grad, grad, 1 - options_.beta2);
     const at::Tensor denom = (b_[i].sqrt() / bias_correction2_sqrt).add_(options_.eps);
@@ -85,7 +98,7 @@ void Adafactor::step(double lr) {
     const at::Tensor& grad = p.grad();
     if (!grad.defined()) continue;
     const double scale = options_.scale_parameter ? std::max(options_.eps2, adafactor_rms(p).item<double>()) : 1.0;
-    const double alpha = scale * lr;
+    const double alpha = scale * lr * lr_scales_[i];
     at::Tensor update = grad * grad + options_.eps1;
     if (p.dim() >= 2) {
       at::Tensor& row = a_[i];

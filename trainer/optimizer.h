@@ -23,8 +23,13 @@ class Optimizer {
  public:
   explicit Optimizer(std::vector<at::Tensor> params);
   virtual ~Optimizer() = default;
-  // One update of every parameter that has a grad, with learning rate `lr`.
+  // One update of every parameter that has a grad, with learning rate `lr` times the
+  // parameter's scale (set_lr_scales; 1 unless set).
   virtual void step(double lr) = 0;
+  // One positive factor per parameter, in params() order: parameter i steps at lr × scales[i]
+  // (weight decay included), as a torch parameter group with its own lr. Throws
+  // std::invalid_argument for a wrong count or a factor that is not positive and finite.
+  void set_lr_scales(std::vector<double> scales);
   void zero_grad();  // grads to undefined, as set_to_none=True
   int64_t steps() const { return steps_; }
   void set_steps(int64_t steps) { steps_ = steps; }
@@ -34,6 +39,7 @@ class Optimizer {
 
  protected:
   std::vector<at::Tensor> params_;
+  std::vector<double> lr_scales_;  // one per parameter
   std::vector<at::Tensor> a_, b_;
   int64_t steps_ = 0;
 };

@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -175,6 +176,8 @@ StageSpec train_spec(const TrainConfig& c, const std::string& artifact) {
     spec.options["top_k"] = c.top_k;
     spec.options["aux_loss_coef"] = c.aux_loss_coef;
     spec.options["routers_only"] = c.routers_only;
+    // Only when set, so that the artifacts of runs made before the option stay complete.
+    if (c.expert_lr_scale != 1.0) spec.options["expert_lr_scale"] = c.expert_lr_scale;
     spec.options["lora_dropout"] = c.lora.lora_dropout;
   }
   if (std::any_of(c.data_fractions.begin(), c.data_fractions.end(), [](double f) { return f < 1; }))
@@ -301,6 +304,13 @@ StageOutcome train_stage(const MpiWorld& world, const TrainOptions& options) {
   cfg.top_k = options.top_k;
   cfg.aux_loss_coef = options.aux_loss_coef;
   cfg.routers_only = options.routers_only;
+  cfg.expert_lr_scale = options.expert_lr_scale;
+  if (cfg.expert_lr_scale != 1.0) {
+    if (cfg.mode != "moe") throw UsageError("kmoe train: --expert-lr-scale is for --mode moe");
+    if (cfg.routers_only) throw UsageError("kmoe train: --expert-lr-scale with --routers-only: the experts do not train");
+    if (!(cfg.expert_lr_scale > 0) || !std::isfinite(cfg.expert_lr_scale))
+      throw UsageError("kmoe train: --expert-lr-scale must be positive");
+  }
   cfg.soft_prompt = options.soft_prompt;
   cfg.prompt_tokens = options.prompt_tokens;
   cfg.prompt_init = options.prompt_init;

@@ -59,6 +59,7 @@ struct TrainOptions {
   int64_t top_k = 2;                  // mode moe: experts kept per token
   double aux_loss_coef = 0.0;         // mode moe: Switch load-balancing loss coefficient
   bool routers_only = false;          // mode moe: train the routers, keep the experts fixed
+  double expert_lr_scale = 1.0;       // mode moe: the experts train at lr × this, the routers at lr
   bool force = false;                 // retrain even if the output is complete; discard a checkpoint
   TrainingFlags training;
 };

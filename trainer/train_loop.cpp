@@ -184,6 +184,7 @@ TrainResult train_run(const LlamaModel& model, TrainTarget& target, const std::v
   for (const auto& [name, p] : target.params) params.push_back(p);
   const std::unique_ptr<Optimizer> optimizer = optimizer_make(options.optimizer, params, options.adamw);
   Optimizer& opt = *optimizer;
+  if (!target.lr_scales.empty()) opt.set_lr_scales(target.lr_scales);
   TrainResult result;
 
   // Resume, or start fresh with per-rank RNG streams.

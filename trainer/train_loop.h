@@ -31,6 +31,7 @@ struct TrainTarget {
   // float32 leaves that require grad, on the communicator's device; names are stable
   // (they key the checkpoint).
   std::vector<std::pair<std::string, at::Tensor>> params;
+  std::vector<double> lr_scales;  // optional: one per params entry, its factor on the lr (empty: all 1)
   const LinearHook* hook = nullptr;
   std::function<void(bool)> set_training;  // optional: dropout on/off
   // optional: token_source [batch, seq] int64, 0 = pad, s + 1 = a token of data file s

@@ -101,6 +101,10 @@ class MoeMode final : public TrainMode {
     moe_ = std::make_unique<MoeLora>(in.base, moe_load_experts(cfg.adapters, in.base), mc, cfg.train.seed);
     moe_->to(in.device, torch::kFloat32);
     target_.params = moe_->trainable_parameters();
+    if (cfg.expert_lr_scale != 1.0) {
+      for (const auto& [name, p] : target_.params)
+        target_.lr_scales.push_back(name.find(".experts.") != std::string::npos ? cfg.expert_lr_scale : 1.0);
+    }
     target_.hook = moe_.get();
     router_load_ = torch::zeros(
         {static_cast<int64_t>(sources_.size()), static_cast<int64_t>(moe_->keys().size()), moe_->expert_count()},

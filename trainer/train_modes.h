@@ -50,6 +50,7 @@ struct TrainConfig {
   int64_t top_k = 2;
   double aux_loss_coef = 0;
   bool routers_only = false;
+  double expert_lr_scale = 1.0;  // mode moe: the experts' lr is lr × this, the routers' lr
   TrainLoopOptions train;
   std::string lr_decay = "cosine";
   std::string device = "auto", dtype = "auto";

@@ -116,6 +116,7 @@ TrainOptions train_options(const po::variables_map& vm) {
   cli_get(vm, "top-k", o.top_k);
   cli_get(vm, "aux-loss-coef", o.aux_loss_coef);
   cli_get(vm, "routers-only", o.routers_only);
+  cli_get(vm, "expert-lr-scale", o.expert_lr_scale);
   cli_get(vm, "force", o.force);
   o.training = training_flags(vm);
   return o;
@@ -151,7 +152,9 @@ Subcommand train_subcommand() {
                 "--mode moe: the N PEFT adapters that initialise the experts")(
                 "top-k", po::value<int64_t>()->default_value(def.top_k), "--mode moe: experts kept per token")(
                 "aux-loss-coef", cli_double(def.aux_loss_coef), "--mode moe: Switch load-balancing loss coefficient")(
-                "routers-only", po::bool_switch(), "--mode moe: train the routers, keep the experts fixed");
+                "routers-only", po::bool_switch(), "--mode moe: train the routers, keep the experts fixed")(
+                "expert-lr-scale", cli_double(def.expert_lr_scale),
+                "--mode moe: the experts train at --lr times this, the routers at --lr (1: one lr for all)");
           },
           [](const po::variables_map& vm) { return stage_exit(train_stage(mpi_world(), train_options(vm))); }};
 }

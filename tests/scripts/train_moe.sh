@@ -32,6 +32,48 @@ assert [s.decode() for s in a["sources"][()]] == [sys.argv[3] + "/task0.jsonl", 
 assert np.allclose(by.sum(2), by.sum(2)[:, :1]) and np.all(by.sum(2) > 0), by
 assert list(a["metrics/step"][()]) == [1, 2, 3, 4, 5]
 PY
+# --expert-lr-scale: one AdamW step from the same start moves each expert by the scale times
+# what it moves at one lr (weight decay is lr-proportional too), and each router the same.
+one=(train --mode moe "${common[@]}" --adapters "$WORK/bank/task0" "$WORK/bank/task1" --data "$WORK/data/task0.jsonl"
+     --max-steps 1 --lr 1e-2)
+mpi -np 1 "$KMOE" "${one[@]}" --output "$WORK/s1.h5" 2> "$WORK/err5" || { cat "$WORK/err5"; fail "moe scale 1"; }
+mpi -np 1 "$KMOE" "${one[@]}" --expert-lr-scale 0.25 --output "$WORK/s4.h5" 2> "$WORK/err5" ||
+  { cat "$WORK/err5"; fail "moe --expert-lr-scale 0.25"; }
+"$PYTHON" - "$WORK/s1.h5" "$WORK/s4.h5" "$WORK/bank" <<'PY' || fail "--expert-lr-scale"
+import json, struct, sys, h5py, numpy as np
+def safetensors(path):
+    raw = open(path, "rb").read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    head = json.loads(raw[8:8 + n])
+    return {k: np.frombuffer(raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]], "<f4").reshape(v["shape"])
+            for k, v in head.items() if k != "__metadata__"}
+one, quarter = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
+assert "expert_lr_scale" not in json.loads(one.attrs["options"]), one.attrs["options"]
+assert json.loads(quarter.attrs["options"])["expert_lr_scale"] == 0.25, quarter.attrs["options"]
+bank = [safetensors("%s/%s/adapter_model.safetensors" % (sys.argv[3], n)) for n in ("task0", "task1")]
+moved = 0
+for key in one["moe/keys"].asstr()[()]:
+    _, layer, module = key.split(".")
+    r1, r4 = one["moe/%s/router" % key][()], quarter["moe/%s/router" % key][()]
+    assert np.allclose(r1, r4, rtol=0, atol=1e-6), key
+    for w in ("A", "B"):
+        for e in range(2):
+            start = [v for k, v in bank[e].items() if ".layers.%s." % layer in k and ".%s.lora_%s" % (module, w) in k]
+            assert len(start) == 1, (key, w, e)
+            d1 = one["moe/%s/lora_%s" % (key, w)][e] - start[0]
+            d4 = quarter["moe/%s/lora_%s" % (key, w)][e] - start[0]
+            assert np.abs(d1).max() > 1e-3, (key, w, e)
+            assert np.allclose(d4, 0.25 * d1, rtol=0, atol=2e-6 + 1e-3 * np.abs(d1).max()), (key, w, e)
+            moved += 1
+print("expert-lr-scale: %d expert tensors moved by a quarter" % moved)
+PY
+set +e
+mpi -np 1 "$KMOE" "${one[@]}" --routers-only --expert-lr-scale 0.5 --output "$WORK/bad2.h5" 2> "$WORK/err6"; rc=$?
+mpi -np 1 "$KMOE" train "${common[@]}" --data "$WORK/data/task0.jsonl" --max-steps 1 --expert-lr-scale 0.5 \
+  --output "$WORK/bad3" 2> "$WORK/err7"; rc2=$?
+set -e
+[ $rc -ne 0 ] && grep -q "routers-only" "$WORK/err6" || fail "--expert-lr-scale with --routers-only: $(cat "$WORK/err6")"
+[ $rc2 -ne 0 ] && grep -q "is for --mode moe" "$WORK/err7" || fail "--expert-lr-scale with lora: $(cat "$WORK/err7")"
 mpi -np 1 "$KMOE" train "${common[@]}" --data "$WORK/data/task2.jsonl" --max-steps 1 --lora-r 2 \
   --output "$WORK/r2" 2> "$WORK/err3" || { cat "$WORK/err3"; fail "r2 adapter"; }
 set +e

@@ -82,6 +82,68 @@ TEST(Optimizer, AdamWMatchesLibtorchOverTwentyStepsWithWeightDecay) {
   }
 }
 
+TEST(Optimizer, LrScalesAreLibtorchParameterGroupsWithTheirOwnLr) {
+  auto ours = make_params(2);
+  auto theirs = clones(ours);
+  AdamWOptions options;
+  options.weight_decay = 0.1;
+  AdamW adamw(ours, options);
+  const std::vector<double> scales{1.0, 0.25, 2.0};
+  adamw.set_lr_scales(scales);
+  const double lr = 2e-2;
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  for (size_t i = 0; i < theirs.size(); ++i) {
+    groups.emplace_back(std::vector<torch::Tensor>{theirs[i]},
+                        std::make_unique<torch::optim::AdamWOptions>(
+                            torch::optim::AdamWOptions(lr * scales[i]).weight_decay(0.1)));
+  }
+  torch::optim::AdamW reference(groups, torch::optim::AdamWOptions(lr).weight_decay(0.1));
+  torch::manual_seed(8);
+  for (int step = 0; step < 10; ++step) {
+    for (size_t i = 0; i < ours.size(); ++i) {
+      const torch::Tensor g = torch::randn(ours[i].sizes()) + 0.5 * ours[i].detach();
+      ours[i].mutable_grad() = g.clone();
+      theirs[i].mutable_grad() = g.clone();
+    }
+    adamw.step(lr);
+    reference.step();
+  }
+  EXPECT_LT(max_abs_diff(ours, theirs), 1e-7);
+  // Each parameter moved by its own lr: the first about 4 times as far as the second.
+  const auto start = make_params(2);
+  const double moved0 = (ours[0] - start[0]).abs().mean().item<double>();
+  const double moved1 = (ours[1] - start[1]).abs().mean().item<double>();
+  EXPECT_GT(moved0 / moved1, 2.5);
+}
+
+TEST(Optimizer, AdafactorLrScaleIsTheSameStepAtTheScaledLr) {
+  auto scaled = make_params(3);
+  auto plain = clones(scaled);
+  Adafactor a(scaled, AdafactorOptions{});
+  a.set_lr_scales({0.5, 0.5, 0.5});
+  Adafactor b(plain, AdafactorOptions{});
+  torch::manual_seed(9);
+  for (int step = 0; step < 5; ++step) {
+    for (size_t i = 0; i < scaled.size(); ++i) {
+      const torch::Tensor g = torch::randn(scaled[i].sizes());
+      scaled[i].mutable_grad() = g.clone();
+      plain[i].mutable_grad() = g.clone();
+    }
+    a.step(1e-2);
+    b.step(0.5e-2);
+  }
+  EXPECT_EQ(max_abs_diff(scaled, plain), 0.0);
+  EXPECT_GT(max_abs_diff(scaled, make_params(3)), 1e-3);
+}
+
+TEST(Optimizer, LrScalesOfTheWrongCountOrNotPositiveAreRefused) {
+  AdamW adamw(make_params(4), AdamWOptions{});
+  EXPECT_THROW(adamw.set_lr_scales({1.0, 1.0}), std::invalid_argument);
+  EXPECT_THROW(adamw.set_lr_scales({1.0, 0.0, 1.0}), std::invalid_argument);
+  EXPECT_THROW(adamw.set_lr_scales({1.0, 1.0, std::nan("")}), std::invalid_argument);
+  EXPECT_NO_THROW(adamw.set_lr_scales({1.0, 0.1, 3.0}));
+}
+
 TEST(Optimizer, AdamWFirstStepMovesEachWeightByLearningRate) {
   // With bias correction the first update is lr * g / (|g| + eps'), i.e. ±lr per element.
   torch::Tensor p = torch::tensor({1.0f, -2.0f, 3.0f}).requires_grad_();
