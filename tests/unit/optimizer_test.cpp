@@ -47,6 +47,16 @@ double max_abs_diff(const std::vector<torch::Tensor>& a, const std::vector<torch
   return d;
 }
 
+// Gives ours[i] and theirs[i] the same gradient, one that depends on the parameter, as a
+// real one does.
+void set_same_grads(std::vector<torch::Tensor>& ours, std::vector<torch::Tensor>& theirs) {
+  for (size_t i = 0; i < ours.size(); ++i) {
+    const torch::Tensor g = torch::randn(ours[i].sizes()) + 0.5 * ours[i].detach();
+    ours[i].mutable_grad() = g.clone();
+    theirs[i].mutable_grad() = g.clone();
+  }
+}
+
 TEST(Optimizer, AdamWMatchesLibtorchOverTwentyStepsWithWeightDecay) {
   auto ours = make_params(1);
   auto theirs = clones(ours);
@@ -60,12 +70,7 @@ TEST(Optimizer, AdamWMatchesLibtorchOverTwentyStepsWithWeightDecay) {
   torch::optim::AdamW reference(theirs, torch::optim::AdamWOptions(lr).betas({0.85, 0.99}).eps(1e-6).weight_decay(0.1));
   torch::manual_seed(7);
   for (int step = 0; step < 20; ++step) {
-    for (size_t i = 0; i < ours.size(); ++i) {
-      // A gradient that depends on the parameter, as a real one does.
-      const torch::Tensor g = torch::randn(ours[i].sizes()) + 0.5 * ours[i].detach();
-      ours[i].mutable_grad() = g.clone();
-      theirs[i].mutable_grad() = g.clone();
-    }
+    set_same_grads(ours, theirs);
     adamw.step(lr);
     reference.step();
   }
@@ -100,11 +105,7 @@ TEST(Optimizer, LrScalesAreLibtorchParameterGroupsWithTheirOwnLr) {
   torch::optim::AdamW reference(groups, torch::optim::AdamWOptions(lr).weight_decay(0.1));
   torch::manual_seed(8);
   for (int step = 0; step < 10; ++step) {
-    for (size_t i = 0; i < ours.size(); ++i) {
-      const torch::Tensor g = torch::randn(ours[i].sizes()) + 0.5 * ours[i].detach();
-      ours[i].mutable_grad() = g.clone();
-      theirs[i].mutable_grad() = g.clone();
-    }
+    set_same_grads(ours, theirs);
     adamw.step(lr);
     reference.step();
   }
