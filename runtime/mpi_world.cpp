@@ -4,10 +4,16 @@
 
 #include "data/store/mpi_string.h"
 
+#include <execinfo.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 
@@ -15,7 +21,74 @@ namespace kmoe {
 
 namespace {
 std::unique_ptr<MpiWorld> g_world;  // the one singleton (STYLE.md)
+
+// The crash reporter (see mpi_world.h). Only async-signal-safe calls in the handler, apart
+// from backtrace_symbols_fd, whose library backtrace() loads before any crash.
+volatile sig_atomic_t g_in_mpi_init = 0;
+char g_who[96] = "rank ?";  // from the launcher's environment: MPI cannot be asked in a crash
+
+void say(const char* s) {
+  for (size_t n = std::strlen(s); n > 0;) {
+    const ssize_t w = write(STDERR_FILENO, s, n);
+    if (w <= 0) return;
+    s += w;
+    n -= static_cast<size_t>(w);
+  }
 }
+
+extern "C" void on_fatal_signal(int sig) {
+  const char* name = sig == SIGSEGV ? "SIGSEGV (segmentation fault)"
+                     : sig == SIGBUS ? "SIGBUS (bus error)"
+                     : sig == SIGILL ? "SIGILL (illegal instruction)"
+                                     : "SIGFPE (arithmetic exception)";
+  say("kmoe: ");
+  say(g_who);
+  say(": received ");
+  say(name);
+  if (g_in_mpi_init) {
+    say(" inside MPI_Init_thread, before kmoe did any work: nothing was read or written. This is a "
+        "start-up failure of the MPI library, not of kmoe (seen with Open MPI 4.1 under srun "
+        "--mpi=pmix across nodes: a peer's first message reaches this rank before its MPI layer is "
+        "ready, cf. open-mpi/ompi#12495); submitting the job again starts it afresh.\n");
+  } else {
+    say(".\n");
+  }
+  void* frames[64];
+  const int n = backtrace(frames, 64);
+  backtrace_symbols_fd(frames, n, STDERR_FILENO);
+  signal(sig, SIG_DFL);  // and die of it, so the launcher reports the signal (and a core is written)
+  raise(sig);
+}
+
+void crash_reporter_install() {
+  const char* rank = nullptr;
+  for (const char* v : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID"})
+    if (!rank) rank = std::getenv(v);
+  std::array<char, 64> host{};
+  gethostname(host.data(), host.size() - 1);
+  std::snprintf(g_who, sizeof g_who, "rank %s on %s", rank ? rank : "?", host.data());
+  void* warm[1];
+  backtrace(warm, 1);
+  // Open MPI installs its own handlers for these signals inside MPI_Init unless told not to;
+  // an explicit OMPI_MCA_opal_signal from the user wins.
+  setenv("OMPI_MCA_opal_signal", "", 0);
+  struct sigaction sa {};
+  sa.sa_handler = on_fatal_signal;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE}) sigaction(sig, &sa, nullptr);
+}
+
+// KMOE_TEST_SEGV_IN_MPI_INIT=PATH (tests): the one rank that creates PATH crashes at the end
+// of MPI_Init_thread, as the start-up race does; a requeued job finds PATH and runs.
+void test_crash_in_mpi_init() {
+  const char* path = std::getenv("KMOE_TEST_SEGV_IN_MPI_INIT");
+  if (!path || !*path) return;
+  const int fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0644);
+  if (fd < 0) return;
+  close(fd);
+  raise(SIGSEGV);
+}
+}  // namespace
 
 void mpi_check(int rc, const char* what) {
   if (rc == MPI_SUCCESS) return;
@@ -31,7 +104,11 @@ MpiWorld& mpi_world_init(int* argc, char*** argv) {
   MPI_Initialized(&initialized);
   auto w = std::make_unique<MpiWorld>();
   if (!initialized) {
+    crash_reporter_install();
+    g_in_mpi_init = 1;
     mpi_check(MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &w->thread_level), "MPI_Init_thread");
+    test_crash_in_mpi_init();
+    g_in_mpi_init = 0;
   } else {
     MPI_Query_thread(&w->thread_level);
   }

@@ -30,7 +30,12 @@ struct MpiWorld {
 };
 
 // Initialises MPI (asking for MPI_THREAD_MULTIPLE, which the work queue's server thread
-// uses) and fills the world. Call once, before anything else.
+// uses) and fills the world. Call once, before anything else. It first installs kmoe's
+// crash reporter (SIGSEGV, SIGBUS, SIGILL, SIGFPE), in place of Open MPI's: one line naming
+// the rank and host, a backtrace, then death by the same signal. A crash inside
+// MPI_Init_thread says so, and that nothing was read or written: an MPI start-up failure
+// (Open MPI 4.1's TCP transport under srun can receive a peer's first message before it is
+// ready), which the SLURM tests requeue (slurm/cluster-test-lib.sh).
 MpiWorld& mpi_world_init(int* argc, char*** argv);
 // The world after mpi_world_init; throws if MPI is not initialised.
 MpiWorld& mpi_world();
