@@ -49,7 +49,8 @@ extern "C" void on_fatal_signal(int sig) {
     say(" inside MPI_Init_thread, before kmoe did any work: nothing was read or written. This is a "
         "start-up failure of the MPI library, not of kmoe (seen with Open MPI 4.1 under srun "
         "--mpi=pmix across nodes: a peer's first message reaches this rank before its MPI layer is "
-        "ready, cf. open-mpi/ompi#12495); submitting the job again starts it afresh.\n");
+        "ready, cf. open-mpi/ompi#12495); kmoe's sbatch scripts run srun again at once; otherwise submitting "
+        "the job again starts it afresh.\n");
   } else {
     say(".\n");
   }
