@@ -1,8 +1,9 @@
 """The replies in the SmolLM2 profile's evaluation files, for the per-task error analyses
-(bench/mc_errors_smollm2.py, bench/string_errors_smollm2.py).
+(bench/mc_errors_smollm2.py, bench/string_errors_smollm2.py, bench/yesno_errors_smollm2.py).
 
-`kmoe demo` writes WORK/runs/TASK/drawD/eval.h5 (the full method, model "moe") and
-eval_baselines.h5 (the baselines); each holds `models`, `samples` (test ids), and `reply` and
+`kmoe demo` writes WORK/runs/TASK/drawD/eval.h5 (the full method, model "moe"),
+eval_baselines.h5 (Table 1's baselines) and, with --tables 2 or 3, eval_ablation.h5 (the
+ablations: rp, ra, rp_ra, random_data, cosine); each holds `models`, `samples` (test ids), and `reply` and
 `prediction` with one entry per model and sample, model-major.
 """
 import json
@@ -13,7 +14,8 @@ import h5py
 
 # The baselines' model names in eval_baselines.h5; the best single adapter is named after the
 # bank adapter chosen, which differs per draw, so it becomes one row.
-ROWS = ("moe", "base", "best_adapter_kshot", "random_moe", "moe_kshot")
+ROWS = ("moe", "base", "best_adapter_kshot", "random_moe", "moe_kshot",
+        "rp", "ra", "rp_ra", "random_data", "cosine")
 
 
 def test_rows(work, task):
@@ -36,7 +38,7 @@ def draws_of(work, task, given):
 def replies(work, task, draws):
     """Yields (row name, sample id, reply, prediction) for every model of every draw."""
     for draw in draws:
-        for name in ("eval.h5", "eval_baselines.h5"):
+        for name in ("eval.h5", "eval_baselines.h5", "eval_ablation.h5"):
             path = os.path.join(work, "runs", task, draw, name)
             if not os.path.exists(path):
                 continue
