@@ -37,6 +37,7 @@ std::string signed_points(double v) {
 
 std::string interval(const DemoInterval& d) {
   if (!std::isfinite(d.mean)) return "-";
+  if (!std::isfinite(d.lo) || !std::isfinite(d.hi)) return signed_points(d.mean);  // one draw: no interval
   return signed_points(d.mean) + " [" + signed_points(d.lo) + ", " + signed_points(d.hi) + "]";
 }
 
@@ -139,6 +140,52 @@ std::vector<DemoInterval> paired_bootstrap(const std::vector<DrawOutcomes>& a, c
   return out;
 }
 
+double student_t975(int64_t df) {
+  if (df < 1) throw std::invalid_argument("student_t975: degrees of freedom " + std::to_string(df) + " < 1");
+  static constexpr double kTable[30] = {12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+                                        2.201,  2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+                                        2.080,  2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042};
+  if (df <= 30) return kTable[df - 1];
+  // Cornish-Fisher expansion of t around the normal quantile (Abramowitz & Stegun 26.7.5).
+  const double z = 1.959963984540054, n = static_cast<double>(df);
+  const double z3 = z * z * z, z5 = z3 * z * z, z7 = z5 * z * z;
+  return z + (z3 + z) / (4 * n) + (5 * z5 + 16 * z3 + 3 * z) / (96 * n * n) +
+         (3 * z7 + 19 * z5 + 17 * z3 - 15 * z) / (384 * n * n * n);
+}
+
+std::vector<DemoInterval> draw_t_interval(const std::vector<DrawOutcomes>& a, const std::vector<DrawOutcomes>& b) {
+  if (a.size() != b.size() || a.empty()) throw std::invalid_argument("draw_t_interval: task counts differ or zero");
+  const size_t draws = a[0].size();
+  std::vector<std::vector<double>> per(a.size() + 1, std::vector<double>(draws, 0.0));  // [task + average][draw]
+  for (size_t t = 0; t < a.size(); ++t) {
+    if (a[t].size() != draws || b[t].size() != draws || draws == 0)
+      throw std::invalid_argument("draw_t_interval: task " + std::to_string(t) + ": draw counts differ or zero");
+    for (size_t d = 0; d < draws; ++d) {
+      const size_t n = a[t][d].size();
+      if (b[t][d].size() != n || n == 0)
+        throw std::invalid_argument("draw_t_interval: task " + std::to_string(t) + " draw " + std::to_string(d) +
+                                    ": example counts differ or zero");
+      double sum = 0;
+      for (size_t i = 0; i < n; ++i) sum += a[t][d][i] - b[t][d][i];
+      per[t][d] = 100.0 * sum / static_cast<double>(n);
+      per[a.size()][d] += per[t][d] / static_cast<double>(a.size());
+    }
+  }
+  std::vector<DemoInterval> out(per.size());
+  for (size_t t = 0; t < per.size(); ++t) {
+    double mean = 0;
+    for (double v : per[t]) mean += v;
+    out[t].mean = mean / static_cast<double>(draws);
+    out[t].lo = out[t].hi = std::numeric_limits<double>::quiet_NaN();
+    if (draws < 2) continue;
+    const double half = student_t975(static_cast<int64_t>(draws) - 1) * sample_sd(per[t]) /
+                        std::sqrt(static_cast<double>(draws));
+    out[t].lo = out[t].mean - half;
+    out[t].hi = out[t].mean + half;
+  }
+  return out;
+}
+
 double demo_table_average(const DemoTable& table, size_t method) {
   const auto& row = table.accuracy.at(method);
   if (row.empty()) return std::numeric_limits<double>::quiet_NaN();
@@ -176,6 +223,20 @@ std::string demo_table_text(const DemoTable& table) {
     }
     s << "(points, mean [paired-bootstrap 95% interval] over the " << table.examples << ")\n";
   }
+  if (!table.draw_differences.empty()) {
+    const size_t dw = 24;
+    s << "\n" << pad_right(table.reference_label + " - ...", label);
+    for (const auto& t : table.tasks) s << pad_left(t, dw);
+    s << pad_left("average", dw) << "\n";
+    s << std::string(label + dw * (table.tasks.size() + 1), '-') << "\n";
+    for (size_t b = 0; b < table.difference_labels.size(); ++b) {
+      s << pad_right("  - " + table.difference_labels[b], label);
+      for (const auto& d : table.draw_differences[b]) s << pad_left(interval(d), dw);
+      s << "\n";
+    }
+    s << "(points, mean [95% t interval over the " << table.draws << " " << table.over
+      << ": how far the difference moves between draws and their trainings])\n";
+  }
   return s.str();
 }
 
@@ -200,6 +261,18 @@ std::string demo_table_markdown(const DemoTable& table) {
     for (size_t b = 0; b < table.difference_labels.size(); ++b) {
       s << "| " << table.difference_labels[b] << " |";
       for (const auto& d : table.differences[b]) s << " " << interval(d) << " |";
+      s << "\n";
+    }
+  }
+  if (!table.draw_differences.empty()) {
+    s << "\n| " << table.reference_label << " minus, t interval over the " << table.over << " |";
+    for (const auto& t : table.tasks) s << " " << t << " |";
+    s << " average |\n|---|";
+    for (size_t i = 0; i <= table.tasks.size(); ++i) s << "---:|";
+    s << "\n";
+    for (size_t b = 0; b < table.difference_labels.size(); ++b) {
+      s << "| " << table.difference_labels[b] << " |";
+      for (const auto& d : table.draw_differences[b]) s << " " << interval(d) << " |";
       s << "\n";
     }
   }
@@ -231,8 +304,12 @@ nlohmann::json demo_table_json(const DemoTable& table) {
       nlohmann::json per = nlohmann::json::object();
       for (size_t t = 0; t <= table.tasks.size(); ++t) {
         const auto& d = table.differences[b][t];
-        per[t < table.tasks.size() ? table.tasks[t] : std::string("average")] = {
-            {"mean", number(d.mean)}, {"lo", number(d.lo)}, {"hi", number(d.hi)}};
+        nlohmann::json cell = {{"mean", number(d.mean)}, {"lo", number(d.lo)}, {"hi", number(d.hi)}};
+        if (!table.draw_differences.empty()) {
+          const auto& o = table.draw_differences[b][t];
+          cell["over_draws"] = {{"lo", number(o.lo)}, {"hi", number(o.hi)}};
+        }
+        per[t < table.tasks.size() ? table.tasks[t] : std::string("average")] = cell;
       }
       diffs.push_back({{"baseline", table.difference_labels[b]}, {"points", per}});
     }

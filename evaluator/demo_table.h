@@ -1,7 +1,8 @@
 // The table `kmoe demo` prints (METHOD.md §1.5, the paper's Table 1 in miniature): one row per
 // method, one column per target task, accuracy in % (the mean over the K-shot draws, with its
 // sample standard deviation when there are several), and the average over the tasks; then the
-// full method's differences from each baseline with paired-bootstrap 95% intervals. As text
+// full method's differences from each baseline with paired-bootstrap 95% intervals over the
+// test examples and, with several draws, with t intervals over the draws. As text
 // for the terminal, as Markdown for DIR/demo.md, as JSON for DIR/demo_results.json and as a
 // PNG of bar charts with +-sd whiskers (one panel per task and one for the average).
 #pragma once
@@ -37,6 +38,9 @@ struct DemoTable {
   // last entry the average over tasks (NaN where not computed); empty when not computed.
   std::vector<std::string> difference_labels;
   std::vector<std::vector<DemoInterval>> differences;
+  // The same differences with `draw_t_interval`'s intervals, [baseline][task + average];
+  // empty with one draw.
+  std::vector<std::vector<DemoInterval>> draw_differences;
 };
 
 // The mean over the tasks of row `method` (NaN if any task is missing).
@@ -58,6 +62,19 @@ using DrawOutcomes = std::vector<std::vector<double>>;
 // of a and b differ.
 std::vector<DemoInterval> paired_bootstrap(const std::vector<DrawOutcomes>& a, const std::vector<DrawOutcomes>& b,
                                            int64_t resamples, uint64_t seed);
+
+// Two-sided 95% quantile of Student's t with `df` >= 1 degrees of freedom (12.706 for 1,
+// 4.303 for 2, ... 1.960 in the limit); exact to 3 decimals. Throws for df < 1.
+double student_t975(int64_t df);
+
+// (a - b) in percentage points over the draws: each draw's accuracy difference, their mean and
+// the 95% t interval mean +- t975(n - 1) * sd / sqrt(n) over the n draws, per task and, last,
+// for the mean over tasks (the per-draw differences averaged over tasks, so every task needs
+// the same number of draws). Unlike `paired_bootstrap`, which holds the trained models fixed
+// and resamples the test examples, this sees how much the difference moves between K-shot
+// draws and their trainings; with n = 3 it is wide. lo = hi = NaN with one draw. Throws
+// std::invalid_argument when the shapes of a and b differ.
+std::vector<DemoInterval> draw_t_interval(const std::vector<DrawOutcomes>& a, const std::vector<DrawOutcomes>& b);
 
 std::string demo_table_text(const DemoTable& table);
 std::string demo_table_markdown(const DemoTable& table);

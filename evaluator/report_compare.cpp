@@ -204,19 +204,25 @@ CompareResult compare_runs(const CompareOptions& options) {
     table.reference_label = reference;
     for (size_t b = 0; b < rows.size(); ++b) {
       if (b == out.reference) continue;
-      std::vector<DemoInterval> diff(column_keys.size() + 1, DemoInterval{nan, nan, nan});
+      std::vector<DemoInterval> diff(column_keys.size() + 1, DemoInterval{nan, nan, nan}), over_runs = diff;
       std::vector<DrawOutcomes> all_a, all_b;
       for (size_t c = 0; c < column_keys.size(); ++c) {
         DrawOutcomes a = outcomes_of(reference, c), o = outcomes_of(rows[b], c);
         if (a.empty() || o.empty() || a.size() != o.size()) continue;
         diff[c] = paired_bootstrap({a}, {o}, kCompareResamples, kCompareSeed + b)[0];
+        over_runs[c] = draw_t_interval({a}, {o})[0];
         all_a.push_back(std::move(a));
         all_b.push_back(std::move(o));
       }
-      if (all_a.size() == column_keys.size())
+      if (all_a.size() == column_keys.size()) {
         diff.back() = paired_bootstrap(all_a, all_b, kCompareResamples, kCompareSeed + b).back();
+        const bool same_runs = std::all_of(all_a.begin(), all_a.end(),
+                                           [&](const DrawOutcomes& a) { return a.size() == all_a[0].size(); });
+        if (same_runs) over_runs.back() = draw_t_interval(all_a, all_b).back();
+      }
       table.difference_labels.push_back(rows[b]);
       table.differences.push_back(diff);
+      if (max_runs > 1) table.draw_differences.push_back(over_runs);
     }
   }
   return out;
@@ -238,7 +244,12 @@ std::vector<std::string> compare_write(const CompareOptions& options) {
              : "`" + t.reference_label + "` minus each row, mean [paired-bootstrap 95% interval over the examples, " +
                    std::to_string(kCompareResamples) +
                    " resamples], where both rows have the "
-                   "same runs")
+                   "same runs" +
+                   (t.draw_differences.empty()
+                        ? std::string()
+                        : "; then the same differences with a 95% t interval over the runs (mean ± t(0.975, runs - 1) "
+                          "· sd / √runs of the per-run differences), which also sees how far the difference moves "
+                          "between runs"))
      << ".\n\n"
      << demo_table_markdown(t) << "\n![runs compared](compare.png)\n\nEvaluations read:\n\n";
   for (const auto& f : result.files) md << "- `" << f << "`\n";

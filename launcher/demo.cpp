@@ -539,6 +539,8 @@ DemoTable demo_table_of(const DemoOptions& o, const Rows& rows,
     table.difference_labels.push_back(rows[b].second);
     table.differences.push_back(
         paired_bootstrap(outcomes.at(rows[full].first), outcomes.at(rows[b].first), kBootstrapResamples, o.seed + b));
+    if (o.draws > 1)
+      table.draw_differences.push_back(draw_t_interval(outcomes.at(rows[full].first), outcomes.at(rows[b].first)));
   }
   return table;
 }
@@ -769,9 +771,14 @@ StageOutcome demo_run(const MpiWorld& world, const DemoOptions& o) {
      << "; Sim-Div embeddings: " << (o.encoder_model.empty() ? "the base model's" : o.encoder_model)
      << (o.sizes_tag.empty() ? "" : "; sizes changed from the profile's: " + sizes_arg) << ").\n\n"
      << demo_table_markdown(table) << ablation_markdown(tables)
-     << "\nThe second table: the full method's accuracy minus each baseline's, in points: "
+     << "\nUnder each table of accuracies: the full method's accuracy minus each other row's, in points: "
      << "the mean over draws and examples, and a paired-bootstrap 95% interval (" << kBootstrapResamples
-     << " resamples of the " << o.eval_split << " examples, the same resample for every draw and both methods).\n\n"
+     << " resamples of the " << o.eval_split << " examples, the same resample for every draw and both methods)"
+     << (o.draws > 1 ? "; then the same differences with a 95% t interval over the draws (mean \u00b1 "
+                       "t(0.975, draws - 1) \u00b7 sd / \u221adraws of the per-draw differences), which also sees how "
+                       "far the difference moves between K-shot draws and their trainings"
+                     : "")
+     << ".\n\n"
      << "![accuracy per task](" << png_file << ")\n\n```\n"
      << families_text << "```\n\nReproduce: `" << command << "`\n";
   text_write(world, path_in(o.work_dir, md_file), md.str());

@@ -213,7 +213,7 @@ Subcommand report_subcommand() {
                 "compare", po::value<std::vector<std::string>>()->multitoken()->value_name("[LABEL=]PATH..."),
                 "compare runs instead: run directories (their eval*.h5) or eval .h5 files; runs of one task "
                 "(K-shot draws, seeds) give mean +- sd, and the reference minus each row gets a paired-bootstrap "
-                "95% interval")("output", po::value<std::string>()->value_name("DIR"),
+                "95% interval over the examples and a 95% t interval over the runs")("output", po::value<std::string>()->value_name("DIR"),
                                 "with --compare: where compare.md, compare.json and compare.png are written")(
                 "reference", po::value<std::string>()->value_name("ROW"),
                 "with --compare: the row compared with every other (default: moe, when a run has it)");

@@ -3,7 +3,8 @@
 # a second run skips every step (each stage finds its artifact complete) and prints the same
 # table. Issue 14: the demo's validation, K-shot and test examples never overlap; no artifact
 # but the evaluations reads the test split (provenance inputs); --eval-split validation makes
-# the same choices without training anything again; two draws give mean +- sd and intervals.
+# the same choices without training anything again; two draws give mean +- sd, intervals over
+# the test examples and t intervals over the draws.
 source "$(dirname "$0")/lib.sh"
 dir="$WORK/demo"
 mpi -np 2 "$KMOE" demo --profile tiny --tasks mc,yesno --work-dir "$dir" --threads 1 > "$WORK/out1" 2> "$WORK/err1" ||
@@ -41,6 +42,7 @@ for diff in r["full_minus_baseline"]:
     for t in ("mc", "yesno", "average"):
         p = diff["points"][t]
         assert p["lo"] <= p["mean"] <= p["hi"], diff
+        assert "over_draws" not in p, diff  # one draw: no interval over draws
 md = open(d + "/demo.md").read()
 assert "| full method (K-shot MoE) |" in md and "demo.png" in md, md
 assert open(d + "/demo.png", "rb").read(8) == b"\x89PNG\r\n\x1a\n"
@@ -207,6 +209,7 @@ grep -qE "these files replace those of \`kmoe demo --work-dir .* --tasks mc,yesn
   "$WORK/out4" || { tail -5 "$WORK/out4"; fail "no note that the two-task files were replaced"; }
 grep -q "these files replace" "$WORK/out2" && fail "the same command again said it replaced files"
 grep -F "full method (K-shot MoE)" "$WORK/out4" | grep -q "±" || fail "no sd in the full method's row"
+grep -q "95% t interval over the 2 draws" "$WORK/out4" || fail "no differences with t intervals over the draws"
 "$PYTHON" - "$dir" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1] + "/demo_results.json"))
@@ -229,6 +232,10 @@ with h5py.File(d1["eval"][0], "r") as f:
     assert "base" not in names and "best_adapter_kshot" in names, names
 base = [t for t in r["methods"] if t["key"] == "base"][0]
 assert base["sd_percent"]["yesno"] == 0, base
+for diff in r["full_minus_baseline"]:  # the t interval over the two draws is centred on the mean
+    p = diff["points"]["yesno"]
+    o = p["over_draws"]
+    assert o["lo"] <= p["mean"] <= o["hi"] and abs((o["hi"] - p["mean"]) - (p["mean"] - o["lo"])) < 1e-9, diff
 for d in (0, 1):
     a = sys.argv[1] + "/runs/yesno/draw%d/ablation" % d
     for key, signals in (("rp", "perplexity"), ("ra", "accuracy"), ("rp_ra", "both")):

@@ -4,8 +4,9 @@
 # must give each row's mean and sample sd over the runs as numpy computes them, use the
 # base's one run for every draw, split one task evaluated on two example files into two
 # columns, and give "moe - each row" with the exact mean difference inside a paired-bootstrap
-# interval. Bad inputs fail naming the file: examples that differ between runs of one split,
-# an interrupted (incomplete) eval, a reference that names no row.
+# interval and with numpy's 95% t interval over the runs. Bad inputs fail naming the file:
+# examples that differ between runs of one split, an interrupted (incomplete) eval, a reference
+# that names no row.
 source "$(dirname "$0")/lib.sh"
 R="$WORK/runs"
 "$PYTHON" - "$R" <<'PY'
@@ -92,6 +93,11 @@ for row in ("base", "lora"):
         d = diffs[row][col]
         assert abs(d["mean"] - want) < 1e-9, (row, col, d, want)
         assert d["lo"] < want < d["hi"] and d["hi"] - d["lo"] < 25, (row, col, d)
+        # over the three runs: mean +- t(0.975, 2) sd / sqrt 3 of the per-run differences
+        per = [100 * np.mean(np.array(a) - np.array(b)) for a, b in zip(truth[task]["moe"], truth[task][row])]
+        half = 4.303 * np.std(per, ddof=1) / np.sqrt(3)
+        o = d["over_draws"]
+        assert abs(o["lo"] - (want - half)) < 1e-9 and abs(o["hi"] - (want + half)) < 1e-9, (row, col, o, per)
     assert diffs[row]["t1@validation"]["mean"] is None  # no pair on validation
     assert diffs[row]["average"]["mean"] is None
 png = open(out + "/compare.png", "rb").read()
@@ -116,6 +122,10 @@ d = {x["baseline"]: x["points"] for x in c["full_minus_baseline"]}["moe"]["avera
 want = np.mean([100 * np.mean([np.mean(np.array(b) - np.array(a)) for a, b in zip(truth[t]["moe"], truth[t]["lora"])])
                 for t in ("t1", "t2")])
 assert abs(d["mean"] - want) < 1e-9 and d["lo"] < want < d["hi"], (d, want)
+per = [np.mean([100 * np.mean(np.array(truth[t]["lora"][k]) - np.array(truth[t]["moe"][k])) for t in ("t1", "t2")])
+       for k in range(3)]  # the per-run differences averaged over the tasks
+half = 4.303 * np.std(per, ddof=1) / np.sqrt(3)
+assert abs(d["over_draws"]["lo"] - (want - half)) < 1e-9 and abs(d["over_draws"]["hi"] - (want + half)) < 1e-9, d
 m = {x["key"]: x for x in c["methods"]}["moe"]
 per_draw = [np.mean([100 * np.mean(truth[t]["moe"][k]) for t in ("t1", "t2")]) for k in range(3)]
 assert abs(m["average_sd_percent"] - np.std(per_draw, ddof=1)) < 1e-9, (m, per_draw)

@@ -126,6 +126,56 @@ TEST(DemoTable, PairedBootstrapCentresOnTheDifferenceAndKeepsPairs) {
   EXPECT_THROW(paired_bootstrap({outcomes(40, 2, true)}, {outcomes(40, 3, false)}, 10, 1), std::invalid_argument);
 }
 
+TEST(DemoTable, StudentT975MatchesTheTableAndTheNormalLimit) {
+  EXPECT_DOUBLE_EQ(student_t975(1), 12.706);
+  EXPECT_DOUBLE_EQ(student_t975(2), 4.303);
+  EXPECT_DOUBLE_EQ(student_t975(30), 2.042);
+  EXPECT_NEAR(student_t975(40), 2.021, 5e-4);  // tables: 2.0211
+  EXPECT_NEAR(student_t975(60), 2.000, 5e-4);  // 2.0003
+  EXPECT_NEAR(student_t975(120), 1.980, 5e-4);  // 1.9799
+  EXPECT_NEAR(student_t975(1000000), 1.95996, 1e-4);
+  EXPECT_THROW(student_t975(0), std::invalid_argument);
+}
+
+// Per-draw differences 10, 20, 30 points: mean 20, sd 10, 95% t interval 20 +- 4.303 * 10 / sqrt 3;
+// the paired bootstrap over the same outcomes is much narrower, because it holds the draws fixed.
+TEST(DemoTable, DrawTIntervalSeesTheSpreadBetweenDraws) {
+  const size_t n = 100;
+  const auto correct_first = [n](size_t k) {
+    std::vector<double> o(n, 0.0);
+    for (size_t i = 0; i < k; ++i) o[i] = 1.0;
+    return o;
+  };
+  const DrawOutcomes a = {correct_first(60), correct_first(70), correct_first(80)};
+  const DrawOutcomes b = {correct_first(50), correct_first(50), correct_first(50)};
+  const auto d = draw_t_interval({a}, {b});
+  ASSERT_EQ(d.size(), 2u);  // the task and the average
+  const double half = 4.303 * 10.0 / std::sqrt(3.0);
+  EXPECT_NEAR(d[0].mean, 20.0, 1e-12);
+  EXPECT_NEAR(d[0].lo, 20.0 - half, 1e-9);
+  EXPECT_NEAR(d[0].hi, 20.0 + half, 1e-9);
+  const auto boot = paired_bootstrap({a}, {b}, 2000, 1);
+  EXPECT_NEAR(boot[0].mean, 20.0, 1e-9);
+  EXPECT_LT(boot[0].hi - boot[0].lo, d[0].hi - d[0].lo);
+  EXPECT_GT(boot[0].lo, d[0].lo);
+  // Two tasks: the average interval is over the per-draw averages (15, 25, 35 with a second
+  // task at +10 on every draw), not the mean of the tasks' intervals.
+  const DrawOutcomes c = {correct_first(60), correct_first(60), correct_first(60)};
+  const auto two = draw_t_interval({a, c}, {b, b});
+  ASSERT_EQ(two.size(), 3u);
+  EXPECT_NEAR(two[1].mean, 10.0, 1e-12);
+  EXPECT_NEAR(two[1].lo, 10.0, 1e-9);  // no spread between draws: a zero-width interval
+  EXPECT_NEAR(two[1].hi, 10.0, 1e-9);
+  EXPECT_NEAR(two[2].mean, 15.0, 1e-12);
+  EXPECT_NEAR(two[2].hi - two[2].lo, half, 1e-9);  // sd of (15, 20, 25) is 5
+  // One draw: a mean without an interval.
+  const auto one = draw_t_interval({{a[0]}}, {{b[0]}});
+  EXPECT_NEAR(one[0].mean, 10.0, 1e-12);
+  EXPECT_TRUE(std::isnan(one[0].lo) && std::isnan(one[0].hi));
+  EXPECT_THROW(draw_t_interval({a}, {{b[0], b[1]}}), std::invalid_argument);
+  EXPECT_THROW(draw_t_interval({a, c}, {b}), std::invalid_argument);
+}
+
 // With several draws the cells read "mean ± sd", the differences table follows, and every bar
 // has a whisker of +-sd around its end.
 TEST(DemoTable, DrawsAddSdCellsDifferencesAndWhiskers) {
@@ -149,6 +199,19 @@ TEST(DemoTable, DrawsAddSdCellsDifferencesAndWhiskers) {
   const nlohmann::json j = demo_table_json(t);
   EXPECT_DOUBLE_EQ(j["methods"][1]["sd_percent"]["yesno"].get<double>(), 4.5);
   EXPECT_DOUBLE_EQ(j["full_minus_baseline"][0]["points"]["average"]["lo"].get<double>(), 3.0);
+  EXPECT_FALSE(j["full_minus_baseline"][0]["points"]["average"].contains("over_draws"));
+  EXPECT_EQ(text.find("t interval"), std::string::npos) << text;
+  // The t intervals over the draws: a second differences table, and "over_draws" in the JSON.
+  DemoTable with_draws = t;
+  with_draws.draw_differences = {{{15.0, -30.0, 60.0}, {10.0, -40.5, 60.5}, {12.5, -20.0, 45.0}}};
+  const std::string text2 = demo_table_text(with_draws);
+  EXPECT_NE(text2.find("+15.0 [+5.0, +25.0]"), std::string::npos) << text2;
+  EXPECT_NE(text2.find("+15.0 [-30.0, +60.0]"), std::string::npos) << text2;
+  EXPECT_NE(text2.find("95% t interval over the 3 draws"), std::string::npos) << text2;
+  EXPECT_NE(demo_table_markdown(with_draws).find("| base model | +15.0 [-30.0, +60.0] | +10.0 [-40.5, +60.5] |"),
+            std::string::npos);
+  const nlohmann::json j2 = demo_table_json(with_draws);
+  EXPECT_DOUBLE_EQ(j2["full_minus_baseline"][0]["points"]["yesno"]["over_draws"]["hi"].get<double>(), 60.5);
   // Whiskers: per bar one more 1-pixel-high ink line than without spreads; 2 methods x 3 panels.
   const auto lines = [](const Image& im) {
     int n = 0;
