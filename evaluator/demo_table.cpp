@@ -210,7 +210,9 @@ std::string demo_table_text(const DemoTable& table) {
     for (size_t t = 0; t <= table.tasks.size(); ++t) s << pad_left(cell(table, m, t), w);
     s << "\n";
   }
-  if (!table.differences.empty()) {
+  // One block of "reference - row" intervals per kind (over the examples, over the draws).
+  const auto block = [&](const std::vector<std::vector<DemoInterval>>& rows, const std::string& footer) {
+    if (rows.empty()) return;
     const size_t dw = 24;
     s << "\n" << pad_right(table.reference_label + " - ...", label);
     for (const auto& t : table.tasks) s << pad_left(t, dw);
@@ -218,25 +220,14 @@ std::string demo_table_text(const DemoTable& table) {
     s << std::string(label + dw * (table.tasks.size() + 1), '-') << "\n";
     for (size_t b = 0; b < table.difference_labels.size(); ++b) {
       s << pad_right("  - " + table.difference_labels[b], label);
-      for (const auto& d : table.differences[b]) s << pad_left(interval(d), dw);
+      for (const auto& d : rows[b]) s << pad_left(interval(d), dw);
       s << "\n";
     }
-    s << "(points, mean [paired-bootstrap 95% interval] over the " << table.examples << ")\n";
-  }
-  if (!table.draw_differences.empty()) {
-    const size_t dw = 24;
-    s << "\n" << pad_right(table.reference_label + " - ...", label);
-    for (const auto& t : table.tasks) s << pad_left(t, dw);
-    s << pad_left("average", dw) << "\n";
-    s << std::string(label + dw * (table.tasks.size() + 1), '-') << "\n";
-    for (size_t b = 0; b < table.difference_labels.size(); ++b) {
-      s << pad_right("  - " + table.difference_labels[b], label);
-      for (const auto& d : table.draw_differences[b]) s << pad_left(interval(d), dw);
-      s << "\n";
-    }
-    s << "(points, mean [95% t interval over the " << table.draws << " " << table.over
-      << ": how far the difference moves between draws and their trainings])\n";
-  }
+    s << footer << "\n";
+  };
+  block(table.differences, "(points, mean [paired-bootstrap 95% interval] over the " + table.examples + ")");
+  block(table.draw_differences, "(points, mean [95% t interval over the " + std::to_string(table.draws) + " " +
+                                    table.over + ": how far the difference moves between draws and their trainings])");
   return s.str();
 }
 
@@ -252,30 +243,21 @@ std::string demo_table_markdown(const DemoTable& table) {
     for (size_t t = 0; t <= table.tasks.size(); ++t) s << " " << cell(table, m, t) << " |";
     s << "\n";
   }
-  if (!table.differences.empty()) {
-    s << "\n| " << table.reference_label << " minus |";
+  const auto block = [&](const std::vector<std::vector<DemoInterval>>& rows, const std::string& title) {
+    if (rows.empty()) return;
+    s << "\n| " << title << " |";
     for (const auto& t : table.tasks) s << " " << t << " |";
     s << " average |\n|---|";
     for (size_t i = 0; i <= table.tasks.size(); ++i) s << "---:|";
     s << "\n";
     for (size_t b = 0; b < table.difference_labels.size(); ++b) {
       s << "| " << table.difference_labels[b] << " |";
-      for (const auto& d : table.differences[b]) s << " " << interval(d) << " |";
+      for (const auto& d : rows[b]) s << " " << interval(d) << " |";
       s << "\n";
     }
-  }
-  if (!table.draw_differences.empty()) {
-    s << "\n| " << table.reference_label << " minus, t interval over the " << table.over << " |";
-    for (const auto& t : table.tasks) s << " " << t << " |";
-    s << " average |\n|---|";
-    for (size_t i = 0; i <= table.tasks.size(); ++i) s << "---:|";
-    s << "\n";
-    for (size_t b = 0; b < table.difference_labels.size(); ++b) {
-      s << "| " << table.difference_labels[b] << " |";
-      for (const auto& d : table.draw_differences[b]) s << " " << interval(d) << " |";
-      s << "\n";
-    }
-  }
+  };
+  block(table.differences, table.reference_label + " minus");
+  block(table.draw_differences, table.reference_label + " minus, t interval over the " + table.over);
   return s.str();
 }
 
