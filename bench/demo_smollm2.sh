@@ -4,7 +4,8 @@
 # K-shot draw: pipeline, baselines' training, evaluation) from demo_results.json, and the
 # tables. Resumable: run it again with the same WORK_DIR after a kill and it goes on where it
 # stopped (the step times are then those of the last invocation; the first run's are in its
-# log). Extra arguments go to kmoe demo (e.g. --draws 1, --tables 1,2,3, --tasks mc).
+# log; a SIGTERM to mpirun gives the ranks 60 s, not Open MPI's 1 s, to checkpoint a training
+# step). Extra arguments go to kmoe demo (e.g. --draws 1, --tables 1,2,3, --tasks mc).
 # usage: bench/demo_smollm2.sh BUILD_DIR WORK_DIR [kmoe demo options...]
 set -euo pipefail
 BUILD=${1:?usage: bench/demo_smollm2.sh BUILD_DIR WORK_DIR [options]}
@@ -12,7 +13,7 @@ WORK=${2:?usage: bench/demo_smollm2.sh BUILD_DIR WORK_DIR [options]}
 shift 2
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 start=$(date +%s)
-mpirun -np 2 "$BUILD/kmoe" demo --profile smollm2 --threads 1 --work-dir "$WORK" "$@"
+mpirun -np 2 --mca odls_base_sigkill_timeout 60 "$BUILD/kmoe" demo --profile smollm2 --threads 1 --work-dir "$WORK" "$@"
 echo "wall time of this invocation: $(($(date +%s) - start)) s ($(nproc) cores)"
 /usr/bin/python3 - "$WORK/demo_results.json" <<'PY'
 import json, sys
