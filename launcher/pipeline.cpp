@@ -26,7 +26,6 @@ namespace fs = std::filesystem;
 // One stage as the driver sees it.
 struct PipelineStage {
   std::string name;                                        // as --from/--only/--to name it
-  std::vector<std::string> extra_outputs;                  // when one is missing the stage is forced
   std::vector<std::pair<std::string, std::string>> needs;  // path -> the stage that makes it
   // Runs the stage (forced or not) and records its wiring (the paths the driver gave it) in
   // `wiring`; called only when the stage is about to run, because the training stage's
@@ -73,7 +72,7 @@ std::vector<PipelineStage> pipeline_plan(const MpiWorld& world, const PipelineOp
   std::vector<PipelineStage> plan;
   if (o.bank_build) {
     // One adapter per open dataset: the bank is built from the corpus that embed reads.
-    plan.push_back({"bank-build", {}, {}, [=, &world](bool forced, nlohmann::json& wiring) {
+    plan.push_back({"bank-build", {}, [=, &world](bool forced, nlohmann::json& wiring) {
                       BankBuildOptions b = o.bank;
                       b.output_dir = bank;
                       b.data = o.embed.corpus;
@@ -82,18 +81,16 @@ std::vector<PipelineStage> pipeline_plan(const MpiWorld& world, const PipelineOp
                       return bank_build_stage(world, b);
                     }});
   }
-  plan.push_back({"score",
-                  {},
-                  o.bank_build ? Needs{{bank, "bank-build"}} : Needs{},
-                  [=, &world](bool forced, nlohmann::json& wiring) {
-                    ScoreOptions s = o.score;
-                    s.output = scores;
-                    if (o.bank_build) s.bank = bank;
-                    s.force = forced;
-                    wiring = {{"output", s.output}, {"bank", s.bank}};
-                    return score_stage(world, s);
-                  }});
-  plan.push_back({"select-experts", {}, {{scores, "score"}}, [=, &world](bool forced, nlohmann::json& wiring) {
+  plan.push_back(
+      {"score", o.bank_build ? Needs{{bank, "bank-build"}} : Needs{}, [=, &world](bool forced, nlohmann::json& wiring) {
+         ScoreOptions s = o.score;
+         s.output = scores;
+         if (o.bank_build) s.bank = bank;
+         s.force = forced;
+         wiring = {{"output", s.output}, {"bank", s.bank}};
+         return score_stage(world, s);
+       }});
+  plan.push_back({"select-experts", {{scores, "score"}}, [=, &world](bool forced, nlohmann::json& wiring) {
                     SelectExpertsOptions s = o.select_experts;
                     s.scores = scores;
                     s.output = experts;
@@ -101,14 +98,14 @@ std::vector<PipelineStage> pipeline_plan(const MpiWorld& world, const PipelineOp
                     wiring = {{"scores", s.scores}, {"output", s.output}};
                     return select_experts_stage(world, s);
                   }});
-  plan.push_back({"embed", {}, {}, [=, &world](bool forced, nlohmann::json& wiring) {
+  plan.push_back({"embed", {}, [=, &world](bool forced, nlohmann::json& wiring) {
                     EmbedOptions e = o.embed;
                     e.output = embeddings;
                     e.force = forced;
                     wiring = {{"output", e.output}};
                     return embed_stage(world, e);
                   }});
-  plan.push_back({"select-data", {selected}, {{embeddings, "embed"}}, [=, &world](bool forced, nlohmann::json& wiring) {
+  plan.push_back({"select-data", {{embeddings, "embed"}}, [=, &world](bool forced, nlohmann::json& wiring) {
                     SelectDataOptions s = o.select_data;
                     s.embeddings = embeddings;
                     s.output_dir = o.run_dir;
@@ -121,7 +118,7 @@ std::vector<PipelineStage> pipeline_plan(const MpiWorld& world, const PipelineOp
   // sequence, and eval uses it (the target task is the prompt's format).
   Needs train_needs{{experts, "select-experts"}, {selected, "select-data"}}, eval_needs{{moe, "train"}};
   if (o.soft_prompt) {
-    plan.push_back({"soft-prompt", {}, {}, [=, &world](bool forced, nlohmann::json& wiring) {
+    plan.push_back({"soft-prompt", {}, [=, &world](bool forced, nlohmann::json& wiring) {
                       TrainOptions t = o.prompt_train;
                       t.mode = "prompt";
                       t.output = soft_prompt;
@@ -133,7 +130,7 @@ std::vector<PipelineStage> pipeline_plan(const MpiWorld& world, const PipelineOp
     train_needs.emplace_back(soft_prompt, "soft-prompt");
     eval_needs.emplace_back(soft_prompt, "soft-prompt");
   }
-  plan.push_back({"train", {}, train_needs, [=, &world](bool forced, nlohmann::json& wiring) {
+  plan.push_back({"train", train_needs, [=, &world](bool forced, nlohmann::json& wiring) {
                     TrainOptions t = o.train;
                     t.mode = "moe";
                     t.output = moe;
@@ -147,7 +144,7 @@ std::vector<PipelineStage> pipeline_plan(const MpiWorld& world, const PipelineOp
                     if (o.soft_prompt) wiring["soft_prompt"] = t.soft_prompt;
                     return train_stage(world, t);
                   }});
-  plan.push_back({"eval", {}, eval_needs, [=, &world](bool forced, nlohmann::json& wiring) {
+  plan.push_back({"eval", eval_needs, [=, &world](bool forced, nlohmann::json& wiring) {
                     EvalOptions e = o.eval;
                     e.moe = {moe};
                     e.output = eval;
@@ -162,7 +159,7 @@ std::vector<PipelineStage> pipeline_plan(const MpiWorld& world, const PipelineOp
   // base model with the nearest insights before each test question (eval_panda.h5).
   if (o.panda) {
     const std::string insights = in_run("insights.h5"), eval_panda = in_run("eval_panda.h5");
-    plan.push_back({"panda-learn", {}, {{moe, "train"}}, [=, &world](bool forced, nlohmann::json& wiring) {
+    plan.push_back({"panda-learn", {{moe, "train"}}, [=, &world](bool forced, nlohmann::json& wiring) {
                       PandaLearnOptions p = o.panda_learn;
                       p.expert_model = o.score.model;
                       p.expert_moe = moe;
@@ -178,12 +175,15 @@ std::vector<PipelineStage> pipeline_plan(const MpiWorld& world, const PipelineOp
                       p.data = o.score.kshot;
                       p.output = insights;
                       p.force = forced;
-                      wiring = {{"expert_model", p.expert_model}, {"expert_moe", p.expert_moe}, {"llm", p.llm},
-                                {"data", p.data},                 {"output", p.output},
+                      wiring = {{"expert_model", p.expert_model},
+                                {"expert_moe", p.expert_moe},
+                                {"llm", p.llm},
+                                {"data", p.data},
+                                {"output", p.output},
                                 {"encoder_model", p.encoder.model}};
                       return panda_learn_stage(world, p);
                     }});
-    plan.push_back({"eval-panda", {}, {{insights, "panda-learn"}}, [=, &world](bool forced, nlohmann::json& wiring) {
+    plan.push_back({"eval-panda", {{insights, "panda-learn"}}, [=, &world](bool forced, nlohmann::json& wiring) {
                       EvalOptions e = o.panda_eval;
                       e.base = true;
                       e.adapters.clear();
@@ -195,7 +195,7 @@ std::vector<PipelineStage> pipeline_plan(const MpiWorld& world, const PipelineOp
                       return eval_stage(world, e);
                     }});
   }
-  plan.push_back({"report", {}, {{eval, "eval"}}, [=, &world](bool, nlohmann::json& wiring) {
+  plan.push_back({"report", {{eval, "eval"}}, [=, &world](bool, nlohmann::json& wiring) {
                     ReportOptions r = o.report;
                     r.run_dir = o.run_dir;
                     wiring = {{"run_dir", r.run_dir}};
@@ -250,18 +250,6 @@ OutputLock run_lock(const MpiWorld& world, const std::string& run_dir) {
   refusal = mpi_bcast_string(world, refusal);
   if (!refusal.empty()) throw std::runtime_error("kmoe run: " + refusal);
   return lock;
-}
-
-// A stage whose artifact exists but whose extra output (selected.jsonl) was lost is forced.
-bool extra_output_lost(const MpiWorld& world, const PipelineStage& stage) {
-  std::string lost;
-  if (world.is_root()) {
-    for (const auto& p : stage.extra_outputs)
-      if (!fs::exists(p)) lost = p;
-  }
-  lost = mpi_bcast_string(world, lost);
-  if (!lost.empty()) log_info("stage ", stage.name, ": ", lost, " is missing; forcing the stage");
-  return !lost.empty();
 }
 
 }  // namespace
@@ -322,7 +310,7 @@ StageOutcome pipeline_run(const MpiWorld& world, const PipelineOptions& o) {
   StageOutcome outcome;
   for (int64_t i = first; i <= last; ++i) {
     const PipelineStage& stage = plan[i];
-    const bool forced = i >= force_from || extra_output_lost(world, stage);
+    const bool forced = i >= force_from;
     auto& rec = record["stages"][i];
     rec["forced"] = forced;
     rec["status"] = "running";
@@ -343,6 +331,7 @@ StageOutcome pipeline_run(const MpiWorld& world, const PipelineOptions& o) {
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     rec["wiring"] = wiring;
+    rec["reason"] = outcome.reason;  // why it ran or was skipped: "missing", "options differ: ...", ...
     rec["outputs"] = outcome.outputs;
     rec["end_time"] = mpi_bcast_string(world, utc_now_iso8601());
     rec["seconds"] = seconds;
@@ -404,7 +393,8 @@ PipelineOptions pipeline_options(const po::variables_map& vm) {
   section("eval", "eval", {"moe", "output"}, eval_options, o.eval);
   for (const auto& e : ini_parse(o.config)) o.panda = o.panda || e.section == "panda";
   if (o.panda) {
-    section("panda-learn", "panda", {"action", "expert-model", "expert-adapter", "expert-moe", "llm", "data", "output", "encoder-model"},
+    section("panda-learn", "panda",
+            {"action", "expert-model", "expert-adapter", "expert-moe", "llm", "data", "output", "encoder-model"},
             panda_learn_options, o.panda_learn);
     section("eval-panda", "eval", {"moe", "output", "insights"}, eval_options, o.panda_eval, "eval.panda");
   }

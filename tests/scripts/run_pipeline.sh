@@ -1,5 +1,6 @@
 # kmoe run end to end on a tiny setup (tiny_pipeline.py), np = 2: a full run makes every
-# artifact; a second run skips every stage; --from select-data reruns select-data and the
+# artifact and forces nothing; a second run skips every stage; a lost selected.jsonl makes
+# select-data run again, alone, and run.json says why; --from select-data reruns select-data and the
 # later stages only; --only eval runs eval alone; bank-build wires the bank it builds into
 # score; [train.prompt] adds the soft-prompt stage (ProMoT) whose prompt train and eval use;
 # [panda] adds panda-learn and eval-panda (PANDA) after eval; a bad config key or section,
@@ -55,6 +56,12 @@ for f in scores.h5 experts.h5 embeddings.h5 data_selection.h5 selected.jsonl moe
   [ -s "$run/$f" ] || fail "first run: $run/$f missing"
 done
 expect_status "complete score=ran select-experts=ran embed=ran select-data=ran train=ran eval=ran report=ran"
+# a first run forces nothing; run.json says why each stage ran
+! grep -q "forced\|forcing" "$WORK/err1" || fail "first run: a stage was forced: $(grep "forc" "$WORK/err1")"
+reason_of() {  # STAGE -> "forced=BOOL reason=..." from run.json
+  "$PYTHON" -c 'import json,sys; s=[s for s in json.load(open(sys.argv[1]))["stages"] if s["name"]==sys.argv[2]][0]; print("forced=%s reason=%s" % (s["forced"], s["reason"]))' "$run/run.json" "$1"
+}
+[ "$(reason_of select-data)" = "forced=False reason=missing" ] || fail "first run: select-data $(reason_of select-data)"
 "$PYTHON" - "$run" <<'PY'
 import h5py, json, sys
 run = sys.argv[1]
@@ -74,6 +81,16 @@ for s in score select-experts embed select-data train eval; do
   grep -q "stage $s: skipped (complete)" "$WORK/err2" || { cat "$WORK/err2"; fail "second run did not skip $s"; }
 done
 expect_status "complete score=skipped select-experts=skipped embed=skipped select-data=skipped train=skipped eval=skipped report=ran"
+[ "$(reason_of eval)" = "forced=False reason=complete" ] || fail "second run: eval $(reason_of eval)"
+
+# selected.jsonl lost beside a complete data_selection.h5: select-data writes it again, and
+# the training after it, whose input is the same bytes again, stays complete
+rm "$run/selected.jsonl"
+mpi -np 2 "$KMOE" run "$cfg" 2> "$WORK/err2b" || { cat "$WORK/err2b"; fail "run after selected.jsonl was lost"; }
+expect_status "complete score=skipped select-experts=skipped embed=skipped select-data=ran train=skipped eval=skipped report=ran"
+[ "$(reason_of select-data)" = "forced=False reason=$run/selected.jsonl is missing" ] ||
+  fail "selected.jsonl lost: select-data $(reason_of select-data)"
+[ -s "$run/selected.jsonl" ] || fail "selected.jsonl was not written again"
 
 mpi -np 2 "$KMOE" run "$cfg" --from select-data 2> "$WORK/err3" || { cat "$WORK/err3"; fail "--from select-data"; }
 expect_status "complete score=skipped select-experts=skipped embed=skipped select-data=ran train=ran eval=ran report=ran"
