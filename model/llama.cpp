@@ -164,10 +164,14 @@ at::Tensor llama_hidden(const LlamaModel& model, const at::Tensor& input_ids, co
                         : dtype == torch::kHalf     ? double(std::numeric_limits<c10::Half>::lowest())
                         : dtype == torch::kBFloat16 ? double(std::numeric_limits<c10::BFloat16>::lowest())
                                                     : double(std::numeric_limits<float>::lowest());
+  // The mask as an additive bias, made once for every layer: each layer adds it to its scores
+  // in place (the scale is in q), one pass over the scores instead of a scale and a fill.
+  const at::Tensor bias = torch::zeros(blocked.sizes(), torch::TensorOptions().dtype(dtype).device(device))
+                              .masked_fill_(blocked, lowest);
 
   const int64_t heads = c.num_attention_heads, kv_heads = c.num_key_value_heads, head_dim = c.head_dim;
   const int64_t group = heads / kv_heads;
-  const double scale = std::sqrt(double(head_dim));
+  const double inv_scale = 1.0 / std::sqrt(double(head_dim));
   if (cache && cache->k.empty()) {
     cache->k.resize(c.num_hidden_layers);
     cache->v.resize(c.num_hidden_layers);
@@ -182,7 +186,7 @@ at::Tensor llama_hidden(const LlamaModel& model, const at::Tensor& input_ids, co
     q = q.view({batch, seq, heads, head_dim}).transpose(1, 2);  // [batch, heads, seq, head_dim]
     k = k.view({batch, seq, kv_heads, head_dim}).transpose(1, 2);
     v = v.view({batch, seq, kv_heads, head_dim}).transpose(1, 2);
-    q = q * cos + rotate_half(q) * sin;
+    q = (q * cos + rotate_half(q) * sin) * inv_scale;
     k = k * cos + rotate_half(k) * sin;
     if (cache) {
       if (past > 0) {
@@ -197,8 +201,8 @@ at::Tensor llama_hidden(const LlamaModel& model, const at::Tensor& input_ids, co
       RECORD_USER_SCOPE("kmoe::attention");
       // head h uses kv head h / group, as HF's repeat_kv.
       const at::Tensor qg = q.reshape({batch, kv_heads, group, seq, head_dim});
-      at::Tensor scores = torch::matmul(qg, k.unsqueeze(2).transpose(-1, -2)) / scale;  // [b, kv, g, seq, total]
-      scores = scores.masked_fill(blocked, lowest);
+      // [b, kv, g, seq, total]; matmul saves its inputs, not its output, so the bias may go in place
+      const at::Tensor scores = torch::matmul(qg, k.unsqueeze(2).transpose(-1, -2)).add_(bias);
       const at::Tensor probs = torch::softmax(scores, -1, torch::kFloat32).to(dtype);
       attn = torch::matmul(probs, v.unsqueeze(2))  // [b, kv, g, seq, head_dim]
                  .reshape({batch, heads, seq, head_dim})
@@ -344,21 +348,26 @@ at::Tensor llama_hidden_packed(const LlamaModel& model, const at::Tensor& ids, c
       torch::tensor(positions, torch::kInt64).to(device, torch::kFloat32).unsqueeze(-1) * model.rope_inv_freq;
   const at::Tensor emb = torch::cat({freqs, freqs}, -1);  // [total, head_dim]
   const at::Tensor cos = emb.cos().to(dtype), sin = emb.sin().to(dtype);
-  // One causal mask per distinct length: blocked[i][j] = j > i.
-  std::map<int64_t, at::Tensor> blocked;
-  std::vector<int64_t> spans;  // each sequence's rows, virtual tokens included
-  for (const int64_t n : lengths) spans.push_back(n_virtual + n);
-  for (const int64_t n : spans) {
-    if (!blocked.count(n)) {
-      blocked[n] = torch::ones({n, n}, torch::TensorOptions().dtype(torch::kBool).device(device)).triu(1);
-    }
-  }
   const double lowest = dtype == torch::kBFloat16 ? double(std::numeric_limits<c10::BFloat16>::lowest())
                         : dtype == torch::kHalf   ? double(std::numeric_limits<c10::Half>::lowest())
                                                   : double(std::numeric_limits<float>::lowest());
   const int64_t heads = c.num_attention_heads, kv_heads = c.num_key_value_heads, head_dim = c.head_dim;
   const int64_t group = heads / kv_heads;
-  const double scale = std::sqrt(double(head_dim));
+  const double inv_scale = 1.0 / std::sqrt(double(head_dim));
+  // One additive causal mask per distinct length, for the `group` query heads of a kv head
+  // stacked: bias[r][j] = lowest where j > r % n, else 0 ([group * n, n]). The scores are
+  // one GEMM accumulated into it (baddbmm), with the scale already in q: no pass over the
+  // [n, n] scores for the scale or the mask, forward or backward.
+  std::map<int64_t, at::Tensor> causal_bias;
+  std::vector<int64_t> spans;  // each sequence's rows, virtual tokens included
+  for (const int64_t n : lengths) spans.push_back(n_virtual + n);
+  for (const int64_t n : spans) {
+    if (!causal_bias.count(n)) {
+      const auto options = torch::TensorOptions().dtype(dtype).device(device);
+      const at::Tensor blocked = torch::ones({n, n}, options.dtype(torch::kBool)).triu(1);
+      causal_bias[n] = torch::zeros({n, n}, options).masked_fill(blocked, lowest).repeat({group, 1});
+    }
+  }
 
   at::Tensor h = at::embedding(model.embed_tokens, dev_ids);  // [real total, hidden]
   if (n_virtual > 0) {
@@ -386,20 +395,20 @@ at::Tensor llama_hidden_packed(const LlamaModel& model, const at::Tensor& ids, c
     const at::Tensor v = linear_apply(x, L.v_proj, L.v_bias, hook, l, LinearModule::v_proj)
                              .view({total, kv_heads, head_dim})
                              .transpose(0, 1);
-    q = q * cos + rotate_half(q) * sin;
+    q = (q * cos + rotate_half(q) * sin) * inv_scale;
     k = k * cos + rotate_half(k) * sin;
     std::vector<at::Tensor> parts;
     {
       RECORD_USER_SCOPE("kmoe::attention");
       int64_t start = 0;
       for (const int64_t n : spans) {
-        const at::Tensor qs = q.narrow(1, start, n).reshape({kv_heads, group, n, head_dim});
-        const at::Tensor ks = k.narrow(1, start, n).unsqueeze(1);  // [kv, 1, n, head_dim]
-        const at::Tensor vs = v.narrow(1, start, n).unsqueeze(1);
-        at::Tensor scores = torch::matmul(qs, ks.transpose(-1, -2)) / scale;  // [kv, g, n, n]
-        scores = scores.masked_fill(blocked.at(n), lowest);
+        // head h uses kv head h / group (HF's repeat_kv): a kv head's query heads as one GEMM
+        const at::Tensor qs = q.narrow(1, start, n).reshape({kv_heads, group * n, head_dim});
+        const at::Tensor ks = k.narrow(1, start, n);  // [kv, n, head_dim]
+        const at::Tensor vs = v.narrow(1, start, n);
+        const at::Tensor scores = at::baddbmm(causal_bias.at(n), qs, ks.transpose(-1, -2));  // [kv, g * n, n]
         const at::Tensor probs = torch::softmax(scores, -1, torch::kFloat32).to(dtype);
-        parts.push_back(torch::matmul(probs, vs).reshape({heads, n, head_dim}));
+        parts.push_back(at::bmm(probs, vs).view({heads, n, head_dim}));
         start += n;
       }
     }
