@@ -228,6 +228,8 @@ std::string demo_table_text(const DemoTable& table) {
   block(table.differences, "(points, mean [paired-bootstrap 95% interval] over the " + table.examples + ")");
   block(table.draw_differences, "(points, mean [95% t interval over the " + std::to_string(table.draws) + " " +
                                     table.over + ": how far the difference moves between draws and their trainings])");
+  if (!table.notes.empty()) s << "\n";
+  for (const auto& note : table.notes) s << "note: " << note << "\n";
   return s.str();
 }
 
@@ -258,6 +260,8 @@ std::string demo_table_markdown(const DemoTable& table) {
   };
   block(table.differences, table.reference_label + " minus");
   block(table.draw_differences, table.reference_label + " minus, t interval over the " + table.over);
+  if (!table.notes.empty()) s << "\n";
+  for (const auto& note : table.notes) s << "Note: " << note << "\n";
   return s.str();
 }
 
@@ -280,6 +284,7 @@ nlohmann::json demo_table_json(const DemoTable& table) {
     methods.push_back(entry);
   }
   nlohmann::json out = {{"tasks", table.tasks}, {"methods", methods}, {"draws", table.draws}};
+  if (!table.notes.empty()) out["notes"] = table.notes;
   if (!table.differences.empty()) {
     nlohmann::json diffs = nlohmann::json::array();
     for (size_t b = 0; b < table.difference_labels.size(); ++b) {

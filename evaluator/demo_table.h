@@ -41,6 +41,9 @@ struct DemoTable {
   // The same differences with `draw_t_interval`'s intervals, [baseline][task + average];
   // empty with one draw.
   std::vector<std::vector<DemoInterval>> draw_differences;
+  // Lines printed under the table (text, Markdown) and kept in its JSON ("notes"): what a
+  // reader must know to read a row, e.g. that two rows are one model.
+  std::vector<std::string> notes;
 };
 
 // The mean over the tasks of row `method` (NaN if any task is missing).

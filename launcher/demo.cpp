@@ -312,10 +312,14 @@ std::vector<std::string> selected_sources(const std::string& selected_jsonl) {
 // The rows of Tables 2 and 3 for one task and draw, in RUN_DIR/ablation/: expert choices by
 // R_P only, R_A only and R_P + R_A without diversity; data: C random open rows, and the
 // cosine selection without dedup (tau 1). Each MoE is trained with the full method's
-// options; all are evaluated in one eval_ablation.h5. Adds their outcomes to `out`.
+// options; all are evaluated in one eval_ablation.h5. Adds their outcomes to `out`. Two
+// expert rows that chose the same experts in the same order train on the same data with the
+// same options, so they are one model: it is trained and evaluated once, under the first
+// row's key, and `same_model` maps the later row's key to it (when every adapter scores 0 on
+// the K-shot set, R_A's ties fall to R_P and the three rows are one).
 void demo_ablations(StepRunner& steps, const DemoOptions& o, const PipelineOptions& pipeline, int64_t draw,
                     const std::string& step, const std::vector<std::string>& corpus,
-                    std::map<std::string, std::vector<double>>& out) {
+                    std::map<std::string, std::vector<double>>& out, json& same_model) {
   const MpiWorld& world = mpi_world();
   const std::string& run_dir = pipeline.run_dir;
   const std::string dir = path_in(run_dir, "ablation");
@@ -326,7 +330,9 @@ void demo_ablations(StepRunner& steps, const DemoOptions& o, const PipelineOptio
   std::vector<std::string> moe;  // NAME=FILE for eval
   TrainOptions train = pipeline.train;
   train.mode = "moe";
+  same_model = json::object();
   if (o.tables.count(2)) {
+    std::map<std::vector<std::string>, std::string> trained;  // experts, in order -> the row key trained on them
     for (const auto& [key, signals] : std::vector<std::pair<std::string, std::string>>{
              {"rp", "perplexity"}, {"ra", "accuracy"}, {"rp_ra", "both"}}) {
       SelectExpertsOptions select = pipeline.select_experts;
@@ -335,9 +341,16 @@ void demo_ablations(StepRunner& steps, const DemoOptions& o, const PipelineOptio
       select.signals = signals;
       select.no_diversity = true;
       steps.run(step + "/select-experts-" + key, [&] { return select_experts_stage(world, select); });
+      train.adapters = ArtifactReader(select.output).read_strings("chosen_paths");
+      const auto [first, fresh] = trained.try_emplace(train.adapters, key);
+      if (!fresh) {
+        same_model[key] = first->second;
+        log_info("demo: ", step, ": ", key, " chose the experts of ", first->second,
+                 ", in the same order: one model, trained and evaluated once");
+        continue;
+      }
       train.output = path_in(dir, "moe_" + key + ".h5");
       train.data = {selected};
-      train.adapters = ArtifactReader(select.output).read_strings("chosen_paths");
       steps.run(step + "/train-" + key, [&] { return train_stage(world, train); });
       moe.push_back(key + "=" + train.output);
     }
@@ -386,6 +399,7 @@ void demo_ablations(StepRunner& steps, const DemoOptions& o, const PipelineOptio
     const std::string key = m.substr(0, m.find('='));
     out[key] = outcomes_of(eval.output, key);
   }
+  for (const auto& [key, first] : same_model.items()) out[key] = out.at(first.get<std::string>());
 }
 
 // One task on one K-shot draw: the pipeline (full method), then the baselines, each evaluated
@@ -490,7 +504,9 @@ std::map<std::string, std::vector<double>> demo_task(StepRunner& steps, const De
       {"best_adapter_kshot", outcomes_of(eval_rows, "best_adapter_kshot")},
       {"moe_kshot", outcomes_of(eval_rows, "moe_kshot")},
       {"full", outcomes_of(full_eval, "moe")}};
-  if (o.tables.count(2) || o.tables.count(3)) demo_ablations(steps, o, pipeline, draw, step, corpus, out);
+  if (o.tables.count(2) || o.tables.count(3))
+    demo_ablations(steps, o, pipeline, draw, step, corpus, out,
+                   details[name]["draw" + std::to_string(draw)]["ablation_same_model"]);
   return out;
 }
 
@@ -543,6 +559,40 @@ DemoTable demo_table_of(const DemoOptions& o, const Rows& rows,
       table.draw_differences.push_back(draw_t_interval(outcomes.at(rows[full].first), outcomes.at(rows[b].first)));
   }
   return table;
+}
+
+// Table 2's notes: the rows that were one model (demo_ablations' same_model), with the tasks
+// and draws where they were.
+std::vector<std::string> same_model_notes(const DemoOptions& o, const Rows& rows, const json& details) {
+  // (row, the row it is) -> task -> draws, in the rows' order
+  std::map<std::pair<size_t, size_t>, std::vector<std::pair<std::string, std::vector<int64_t>>>> where;
+  const auto index = [&](const std::string& key) {
+    for (size_t i = 0; i < rows.size(); ++i)
+      if (rows[i].first == key) return i;
+    return rows.size();
+  };
+  for (const auto& task : o.tasks) {
+    for (int64_t d = 0; d < o.draws; ++d) {
+      const json::json_pointer at("/" + task + "/draw" + std::to_string(d) + "/ablation_same_model");
+      if (!details.contains(at)) continue;
+      for (const auto& [key, first] : details.at(at).items()) {
+        auto& tasks = where[{index(key), index(first.get<std::string>())}];
+        if (tasks.empty() || tasks.back().first != task) tasks.push_back({task, {}});
+        tasks.back().second.push_back(d);
+      }
+    }
+  }
+  std::vector<std::string> notes;
+  for (const auto& [pair, tasks] : where) {
+    std::string on;
+    for (const auto& [task, draws] : tasks) {
+      on += (on.empty() ? "" : "; ") + task + (draws.size() > 1 ? " draws " : " draw ");
+      for (size_t i = 0; i < draws.size(); ++i) on += (i ? ", " : "") + std::to_string(draws[i]);
+    }
+    notes.push_back(rows.at(pair.first).second + " is " + rows.at(pair.second).second + " on " + on +
+                    ": the same experts in the same order, so one model, trained and evaluated once");
+  }
+  return notes;
 }
 
 // Tables 2 and 3, when computed, each under its title.
@@ -706,6 +756,8 @@ StageOutcome demo_run(const MpiWorld& world, const DemoOptions& o) {
   std::vector<std::pair<const DemoTableSpec*, DemoTable>> tables;  // Table 1 first
   for (const auto& spec : kTables)
     if (o.tables.count(spec.number)) tables.emplace_back(&spec, demo_table_of(o, *spec.rows, outcomes));
+  for (auto& [spec, t] : tables)
+    if (spec->rows == &kExpertRows) t.notes = same_model_notes(o, kExpertRows, details);
   const DemoTable& table = tables.front().second;
   const auto [families_json, families_text] = family_summary(o, tasks, details, bank_paths, corpus);
 

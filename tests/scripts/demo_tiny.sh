@@ -211,7 +211,7 @@ grep -q "these files replace" "$WORK/out2" && fail "the same command again said 
 grep -F "full method (K-shot MoE)" "$WORK/out4" | grep -q "±" || fail "no sd in the full method's row"
 grep -q "95% t interval over the 2 draws" "$WORK/out4" || fail "no differences with t intervals over the draws"
 "$PYTHON" - "$dir" <<'PY'
-import json, sys
+import json, os, sys
 r = json.load(open(sys.argv[1] + "/demo_results.json"))
 assert r["draws"] == 2
 assert r["tasks_detail"]["yesno"]["draw1"]["kshot"].endswith("tasks/yesno/kshot-1.jsonl")
@@ -242,8 +242,27 @@ for d in (0, 1):
         with h5py.File("%s/experts_%s.h5" % (a, key), "r") as f:
             opts = json.loads(f.attrs["options"])
             assert opts["signals"] == signals and opts["diversity"] is False, opts
+    # rows that chose the same experts in the same order are one model: the later row is not
+    # trained or evaluated again, and demo_results.json says whose model it is
+    same = r["tasks_detail"]["yesno"]["draw%d" % d]["ablation_same_model"]
+    with h5py.File(sys.argv[1] + "/runs/yesno/draw%d/eval_ablation.h5" % d, "r") as f:
+        evaluated = [n.decode() if isinstance(n, bytes) else n for n in f["models"][()]]
+    first = {}
+    for key in ("rp", "ra", "rp_ra"):
+        with h5py.File("%s/experts_%s.h5" % (a, key), "r") as f:
+            earlier = first.setdefault(tuple(f["chosen_paths"].asstr()[:]), key)
+        trained = os.path.exists("%s/moe_%s.h5" % (a, key))
+        if earlier == key:
+            assert key not in same and trained and key in evaluated, (key, same, evaluated)
+        else:
+            assert same.get(key) == earlier and not trained and key not in evaluated, (key, same, evaluated)
+            print("draw %d: %s is %s (one model)" % (d, key, earlier))
     with h5py.File(a + "/cosine/data_selection.h5", "r") as f:
         assert f.attrs["tau"] == 1.0 and len(f["dropped"]) == 0
     assert sum(1 for _ in open(a + "/random_data.jsonl")) == 16  # C
+same = {kv for d in (0, 1) for kv in r["tasks_detail"]["yesno"]["draw%d" % d]["ablation_same_model"].items()}
+labels = {m["key"]: m["label"] for m in t2["methods"]}
+notes = t2.get("notes", [])
+assert sorted(n.split(" on ")[0] for n in notes) == sorted(labels[k] + " is " + labels[v] for k, v in same), notes
 PY
 echo "kmoe demo (tiny): ok"

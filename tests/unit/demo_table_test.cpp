@@ -53,6 +53,18 @@ TEST(DemoTable, JsonNamesMethodsAndTasks) {
   EXPECT_TRUE(j["methods"][1]["average_percent"].is_null());
 }
 
+TEST(DemoTable, NotesFollowTheTableInEveryForm) {
+  DemoTable t = two_by_two();
+  EXPECT_EQ(demo_table_text(t).find("note:"), std::string::npos);
+  EXPECT_FALSE(demo_table_json(t).contains("notes"));
+  t.notes = {"R_A only is R_P only on mc draw 0", "a second note"};
+  const std::string text = demo_table_text(t);
+  EXPECT_NE(text.find("\nnote: R_A only is R_P only on mc draw 0\nnote: a second note\n"), std::string::npos) << text;
+  EXPECT_GT(text.find("note:"), text.find("full method"));  // under the rows
+  EXPECT_NE(demo_table_markdown(t).find("\nNote: a second note\n"), std::string::npos);
+  EXPECT_EQ(demo_table_json(t)["notes"], nlohmann::json(t.notes));
+}
+
 TEST(DemoTable, PngIsWritten) {
   testing::TempDir tmp;
   demo_table_png(two_by_two(), tmp / "demo.png", 1);
